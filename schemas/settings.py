@@ -1,0 +1,169 @@
+"""The one typed settings object every JobStream process reads.
+
+Values come from JOBSTREAM_* environment variables (a ``.env`` file is read too);
+DATABASE_URL and REDIS_URL are honoured as the conventional names for external
+servers. A bad value fails at start with the variable's name and what is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_HOSTPORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+
+
+class SettingsError(ValueError):
+    """Raised with one line per bad variable, each naming the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="JOBSTREAM_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    # --- local stack --------------------------------------------------------------
+    home: Path = Field(Path(".jobstream"), description="State, data, logs and pid files.")
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port."
+    )
+    kafka_controller_port: Port = Field(9093, description="KRaft controller port (local broker).")
+    kafka_heap: str = Field("768m", pattern=r"^\d+[mMgG]$", description="Local broker JVM heap.")
+    kafka_home: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("JOBSTREAM_KAFKA_HOME", "KAFKA_HOME"),
+        description="An existing Kafka distribution to run instead of the Maven-resolved jars.",
+    )
+    postgres_port: Port = Field(5433, description="Port of the embedded PostgreSQL.")
+    database_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("JOBSTREAM_DATABASE_URL", "DATABASE_URL"),
+        description="External PostgreSQL (with pgvector); unset = the embedded server.",
+    )
+    redis_port: Port = Field(6380, description="Port of the embedded Redis (Valkey).")
+    redis_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("JOBSTREAM_REDIS_URL", "REDIS_URL"),
+        description="External Redis; unset = the embedded server.",
+    )
+    startup_timeout_s: float = Field(90.0, gt=0, description="How long `up` waits per service.")
+
+    # --- topics -------------------------------------------------------------------
+    topic_postings: str = Field("postings.v1", description="The event log.")
+    topic_dead_letters: str = Field("postings.v1.dlq", description="Poison records.")
+    topic_invalidations: str = Field("cache-invalidation.v1", description="Cache events.")
+    topic_partitions: int = Field(6, ge=1, le=1000, description="Partitions of postings.v1.")
+    invalidation_retention_ms: int = Field(
+        7 * 24 * 3600 * 1000, ge=60_000, description="Retention of cache-invalidation.v1."
+    )
+
+    # --- domain -------------------------------------------------------------------
+    embedding_dim: int = Field(384, ge=2, le=16_000, description="Vector dimension.")
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _bootstrap(cls, value: str) -> str:
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        if not parts or not all(_HOSTPORT.match(p) for p in parts):
+            raise ValueError("expected comma-separated host:port pairs, e.g. 127.0.0.1:9092")
+        return ",".join(parts)
+
+    @field_validator("topic_postings", "topic_dead_letters", "topic_invalidations")
+    @classmethod
+    def _topic(cls, value: str) -> str:
+        if not _TOPIC.match(value) or value in {".", ".."}:
+            raise ValueError("a Kafka topic name is 1-249 chars of [A-Za-z0-9._-]")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("expected postgresql://user[:password]@host[:port]/database")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected redis://host:port[/db]")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_topics(self) -> Settings:
+        topics = [self.topic_postings, self.topic_dead_letters, self.topic_invalidations]
+        if len(set(topics)) != len(topics):
+            raise ValueError("JOBSTREAM_TOPIC_* must name three different topics")
+        return self
+
+    # --- derived ------------------------------------------------------------------
+    @property
+    def kafka_port(self) -> int:
+        return int(self.kafka_bootstrap_servers.split(",")[0].rsplit(":", 1)[1])
+
+    @property
+    def external_postgres(self) -> bool:
+        return self.database_url is not None
+
+    @property
+    def external_redis(self) -> bool:
+        return self.redis_url is not None
+
+    @cached_property
+    def postgres_dsn(self) -> str:
+        return self.database_url or f"postgresql://postgres@127.0.0.1:{self.postgres_port}/jobstream"
+
+    @cached_property
+    def redis_dsn(self) -> str:
+        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def topics(self) -> tuple[str, str, str]:
+        return (self.topic_postings, self.topic_dead_letters, self.topic_invalidations)
+
+
+def describe_error(error: ValidationError) -> str:
+    """One line per bad field, naming the environment variable a user would set."""
+    lines = []
+    for err in error.errors():
+        field = str(err["loc"][0]) if err["loc"] else "settings"
+        name = _env_name(field)
+        value = err.get("input")
+        shown = f" (got {value!r})" if isinstance(value, str | int | float) else ""
+        lines.append(f"{name}: {err['msg']}{shown}")
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def _env_name(field: str) -> str:
+    if field == "database_url":
+        return "JOBSTREAM_DATABASE_URL / DATABASE_URL"
+    if field == "redis_url":
+        return "JOBSTREAM_REDIS_URL / REDIS_URL"
+    if field == "kafka_home":
+        return "JOBSTREAM_KAFKA_HOME / KAFKA_HOME"
+    if field.startswith("JOBSTREAM_") or field in {"DATABASE_URL", "REDIS_URL", "KAFKA_HOME"}:
+        return field
+    if field == "settings":
+        return "JOBSTREAM_* settings"
+    return f"JOBSTREAM_{field.upper()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings; raise SettingsError naming every bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(describe_error(exc)) from None
