@@ -1,0 +1,1 @@
+"""Text embedders shared by every service (placeholder, see factory below)."""
