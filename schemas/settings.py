@@ -124,7 +124,9 @@ class Settings(BaseSettings):
 
     @cached_property
     def postgres_dsn(self) -> str:
-        return self.database_url or f"postgresql://postgres@127.0.0.1:{self.postgres_port}/jobstream"
+        return (
+            self.database_url or f"postgresql://postgres@127.0.0.1:{self.postgres_port}/jobstream"
+        )
 
     @cached_property
     def redis_dsn(self) -> str:

@@ -1,0 +1,49 @@
+# The two commands of README.md: `make demo` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint proto deps system-deps up down status bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	bash infra/bootstrap.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+deps: $(STAMP)
+
+## demo: install, start the stack, and run the main job on the embedded defaults
+demo: deps
+	$(BIN)/jobstream up
+	$(BIN)/jobstream status
+
+## test: install and run the whole suite (lint, types, unit, integration on a real stack)
+test: deps lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy schemas
+
+## proto: regenerate schemas/jobstream/ from proto/
+proto: deps
+	$(BIN)/python -m schemas.codegen
+
+up: deps
+	$(BIN)/jobstream up
+down:
+	$(BIN)/jobstream down
+status:
+	$(BIN)/jobstream status
+
+bench: deps
+	for script in tests/bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+clean:
+	-$(BIN)/jobstream down
+	rm -rf $(VENV) .jobstream test-artifacts

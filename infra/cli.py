@@ -1,0 +1,100 @@
+"""The `jobstream` command: one entry point for operators.
+
+Sub-commands of later roles (produce, worker, ops) are imported lazily so that
+`jobstream up` works before their dependencies are touched.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from schemas.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(
+    name="jobstream",
+    help="JobStream: event-sourced job-postings search on Kafka, PostgreSQL+pgvector and Redis.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+console = Console()
+err = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _report(service: str, message: str) -> None:
+    console.print(f"[bold cyan]{service:>9}[/bold cyan]  {message}")
+
+
+@app.command()
+def up() -> None:
+    """Start Kafka, PostgreSQL+pgvector and Redis (idempotent), create topics, migrate.
+
+    Example: [bold]jobstream up[/bold]
+    """
+    from infra.stack.errors import ServiceError
+    from infra.stack.stack import up as stack_up
+
+    settings = settings_or_exit()
+    try:
+        with console.status("starting the stack…"):
+            stack_up(settings, _report)
+    except ServiceError as exc:
+        err.print(f"[red]cannot start {exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(
+        "[green]stack is up[/green] — `jobstream status` shows it, `jobstream down` stops it"
+    )
+
+
+@app.command()
+def down(
+    purge: Annotated[bool, typer.Option("--purge", help="Also delete all data and logs.")] = False,
+) -> None:
+    """Stop what `up` started. Data survives unless --purge.
+
+    Example: [bold]jobstream down --purge[/bold]
+    """
+    from infra.stack.stack import down as stack_down
+
+    stack_down(settings_or_exit(), _report, purge=purge)
+
+
+@app.command()
+def status(as_json: JsonFlag = False) -> None:
+    """Health of each service: Kafka version and topics, PostgreSQL and pgvector, Redis.
+
+    Exits 1 when any service is unhealthy. Example: [bold]jobstream status --json[/bold]
+    """
+    from infra.stack.stack import status as stack_status
+
+    services = stack_status(settings_or_exit())
+    if as_json:
+        print(json.dumps([asdict(s) for s in services], indent=2, default=str))
+    else:
+        table = Table("service", "health", "address", "pid", "detail")
+        for s in services:
+            health = "[green]healthy[/green]" if s.healthy else "[red]down[/red]"
+            table.add_row(s.name, health, s.address, str(s.pid or "-"), s.detail)
+        console.print(table)
+    if not all(s.healthy for s in services):
+        raise typer.Exit(1)
+
+
+def main() -> None:  # pragma: no cover - console script shim
+    sys.exit(app())

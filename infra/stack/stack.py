@@ -1,0 +1,116 @@
+"""`up`, `down` and `status` over the three services, in dependency order."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from infra.stack import kafka, postgres, process, redis
+from infra.stack.errors import ServiceError
+from infra.stack.paths import StackPaths
+from infra.stack.topics import describe as describe_topics
+from infra.stack.topics import ensure_topics
+from schemas.settings import Settings
+
+Report = Callable[[str, str], None]
+
+
+def up(settings: Settings, report: Report) -> None:
+    paths = StackPaths.create(settings.home)
+    report("kafka", kafka.start(settings, paths))
+    created = asyncio.run(ensure_topics(settings, timeout=settings.startup_timeout_s))
+    report("topics", f"created {', '.join(created)}" if created else "all present")
+    report("postgres", postgres.start(settings, paths))
+    report("redis", redis.start(settings, paths))
+
+
+def down(settings: Settings, report: Report, *, purge: bool = False) -> None:
+    paths = StackPaths.create(settings.home)
+    # Reverse order: nothing that depends on Kafka outlives it.
+    report("redis", "stopped" if redis.stop(settings, paths) else "not running")
+    report("postgres", "stopped" if postgres.stop(settings, paths) else "not running")
+    report("kafka", "stopped" if kafka.stop(paths) else "not running")
+    if purge:
+        shutil.rmtree(paths.data, ignore_errors=True)
+        shutil.rmtree(paths.logs, ignore_errors=True)
+        report("data", f"removed {paths.data}")
+
+
+@dataclass
+class ServiceStatus:
+    name: str
+    healthy: bool
+    address: str
+    detail: str
+    pid: int | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def status(settings: Settings) -> list[ServiceStatus]:
+    paths = StackPaths.create(settings.home)
+    return [
+        _kafka_status(settings, paths),
+        _postgres_status(settings, paths),
+        _redis_status(settings, paths),
+    ]
+
+
+def _pid(paths: StackPaths, name: str) -> int | None:
+    proc = process.running(paths.pidfile(name))
+    return proc.pid if proc else None
+
+
+def _kafka_status(settings: Settings, paths: StackPaths) -> ServiceStatus:
+    address = settings.kafka_bootstrap_servers
+    try:
+        topics = asyncio.run(describe_topics(settings, timeout=5))
+    except Exception as exc:
+        return ServiceStatus("kafka", False, address, f"unreachable: {exc}", _pid(paths, "kafka"))
+    detail = f"Kafka {kafka.version(paths)}; " + ", ".join(
+        f"{t.name} ({t.partitions} partitions, {t.messages} messages)" for t in topics
+    )
+    names = {t.name for t in topics}
+    healthy = all(t in names for t in settings.topics)
+    if not healthy:
+        detail += "; missing topics: run `jobstream up`"
+    return ServiceStatus(
+        "kafka",
+        healthy,
+        address,
+        detail,
+        _pid(paths, "kafka"),
+        {"version": kafka.version(paths), "topics": [asdict(t) for t in topics]},
+    )
+
+
+def _postgres_status(settings: Settings, paths: StackPaths) -> ServiceStatus:
+    address = settings.postgres_dsn
+    try:
+        server, vector = asyncio.run(postgres.describe(settings))
+    except Exception as exc:
+        return ServiceStatus(
+            "postgres", False, address, f"unreachable: {exc}", _pid(paths, "postgres")
+        )
+    detail = f"PostgreSQL {server}; pgvector {vector or 'NOT INSTALLED: run `jobstream up`'}"
+    return ServiceStatus(
+        "postgres",
+        vector is not None,
+        address,
+        detail,
+        _pid(paths, "postgres"),
+        {"version": server, "vector": vector},
+    )
+
+
+def _redis_status(settings: Settings, paths: StackPaths) -> ServiceStatus:
+    address = settings.redis_dsn
+    try:
+        detail = redis.describe(settings)
+    except Exception as exc:
+        return ServiceStatus("redis", False, address, f"unreachable: {exc}", _pid(paths, "redis"))
+    return ServiceStatus("redis", True, address, detail, _pid(paths, "redis"))
+
+
+__all__ = ["ServiceError", "ServiceStatus", "down", "status", "up"]

@@ -1,0 +1,1 @@
+"""The read model's database schema and the migrations that build it."""

@@ -1,0 +1,2 @@
+-- pgvector: the read model stores one embedding per posting.
+CREATE EXTENSION IF NOT EXISTS vector;

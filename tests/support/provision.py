@@ -1,0 +1,128 @@
+"""Provide a real stack for tests: external URLs, testcontainers, or local processes.
+
+Order of preference, per the test harness contract:
+1. external services when JOBSTREAM_TEST_EXTERNAL=1 and their URLs are set
+   (JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL, REDIS_URL);
+2. testcontainers when a Docker engine answers;
+3. otherwise the project's own local processes (`jobstream up`) in a temporary
+   JOBSTREAM_HOME on free ports, so a developer's running stack is never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from schemas.settings import Settings, load_settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def docker_available() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def local_env(home: Path) -> dict[str, str]:
+    """Settings for a private local stack on free ports."""
+    return {
+        "JOBSTREAM_HOME": str(home),
+        "JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "JOBSTREAM_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "JOBSTREAM_POSTGRES_PORT": str(free_port()),
+        "JOBSTREAM_REDIS_PORT": str(free_port()),
+        "JOBSTREAM_KAFKA_HEAP": "512m",
+    }
+
+
+@contextmanager
+def patched_env(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+@contextmanager
+def local_stack(home: Path) -> Iterator[Settings]:
+    from infra.stack.stack import down, up
+
+    env = local_env(home)
+    with patched_env(env):
+        settings = load_settings()
+        try:
+            up(settings, lambda *_: None)
+            yield settings
+        finally:
+            down(settings, lambda *_: None)
+
+
+@contextmanager
+def container_stack(home: Path) -> Iterator[Settings]:  # pragma: no cover - needs Docker
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.postgres import PostgresContainer
+    from testcontainers.redis import RedisContainer
+
+    from infra.stack.postgres import apply_migrations
+    from infra.stack.topics import ensure_topics
+
+    with (
+        KafkaContainer("confluentinc/cp-kafka:7.7.1").with_kraft() as kafka,
+        PostgresContainer("pgvector/pgvector:pg17", dbname="jobstream") as pg,
+        RedisContainer("redis:7") as rds,
+    ):
+        env = {
+            "JOBSTREAM_HOME": str(home),
+            "JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS": kafka.get_bootstrap_server(),
+            "DATABASE_URL": pg.get_connection_url(driver=None),
+            "REDIS_URL": f"redis://{rds.get_container_host_ip()}:{rds.get_exposed_port(6379)}/0",
+        }
+        with patched_env(env):
+            settings = load_settings()
+            asyncio.run(ensure_topics(settings))
+            asyncio.run(apply_migrations(settings))
+            yield settings
+
+
+@contextmanager
+def external_stack() -> Iterator[Settings]:
+    from infra.stack.postgres import apply_migrations
+    from infra.stack.topics import ensure_topics
+
+    settings = load_settings()
+    asyncio.run(ensure_topics(settings))
+    asyncio.run(apply_migrations(settings))
+    yield settings
+
+
+@contextmanager
+def provide_stack(home: Path) -> Iterator[Settings]:
+    if os.environ.get("JOBSTREAM_TEST_EXTERNAL") == "1":
+        with external_stack() as settings:
+            yield settings
+    elif os.environ.get("JOBSTREAM_TEST_DOCKER", "auto") != "0" and docker_available():
+        with container_stack(home) as settings:
+            yield settings
+    else:
+        with local_stack(home) as settings:
+            yield settings

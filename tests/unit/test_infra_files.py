@@ -1,0 +1,68 @@
+"""Infra files that users run directly: docker-compose and the Kafka pom/config."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from schemas.settings import Settings
+
+INFRA = Path(__file__).resolve().parents[2] / "infra"
+
+
+def _compose_available() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    return (
+        subprocess.run(
+            ["docker", "compose", "version"], capture_output=True, check=False
+        ).returncode
+        == 0
+    )
+
+
+@pytest.mark.skipif(not _compose_available(), reason="the docker client with compose is absent")
+def test_docker_compose_config_is_valid() -> None:
+    done = subprocess.run(
+        ["docker", "compose", "-f", str(INFRA / "docker-compose.yml"), "config"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_docker_compose_uses_the_local_stack_ports() -> None:
+    import yaml
+
+    compose = yaml.safe_load((INFRA / "docker-compose.yml").read_text())
+    s = Settings()
+    ports = {name: svc["ports"] for name, svc in compose["services"].items()}
+    assert f"{s.kafka_port}:{s.kafka_port}" in ports["kafka"]
+    assert f"{s.postgres_port}:5432" in ports["postgres"]
+    assert f"{s.redis_port}:6379" in ports["redis"]
+    assert compose["services"]["postgres"]["image"].startswith("pgvector/pgvector")
+
+
+def test_kafka_pom_pins_a_4x_broker() -> None:
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    root = ET.parse(INFRA / "kafka" / "pom.xml").getroot()
+    version = root.find("m:properties/m:kafka.version", ns)
+    assert version is not None
+    assert version.text is not None
+    assert version.text.startswith("4.")
+
+
+def test_server_properties_template_renders(tmp_path: Path) -> None:
+    from infra.stack.kafka import render_config
+    from infra.stack.paths import StackPaths
+
+    paths = StackPaths.create(tmp_path)
+    text = render_config(Settings(), paths).read_text()
+    assert "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093" in text
+    assert f"log.dirs={tmp_path.resolve() / 'data' / 'kafka'}" in text
+    assert "{" not in text
