@@ -12,7 +12,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -70,6 +77,37 @@ class Settings(BaseSettings):
 
     # --- domain -------------------------------------------------------------------
     embedding_dim: int = Field(384, ge=2, le=16_000, description="Vector dimension.")
+    embedder: Literal["minilm", "hash"] = Field(
+        "minilm", description="Text embedder: all-MiniLM-L6-v2, or the deterministic hashing one."
+    )
+
+    # --- gateway (gRPC ingest) ----------------------------------------------------
+    gateway_host: str = Field("127.0.0.1", description="gRPC gateway bind address.")
+    gateway_port: Port = Field(50051, description="gRPC gateway port.")
+    ingest_token: SecretStr | None = Field(
+        None, description="When set, producers must send `authorization: Bearer <token>`."
+    )
+    max_batch_records: int = Field(1000, ge=1, le=100_000, description="Postings per batch.")
+    max_message_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest gRPC message the gateway accepts."
+    )
+    max_inflight_per_stream: int = Field(
+        5000, ge=1, description="Records a stream may have waiting for Kafka acks."
+    )
+    max_inflight_total: int = Field(
+        50_000, ge=1, description="Records all streams together may have waiting for Kafka."
+    )
+    gateway_drain_s: float = Field(20.0, gt=0, description="SIGTERM grace for in-flight batches.")
+    gateway_metrics_port: int = Field(9107, ge=0, le=65535, description="0 disables /metrics.")
+
+    # --- streams (Faust workers) --------------------------------------------------
+    consumer_group: str = Field("jobstream-sink", min_length=1, description="Workers' group id.")
+    sink_batch_max: int = Field(2000, ge=1, le=100_000, description="Events per DB transaction.")
+    sink_batch_wait_s: float = Field(0.2, gt=0, le=60, description="Max wait to fill a batch.")
+    sink_retry_max_s: float = Field(
+        30.0, gt=0, description="Longest backoff between retries of a transient DB failure."
+    )
+    worker_metrics_port: int = Field(9108, ge=0, le=65535, description="0 picks a free port.")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
 
@@ -113,6 +151,10 @@ class Settings(BaseSettings):
     @property
     def kafka_port(self) -> int:
         return int(self.kafka_bootstrap_servers.split(",")[0].rsplit(":", 1)[1])
+
+    @property
+    def gateway_target(self) -> str:
+        return f"{self.gateway_host}:{self.gateway_port}"
 
     @property
     def external_postgres(self) -> bool:
