@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port."
     )
     kafka_controller_port: Port = Field(9093, description="KRaft controller port (local broker).")
+    kafka_runtime: Literal["auto", "jvm", "docker"] = Field(
+        "auto",
+        description="Local broker: a JVM from Maven/KAFKA_HOME, or a Docker container; "
+        "auto = Docker when an engine answers and KAFKA_HOME is unset.",
+    )
     kafka_heap: str = Field("768m", pattern=r"^\d+[mMgG]$", description="Local broker JVM heap.")
     kafka_home: Path | None = Field(
         None,

@@ -6,8 +6,9 @@ import asyncio
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from types import ModuleType as KafkaRunner
 
-from infra.stack import kafka, postgres, process, redis
+from infra.stack import kafka, kafka_docker, postgres, process, redis
 from infra.stack.errors import ServiceError
 from infra.stack.paths import StackPaths
 from infra.stack.topics import describe as describe_topics
@@ -19,11 +20,22 @@ Report = Callable[[str, str], None]
 
 def up(settings: Settings, report: Report) -> None:
     paths = StackPaths.create(settings.home)
-    report("kafka", kafka.start(settings, paths))
+    report("kafka", _kafka_module(settings).start(settings, paths))
     created = asyncio.run(ensure_topics(settings, timeout=settings.startup_timeout_s))
     report("topics", f"created {', '.join(created)}" if created else "all present")
     report("postgres", postgres.start(settings, paths))
     report("redis", redis.start(settings, paths))
+
+
+def _kafka_module(settings: Settings) -> KafkaRunner:
+    """The broker runtime: Docker when asked or (auto) when an engine answers."""
+    if settings.kafka_runtime == "docker" or (
+        settings.kafka_runtime == "auto"
+        and settings.kafka_home is None
+        and kafka_docker.engine_available()
+    ):
+        return kafka_docker
+    return kafka
 
 
 def down(settings: Settings, report: Report, *, purge: bool = False) -> None:
@@ -31,7 +43,10 @@ def down(settings: Settings, report: Report, *, purge: bool = False) -> None:
     # Reverse order: nothing that depends on Kafka outlives it.
     report("redis", "stopped" if redis.stop(settings, paths) else "not running")
     report("postgres", "stopped" if postgres.stop(settings, paths) else "not running")
-    report("kafka", "stopped" if kafka.stop(paths) else "not running")
+    stopped = kafka.stop(paths)
+    if kafka_docker.engine_available():
+        stopped = kafka_docker.stop(settings) or stopped
+    report("kafka", "stopped" if stopped else "not running")
     if purge:
         shutil.rmtree(paths.data, ignore_errors=True)
         shutil.rmtree(paths.logs, ignore_errors=True)

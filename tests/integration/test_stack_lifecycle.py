@@ -14,14 +14,13 @@ import psutil
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from tests.support.provision import docker_available, free_port, local_env
+from tests.support.provision import free_port, local_env
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(
-        os.environ.get("JOBSTREAM_TEST_EXTERNAL") == "1" or docker_available(),
-        reason="exercises the local-process stack, which is in use only without Docker "
-        "or external services",
+        os.environ.get("JOBSTREAM_TEST_EXTERNAL") == "1",
+        reason="JOBSTREAM_TEST_EXTERNAL=1: the suite must not start local services",
     ),
 ]
 

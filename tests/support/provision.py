@@ -46,6 +46,7 @@ def local_env(home: Path) -> dict[str, str]:
         "JOBSTREAM_POSTGRES_PORT": str(free_port()),
         "JOBSTREAM_REDIS_PORT": str(free_port()),
         "JOBSTREAM_KAFKA_HEAP": "512m",
+        "JOBSTREAM_KAFKA_RUNTIME": "jvm",
     }
 
 
