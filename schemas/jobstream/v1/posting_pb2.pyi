@@ -116,3 +116,9 @@ class PostingEvent(_message.Message):
     produced_at: _timestamp_pb2.Timestamp
     producer_id: str
     def __init__(self, id: _Optional[str] = ..., version: _Optional[int] = ..., deleted: _Optional[bool] = ..., body: _Optional[_Union[PostingBody, _Mapping]] = ..., produced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer_id: _Optional[str] = ...) -> None: ...
+
+class PostingEventPack(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[PostingEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[PostingEvent, _Mapping]]] = ...) -> None: ...
