@@ -174,9 +174,10 @@ def _object(value: object, field: str, allowed: frozenset[str]) -> dict[str, Any
         raise _type_error(field, "a JSON object", value)
     for key in value:
         if key not in allowed:
+            name = str(key) or repr(key)
             raise InvalidPosting(
                 RejectReason.INVALID_FIELD,
-                str(key),
+                name if field == "event" else f"{field}.{name}",
                 f"unknown field {shown(key)} in {field}; expected: {', '.join(sorted(allowed))}",
             )
     return value

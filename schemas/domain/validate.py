@@ -170,19 +170,20 @@ def _ordered(low: int, high: int, low_field: str, high_field: str) -> None:
 
 
 def _enum(value: int, kind: type[E], field: str) -> E:
+    try:
+        return kind(value)
+    except ValueError:
+        pass
     names = ", ".join(member.name for member in kind)
     if value == 0:
         raise InvalidPosting(
             RejectReason.MISSING_FIELD, field, f"{field} is missing; expected one of {names}"
         )
-    try:
-        return kind(value)
-    except ValueError:
-        raise InvalidPosting(
-            RejectReason.INVALID_FIELD,
-            field,
-            f"{field} has unknown value {value}; expected one of {names}",
-        ) from None
+    raise InvalidPosting(
+        RejectReason.INVALID_FIELD,
+        field,
+        f"{field} has unknown value {value}; expected one of {names}",
+    )
 
 
 def _location(body: posting_pb2.PostingBody) -> Location:

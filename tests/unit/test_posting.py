@@ -358,7 +358,7 @@ def test_location_shape_errors() -> None:
     rejects(
         valid(location={"city": "B", "country": "DE"}),
         R.INVALID_FIELD,
-        "country",
+        "location.country",
         "unknown field 'country' in location",
     )
     rejects(
@@ -565,7 +565,7 @@ def test_valid_salaries(low: int, high: int) -> None:
         (
             {"min": 1, "max": 2, "currency": "EUR", "period": "year"},
             R.INVALID_FIELD,
-            "period",
+            "salary.period",
             "unknown field 'period' in salary",
         ),
         ([1, 2, "EUR"], R.INVALID_FIELD, "salary", "must be a JSON object"),
@@ -797,6 +797,7 @@ def test_json_unknown_keys_are_refused() -> None:
     data: dict[Any, Any] = valid()
     data[1] = "x"
     rejects(data, R.INVALID_FIELD, "1", "unknown field 1")
+    rejects(valid(**{"": 1}), R.INVALID_FIELD, "''", "unknown field ''")
 
 
 def test_from_json_checks_shape_only() -> None:
