@@ -37,30 +37,32 @@ _A = tuple(
 _INV_SQRT2 = np.float32(0.7071067811865476)
 
 
-def gelu_(x: F32) -> F32:
-    """Exact GELU x * Phi(x) in place, written as relu(x) - |x| * Phi(-|x|) so one erfc
-    evaluation on |x| covers both signs."""
-    z = np.abs(x)
-    t = z * (_P * _INV_SQRT2)
-    t += 1.0
+def gelu_(x: F32, z: F32, t: F32, q: F32) -> F32:
+    """Exact GELU x * Phi(x) in place, as (x + |x|) / 2 - |x| * Phi(-|x|) so one erfc
+    evaluation on |x| covers both signs. ``z``, ``t``, ``q`` are scratch buffers of x's
+    shape: fresh temporaries per call cost more (page faults) than the arithmetic."""
+    np.abs(x, out=z)
+    np.multiply(z, _P * _INV_SQRT2, out=t)
+    t += np.float32(1.0)
     np.reciprocal(t, out=t)
-    q = t * _A[4]
+    np.multiply(t, _A[4], out=q)
     for a in (_A[3], _A[2], _A[1], _A[0]):
         q += a
         q *= t
-    # q = 0.5 * poly(t); now times exp(-x^2 / 2) gives Phi(-|x|)
-    e = np.square(x)
-    e *= np.float32(-0.5)
-    np.exp(e, out=e)
-    q *= e
+    # q = 0.5 * poly(t); times exp(-x^2 / 2) it is Phi(-|x|)
+    np.square(x, out=t)
+    t *= np.float32(-0.5)
+    np.exp(t, out=t)
+    q *= t
     q *= z
-    np.maximum(x, 0.0, out=x)
+    x += z
+    x *= np.float32(0.5)
     x -= q
     return x
 
 
 def layer_norm_(x: F32, gamma: F32, beta: F32, eps: float) -> F32:
-    """LayerNorm over the last axis, in place."""
+    """LayerNorm over the last axis of a 2-D array, in place."""
     x -= x.mean(axis=-1, keepdims=True)
     var = np.einsum("ij,ij->i", x, x)
     var *= np.float32(1.0 / x.shape[-1])
@@ -89,12 +91,14 @@ class MiniLMEmbedder:
         *,
         max_batch_tokens: int = 4096,
         max_batch_size: int = 128,
-        ffn_chunk_rows: int = 512,
+        ffn_chunk_rows: int = 128,
+        attn_chunk_floats: int = 1 << 18,
     ) -> None:
         self._path = path if path is not None else model_dir()  # fail fast if not installed
         self._max_batch_tokens = max_batch_tokens
         self._max_batch_size = max_batch_size
         self._ffn_chunk_rows = ffn_chunk_rows
+        self._attn_chunk_floats = attn_chunk_floats
         self._lock = threading.Lock()
         self._weights: MiniLMWeights | None = None
         self._tokenizer: Tokenizer | None = None
@@ -151,52 +155,87 @@ class MiniLMEmbedder:
         return batches
 
     def _forward(self, w: MiniLMWeights, tok: np.ndarray, lengths: np.ndarray) -> F32:
-        """BERT encoder + masked mean pooling for one padded batch -> (B, H), unnormalised."""
-        b, n = tok.shape
-        h = w.word.shape[1]
-        heads = w.num_heads
-        hd = h // heads
-        eps = w.layer_norm_eps
-        mask = np.arange(n)[None, :] < lengths[:, None]  # (B, N)
-        key_bias = np.where(mask, np.float32(0.0), np.float32(-np.inf))[:, None, None, :]
+        """BERT encoder + masked mean pooling for one padded batch -> (B, H), unnormalised.
 
+        Only attention needs whole sequences; everything after it (output projection,
+        LayerNorms, feed-forward, next layer's QKV) is row-wise, so it runs in row chunks
+        whose intermediates stay in cache. Buffers are allocated once per batch."""
+        b, n = tok.shape
+        rows = b * n
+        hidden = w.word.shape[1]
+        inter = w.layers[0].w_in.shape[1]
+        eps = w.layer_norm_eps
         x = w.word[tok]
         x += w.pos_type[:n]
-        x = layer_norm_(x.reshape(b * n, h), w.ln_g, w.ln_b, eps)
-        for lw in w.layers:
-            qkv = x @ lw.w_qkv
-            qkv += lw.b_qkv
-            qkv5 = qkv.reshape(b, n, 3, heads, hd)
-            q = qkv5[:, :, 0].transpose(0, 2, 1, 3)  # (B, heads, N, hd)
-            k = qkv5[:, :, 1].transpose(0, 2, 3, 1)  # (B, heads, hd, N)
-            v = qkv5[:, :, 2].transpose(0, 2, 1, 3)
-            s = q @ k  # (B, heads, N, N), already scaled via W_q
-            s += key_bias
-            s -= s.max(axis=-1, keepdims=True)
-            np.exp(s, out=s)
-            s *= np.reciprocal(s.sum(axis=-1, keepdims=True))
-            ctx = (s @ v).transpose(0, 2, 1, 3).reshape(b * n, h)
-            attn = ctx @ lw.w_o
-            attn += lw.b_o
-            attn += x
-            x = layer_norm_(attn, lw.ln1_g, lw.ln1_b, eps)
-            x = self._feed_forward(x, lw.w_in, lw.b_in, lw.w_out, lw.b_out)
-            x = layer_norm_(x, lw.ln2_g, lw.ln2_b, eps)
-        pooled = np.einsum("bn,bnh->bh", mask.astype(np.float32), x.reshape(b, n, h))
+        x = layer_norm_(x.reshape(rows, hidden), w.ln_g, w.ln_b, eps)
+        qkv = np.empty((rows, 3 * hidden), dtype=np.float32)
+        np.matmul(x, w.layers[0].w_qkv, out=qkv)
+        qkv[:, :hidden] += w.layers[0].b_q
+        ctx = np.empty_like(x)
+        chunk = min(rows, self._ffn_chunk_rows)
+        h_buf = np.empty((chunk, hidden), dtype=np.float32)
+        ffn = np.empty((4, chunk, inter), dtype=np.float32)
+        attention = _Attention(b, n, hidden, w.num_heads, self._attn_chunk_floats)
+        for i, lw in enumerate(w.layers):
+            attention(qkv, ctx, lengths)
+            nxt = w.layers[i + 1] if i + 1 < len(w.layers) else None
+            for r in range(0, rows, chunk):
+                xs = x[r : r + chunk]
+                h = h_buf[: len(xs)]
+                mid, z, t, q = ffn[:, : len(xs)]
+                np.matmul(ctx[r : r + chunk], lw.w_o, out=h)
+                h += lw.b_o
+                h += xs
+                layer_norm_(h, lw.ln1_g, lw.ln1_b, eps)
+                np.matmul(h, lw.w_in, out=mid)
+                mid += lw.b_in
+                gelu_(mid, z, t, q)
+                np.matmul(mid, lw.w_out, out=xs)
+                xs += lw.b_out
+                xs += h
+                layer_norm_(xs, lw.ln2_g, lw.ln2_b, eps)
+                if nxt is not None:
+                    qs = qkv[r : r + chunk]
+                    np.matmul(xs, nxt.w_qkv, out=qs)
+                    qs[:, :hidden] += nxt.b_q
+        mask = (np.arange(n)[None, :] < lengths[:, None]).astype(np.float32)
+        pooled = np.einsum("bn,bnh->bh", mask, x.reshape(b, n, hidden))
         pooled /= lengths[:, None].astype(np.float32)
         return pooled
 
-    def _feed_forward(self, x: F32, w_in: F32, b_in: F32, w_out: F32, b_out: F32) -> F32:
-        """x + W_out gelu(W_in x), in row chunks so the (rows, 1536) activation stays cached."""
-        out = np.empty_like(x)
-        step = self._ffn_chunk_rows
-        for r in range(0, x.shape[0], step):
-            xs = x[r : r + step]
-            mid = xs @ w_in
-            mid += b_in
-            gelu_(mid)
-            o = out[r : r + step]
-            np.matmul(mid, w_out, out=o)
-            o += b_out
-            o += xs
-        return out
+
+class _Attention:
+    """Multi-head self-attention over fused QKV rows, with buffers for one batch shape.
+
+    Scores are computed transposed, keys x queries, so the softmax max-reduction runs
+    over a non-last axis (vectorised in numpy, unlike short last-axis reductions), and
+    the softmax denominators come out of the value matmul via a column of ones appended
+    to V. A few sequences run at a time so their scores stay in cache; padded keys get
+    -inf, i.e. exactly zero weight, so padding cannot change results."""
+
+    def __init__(self, b: int, n: int, hidden: int, heads: int, chunk_floats: int) -> None:
+        self.b, self.n, self.heads, self.hd = b, n, heads, hidden // heads
+        self.step = min(b, max(1, chunk_floats // (heads * n * n)))
+        self.scores = np.empty((self.step, heads, n, n), dtype=np.float32)
+        self.v1 = np.ones((self.step, heads, n, self.hd + 1), dtype=np.float32)
+        self.out = np.empty_like(self.v1)
+
+    def __call__(self, qkv: F32, ctx: F32, lengths: np.ndarray) -> None:
+        b, n, heads, hd = self.b, self.n, self.heads, self.hd
+        qkv5 = qkv.reshape(b, n, 3, heads, hd)
+        ctx4 = ctx.reshape(b, n, heads, hd)
+        for i in range(0, b, self.step):
+            sl = slice(i, i + self.step)
+            m = len(lengths[sl])
+            st, v1, out = self.scores[:m], self.v1[:m], self.out[:m]
+            k = qkv5[sl, :, 1].transpose(0, 2, 1, 3)  # (S, heads, N, hd)
+            q = qkv5[sl, :, 0].transpose(0, 2, 3, 1)  # (S, heads, hd, N), pre-scaled
+            np.matmul(k, q, out=st)  # st[s, h, key, query]
+            for j, length in enumerate(lengths[sl]):
+                if length < n:
+                    st[j, :, length:, :] = -np.inf
+            st -= st.max(axis=-2, keepdims=True)
+            np.exp(st, out=st)
+            v1[..., :hd] = qkv5[sl, :, 2].transpose(0, 2, 1, 3)
+            np.matmul(st.swapaxes(-1, -2), v1, out=out)  # [..., hd] = softmax denominators
+            np.divide(out[..., :hd], out[..., hd:], out=ctx4[sl].transpose(0, 2, 1, 3))

@@ -5,6 +5,10 @@ The wheel ships ``model.safetensors`` (read with safetensors' numpy API) and
 time into the layout the numpy forward pass wants: Q/K/V fused into one (384, 1152)
 matrix with the 1/sqrt(head_dim) attention scale folded into Q, every matrix stored
 as (in, out) C-contiguous, and position + token-type-0 embeddings pre-summed.
+
+Two biases vanish exactly (up to float rounding): the key bias adds q.b_k to every
+score of a query row, which softmax ignores; the value bias passes through attention
+unchanged (weights sum to 1), so b_v @ W_o is folded into the output bias.
 """
 
 from __future__ import annotations
@@ -38,9 +42,9 @@ class LayerWeights:
     """One BERT encoder layer, matrices as (in, out)."""
 
     w_qkv: F32  # (H, 3H), Q columns pre-scaled by 1/sqrt(head_dim)
-    b_qkv: F32  # (3H,)
+    b_q: F32  # (H,), pre-scaled; no key/value bias (see module docstring)
     w_o: F32  # (H, H)
-    b_o: F32
+    b_o: F32  # includes b_v @ W_o
     ln1_g: F32
     ln1_b: F32
     w_in: F32  # (H, I)
@@ -113,7 +117,10 @@ def load_weights(path: Path) -> MiniLMWeights:
     hidden = int(config["hidden_size"])
     heads = int(config["num_attention_heads"])
     scale = np.float32(1.0 / np.sqrt(hidden // heads))
-    t = {k: v.astype(np.float32, copy=False) for k, v in load_file(path / "model.safetensors").items()}
+    t = {
+        k: v.astype(np.float32, copy=False)
+        for k, v in load_file(path / "model.safetensors").items()
+    }
 
     def mat(name: str) -> F32:  # torch Linear stores (out, in); we multiply x @ (in, out)
         return np.ascontiguousarray(t[name].T)
@@ -123,18 +130,21 @@ def load_weights(path: Path) -> MiniLMWeights:
         p = f"encoder.layer.{i}."
         a = p + "attention."
         w_qkv = np.concatenate(
-            [mat(a + "self.query.weight") * scale, mat(a + "self.key.weight"), mat(a + "self.value.weight")],
+            [
+                mat(a + "self.query.weight") * scale,
+                mat(a + "self.key.weight"),
+                mat(a + "self.value.weight"),
+            ],
             axis=1,
         )
-        b_qkv = np.concatenate(
-            [t[a + "self.query.bias"] * scale, t[a + "self.key.bias"], t[a + "self.value.bias"]]
-        )
+        w_o = mat(a + "output.dense.weight")
+        b_o = t[a + "output.dense.bias"] + t[a + "self.value.bias"] @ w_o
         layers.append(
             LayerWeights(
                 w_qkv=np.ascontiguousarray(w_qkv),
-                b_qkv=b_qkv,
-                w_o=mat(a + "output.dense.weight"),
-                b_o=t[a + "output.dense.bias"],
+                b_q=t[a + "self.query.bias"] * scale,
+                w_o=w_o,
+                b_o=b_o.astype(np.float32),
                 ln1_g=t[a + "output.LayerNorm.weight"],
                 ln1_b=t[a + "output.LayerNorm.bias"],
                 w_in=mat(p + "intermediate.dense.weight"),
@@ -145,7 +155,9 @@ def load_weights(path: Path) -> MiniLMWeights:
                 ln2_b=t[p + "output.LayerNorm.bias"],
             )
         )
-    pos_type = t["embeddings.position_embeddings.weight"] + t["embeddings.token_type_embeddings.weight"][0]
+    pos_type = (
+        t["embeddings.position_embeddings.weight"] + t["embeddings.token_type_embeddings.weight"][0]
+    )
     return MiniLMWeights(
         word=t["embeddings.word_embeddings.weight"],
         pos_type=np.ascontiguousarray(pos_type),
