@@ -1,0 +1,29 @@
+"""``python -m gateway``: run the ingest gateway in the foreground until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from gateway.logs import configure
+from gateway.server import GatewayStartError, serve
+from schemas.settings import SettingsError, load_settings
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    configure(settings.log_level)
+    try:
+        asyncio.run(serve(settings))
+    except GatewayStartError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

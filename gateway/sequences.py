@@ -1,0 +1,163 @@
+"""The last sequence acked to each producer, kept in a small compacted Kafka topic.
+
+Why Kafka and not Redis or Postgres: the gateway already depends on Kafka alone, the
+record is written with the same idempotent acks=all producer as the postings, and a
+compacted topic keeps exactly one record per producer id for ever. Faust never reads
+this topic, so compaction's offset gaps do not matter here (DESIGN.md, topics).
+
+Order of writes per batch: the postings first, then -- once Kafka acked all of them --
+the sequence record, then the gRPC ack. So an ack to the client implies both are
+durable. The one crash window: the process dies after Kafka acked the postings but
+before the sequence record is acked; the producer never got its ack, re-sends the batch
+under the same sequence, and those events are written twice. The sink's rules (highest
+version wins, the same version again is a no-op) make the copy harmless.
+
+The map is loaded at start (read the topic to its end) and caught up again on every
+``Resume`` and at the start of every ``Ingest`` stream, so a producer that reconnects to
+another gateway instance still resumes where it was acked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from datetime import UTC, datetime
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+SEQUENCES_TOPIC = "gateway-sequences.v1"
+TOPIC_CONFIG = {
+    "cleanup.policy": "compact",
+    # Small segments so compaction can actually run on a topic this small.
+    "segment.ms": str(6 * 3600 * 1000),
+    "min.cleanable.dirty.ratio": "0.5",
+}
+
+log = structlog.get_logger("gateway.sequences")
+
+
+class SequenceStoreError(RuntimeError):
+    """The sequence topic cannot be created or read; the gateway cannot serve safely."""
+
+
+def encode_record(producer_id: str, sequence: int) -> tuple[bytes, bytes]:
+    """Key and value of a sequence record (JSON, so operators can read it with any tool)."""
+    value = {
+        "producer_id": producer_id,
+        "sequence": sequence,
+        "recorded_at": datetime.now(UTC).isoformat(),
+    }
+    return producer_id.encode("utf-8"), json.dumps(value, separators=(",", ":")).encode()
+
+
+def decode_record(key: bytes | None, value: bytes | None) -> tuple[str, int | None] | None:
+    """``(producer_id, sequence)``; sequence None for a tombstone; None when unreadable."""
+    if key is None:
+        return None
+    producer_id = key.decode("utf-8", "replace")
+    if value is None:
+        return producer_id, None
+    try:
+        sequence = json.loads(value)["sequence"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 0:
+        return None
+    return producer_id, sequence
+
+
+class SequenceStore:
+    """In-memory ``producer id -> last acked sequence`` backed by a compacted topic."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        producer: AIOKafkaProducer,
+        *,
+        topic: str = SEQUENCES_TOPIC,
+        timeout_s: float = 30.0,
+    ) -> None:
+        self.topic = topic
+        self._bootstrap = bootstrap_servers
+        self._producer = producer
+        self._timeout = timeout_s
+        self._acked: dict[str, int] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._tp = TopicPartition(topic, 0)
+        self._read_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        await self._ensure_topic()
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            enable_auto_commit=False,
+            group_id=None,
+            auto_offset_reset="earliest",
+        )
+        await self._consumer.start()
+        self._consumer.assign([self._tp])
+        await self._consumer.seek_to_beginning(self._tp)
+        await self.catch_up()
+        log.info("sequences loaded", topic=self.topic, producers=len(self._acked))
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    def last_acked(self, producer_id: str) -> int:
+        return self._acked.get(producer_id, 0)
+
+    async def catch_up(self) -> None:
+        """Read every record written so far (by any gateway instance)."""
+        consumer = self._consumer
+        if consumer is None:
+            raise SequenceStoreError("sequence store is not started")
+        async with self._read_lock:
+            try:
+                await asyncio.wait_for(self._read_to_end(consumer), self._timeout)
+            except TimeoutError:
+                raise SequenceStoreError(
+                    f"could not read {self.topic} to its end within {self._timeout:.0f} s"
+                ) from None
+
+    async def _read_to_end(self, consumer: AIOKafkaConsumer) -> None:
+        end = (await consumer.end_offsets([self._tp]))[self._tp]
+        while await consumer.position(self._tp) < end:
+            batches = await consumer.getmany(self._tp, timeout_ms=200, max_records=10_000)
+            for record in batches.get(self._tp, ()):
+                decoded = decode_record(record.key, record.value)
+                if decoded is None:
+                    log.warning("unreadable sequence record", offset=record.offset)
+                    continue
+                producer_id, sequence = decoded
+                if sequence is None:
+                    self._acked.pop(producer_id, None)
+                else:
+                    self._acked[producer_id] = max(sequence, self._acked.get(producer_id, 0))
+
+    async def record(self, producer_id: str, sequence: int) -> None:
+        """Durably record ``sequence`` as acked (call only after its postings are acked)."""
+        key, value = encode_record(producer_id, sequence)
+        await self._producer.send_and_wait(self.topic, value, key=key, partition=0)
+        self._acked[producer_id] = max(sequence, self._acked.get(producer_id, 0))
+
+    async def _ensure_topic(self) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, request_timeout_ms=10_000)
+        await admin.start()
+        try:
+            if self.topic in set(await admin.list_topics()):
+                return
+            cluster = await admin.describe_cluster()
+            replicas = max(1, min(3, len(cluster.get("brokers", ()))))
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [NewTopic(self.topic, 1, replicas, topic_configs=dict(TOPIC_CONFIG))]
+                )
+            log.info("created sequence topic", topic=self.topic, replicas=replicas)
+        finally:
+            await admin.close()

@@ -1,0 +1,169 @@
+"""Assemble and run the gateway: Kafka producer, sequence store, gRPC server, metrics.
+
+:class:`Gateway` is what tests start in-process (on a free port, several times in one
+session); :func:`serve` is the process entry point, which adds signal handling: SIGTERM
+or SIGINT stop reading new batches, let in-flight ones reach Kafka and be acked (up to
+``gateway_drain_s``), then close the Kafka producer and exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+import structlog
+from grpc import aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
+from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
+
+from gateway import metrics
+from gateway.auth import INGEST_SERVICE, TokenAuthInterceptor
+from gateway.kafka_writer import KafkaWriter, RecordFormat
+from gateway.sequences import SEQUENCES_TOPIC, SequenceStore
+from gateway.service import IngestService
+from schemas.jobstream.v1 import ingest_pb2, ingest_pb2_grpc
+from schemas.settings import Settings
+
+log = structlog.get_logger("gateway.server")
+
+
+class GatewayStartError(RuntimeError):
+    """The gateway cannot start; the message says what to fix."""
+
+
+def server_options(settings: Settings) -> list[tuple[str, int]]:
+    """gRPC channel arguments: message size limits and keepalive (dead-peer detection)."""
+    return [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.so_reuseport", 0),  # a taken port is an error, not a silent second server
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+        ("grpc.http2.max_ping_strikes", 0),
+    ]
+
+
+class Gateway:
+    """One running gateway: ``await start()``, then ``await stop()``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        record_format: RecordFormat = "event",
+        sequences_topic: str = SEQUENCES_TOPIC,
+        metrics_server: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.writer = KafkaWriter(
+            settings.kafka_bootstrap_servers, settings.topic_postings, record_format=record_format
+        )
+        self.sequences = SequenceStore(
+            settings.kafka_bootstrap_servers, self.writer.producer, topic=sequences_topic
+        )
+        self.service = IngestService(settings, self.writer, self.sequences)
+        self.health = health.aio.HealthServicer()
+        self._metrics_server = metrics_server
+        self._server: aio.Server | None = None
+        self.port = 0
+
+    @property
+    def address(self) -> str:
+        return f"{self.settings.gateway_host}:{self.port}"
+
+    async def start(self) -> None:
+        bootstrap = self.settings.kafka_bootstrap_servers
+        try:
+            await self.writer.start()
+            await self.sequences.start()
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                await self.writer.stop()
+            raise GatewayStartError(
+                f"cannot reach Kafka at {bootstrap} ({exc}); start it with `jobstream up` "
+                "or set JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS"
+            ) from exc
+        interceptors = []
+        if self.settings.ingest_token is not None:
+            interceptors.append(TokenAuthInterceptor(self.settings.ingest_token.get_secret_value()))
+        server = aio.server(interceptors=interceptors, options=server_options(self.settings))
+        ingest_pb2_grpc.add_IngestServiceServicer_to_server(self.service, server)  # type: ignore[no-untyped-call]
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        names = (
+            ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
+            health.SERVICE_NAME,
+            reflection.SERVICE_NAME,
+        )
+        reflection.enable_server_reflection(names, server)
+        address = f"{self.settings.gateway_host}:{self.settings.gateway_port}"
+        try:
+            self.port = server.add_insecure_port(address)
+        except RuntimeError as exc:
+            await self._close_kafka()
+            raise GatewayStartError(
+                f"cannot listen on {address} ({exc}): the port is taken or the host is not "
+                "local; set JOBSTREAM_GATEWAY_HOST / JOBSTREAM_GATEWAY_PORT"
+            ) from exc
+        await server.start()
+        self._server = server
+        for service in ("", INGEST_SERVICE):
+            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        if self._metrics_server and self.settings.gateway_metrics_port:
+            try:
+                metrics.start_metrics_server(self.settings.gateway_metrics_port)
+            except OSError as exc:
+                log.warning(
+                    "metrics port unavailable",
+                    port=self.settings.gateway_metrics_port,
+                    error=str(exc),
+                )
+        log.info(
+            "gateway listening",
+            address=self.address,
+            topic=self.settings.topic_postings,
+            record_format=self.writer.record_format,
+            auth=self.settings.ingest_token is not None,
+        )
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Drain: refuse new batches, let in-flight ones be acked, then close Kafka."""
+        grace = self.settings.gateway_drain_s if grace is None else grace
+        await self.health.enter_graceful_shutdown()
+        self.service.drain()
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None
+        if not await self.service.wait_settled(timeout=max(grace, 1.0)):
+            log.warning("some streams did not settle before shutdown")
+        await self._close_kafka()
+        log.info("gateway stopped", address=self.address)
+
+    async def _close_kafka(self) -> None:
+        await self.sequences.stop()
+        await self.writer.stop()
+
+    async def wait(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+
+async def serve(settings: Settings, *, record_format: RecordFormat = "event") -> None:
+    """Run a gateway until SIGTERM/SIGINT, then drain for ``gateway_drain_s``."""
+    gateway = Gateway(settings, record_format=record_format)
+    await gateway.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+        log.info("signal received, draining", drain_s=settings.gateway_drain_s)
+    finally:
+        await gateway.stop()
+
+
+__all__ = ["Gateway", "GatewayStartError", "serve"]

@@ -1,0 +1,468 @@
+"""``jobstream.v1.IngestService``: validate batches, write them to Kafka, ack in order.
+
+One Ingest call is a :class:`Session` of three cooperating tasks:
+
+- the *reader* pulls a batch from the client only after the stream's and the gateway's
+  record budgets have room for it (``max_inflight_per_stream`` / ``max_inflight_total``).
+  While it waits, gRPC stops reading the socket, HTTP/2 flow control pushes back on the
+  client, and memory stays bounded: a slow Kafka slows the producers down.
+- each accepted batch gets a *write* task that hands its records to the Kafka producer
+  (strictly after the previous batch's, so per-id order holds) and awaits their acks.
+  Several batches of one stream are in flight at once (pipelining).
+- the *settler* takes batches in arrival order, waits for their Kafka acks, records the
+  highest sequence in the sequence store, then queues the gRPC acks -- so acks leave in
+  order and an ack always means "durably in Kafka, sequence recorded".
+
+Sequence rules, per producer id (metadata ``x-producer-id``): ``0`` is refused with
+INVALID_ARGUMENT; a sequence at or below the highest one already taken (acked, or in
+flight on this stream) is a re-send: it is re-validated to repeat the same accepted ids
+and rejections, acked with ``duplicate=true``, and written nowhere. Gaps are allowed.
+
+One stream per producer id at a time: a new stream (a client reconnecting before the
+gateway noticed the old connection died) makes the old one stop reading; the new one
+starts once the old one's in-flight batches are settled, so it sees their sequences.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+import structlog
+from grpc import aio
+
+from gateway import metrics
+from gateway.auth import metadata_value
+from gateway.budget import RecordBudget
+from gateway.kafka_writer import KafkaWriter
+from gateway.sequences import SequenceStore, SequenceStoreError
+from gateway.validation import Checked, check_batch
+from schemas.domain import RejectReason
+from schemas.jobstream.v1 import ingest_pb2, ingest_pb2_grpc
+from schemas.settings import Settings
+
+PRODUCER_ID_KEY = "x-producer-id"
+PRODUCER_ID_PATTERN = re.compile(r"[A-Za-z0-9._:@/+=-]{1,200}", re.ASCII)
+
+log = structlog.get_logger("gateway.service")
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    """The last thing a session emits: a clean end (``code`` None) or an error status."""
+
+    code: grpc.StatusCode | None = None
+    details: str = ""
+
+
+@dataclass(slots=True)
+class Batch:
+    """One batch between being read and being acked."""
+
+    sequence: int
+    checked: Checked
+    duplicate: bool
+    permits: int
+    total_permits: int
+    started: float
+    written: asyncio.Task[None] | None = None
+
+    def ack(self) -> ingest_pb2.IngestAck:
+        return ingest_pb2.IngestAck(
+            sequence=self.sequence,
+            accepted_ids=[posting_id for posting_id, _ in self.checked.accepted],
+            rejections=self.checked.rejections,
+            duplicate=self.duplicate,
+        )
+
+
+@dataclass
+class ProducerState:
+    """Serialises the streams of one producer id."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    session: Session | None = None
+
+
+class IngestService(ingest_pb2_grpc.IngestServiceServicer):
+    """The servicer; owns the gateway-wide record budget and the live sessions."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        writer: KafkaWriter,
+        sequences: SequenceStore,
+        *,
+        takeover_timeout_s: float = 10.0,
+    ) -> None:
+        self.settings = settings
+        self.writer = writer
+        self.sequences = sequences
+        self.total_budget = RecordBudget(settings.max_inflight_total)
+        self.takeover_timeout_s = takeover_timeout_s
+        self.sessions: set[Session] = set()
+        self._producers: dict[str, ProducerState] = {}
+        self.draining = False
+
+    async def Resume(
+        self, request: ingest_pb2.ResumeRequest, context: aio.ServicerContext[Any, Any]
+    ) -> ingest_pb2.ResumeResponse:
+        producer_id = await self._producer_id(context)
+        try:
+            await self.sequences.catch_up()
+        except SequenceStoreError as exc:
+            await _abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
+        last = self.sequences.last_acked(producer_id)
+        log.info("resume", producer_id=producer_id, last_acked_sequence=last)
+        return ingest_pb2.ResumeResponse(last_acked_sequence=last)
+
+    async def Ingest(
+        self,
+        request_iterator: AsyncIterator[ingest_pb2.IngestBatch],
+        context: aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[ingest_pb2.IngestAck]:
+        producer_id = await self._producer_id(context)
+        if self.draining:
+            await _abort(context, grpc.StatusCode.UNAVAILABLE, _DRAINING)
+        state = self._producers.setdefault(producer_id, ProducerState())
+        if state.session is not None:
+            state.session.stop_reading(
+                End(
+                    grpc.StatusCode.ABORTED,
+                    f"a newer Ingest stream for producer id {producer_id!r} took over",
+                )
+            )
+        try:
+            await asyncio.wait_for(state.lock.acquire(), self.takeover_timeout_s)
+        except TimeoutError:
+            await _abort(
+                context,
+                grpc.StatusCode.UNAVAILABLE,
+                f"the previous stream of producer id {producer_id!r} is still finishing; retry",
+            )
+        session = Session(self, producer_id, state, request_iterator)
+        try:
+            await session.start()
+        except BaseException as exc:
+            state.lock.release()
+            if isinstance(exc, SequenceStoreError):
+                await _abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
+            raise
+        metrics.STREAMS.inc()
+        log.info("stream open", producer_id=producer_id, resume_from=session.high)
+        try:
+            while True:
+                item = await session.outbox.get()
+                if isinstance(item, End):
+                    if item.code is not None:
+                        await _abort(context, item.code, item.details)
+                    return
+                try:
+                    yield item.ack()
+                finally:
+                    session.release(item)
+        finally:
+            metrics.STREAMS.dec()
+            session.client_gone()
+
+    def drain(self) -> None:
+        """Stop reading new batches everywhere; in-flight ones still get their acks."""
+        self.draining = True
+        for session in list(self.sessions):
+            session.stop_reading(End(grpc.StatusCode.UNAVAILABLE, _DRAINING))
+
+    async def wait_settled(self, timeout: float) -> bool:
+        """Wait until every session has recorded its acked sequences (True if all did)."""
+        tasks = [s.settler for s in self.sessions if s.settler is not None]
+        if not tasks:
+            return True
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        return not pending
+
+    async def _producer_id(self, context: aio.ServicerContext[Any, Any]) -> str:
+        value = metadata_value(context.invocation_metadata(), PRODUCER_ID_KEY)
+        if value is None:
+            await _abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"missing `{PRODUCER_ID_KEY}` metadata: name the producer (1-200 chars of "
+                "letters, digits and . _ : @ / + = -) so its stream can be resumed",
+            )
+        assert value is not None
+        if not PRODUCER_ID_PATTERN.fullmatch(value):
+            await _abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"`{PRODUCER_ID_KEY}` {value[:60]!r} must be 1-200 chars of letters, digits "
+                "and . _ : @ / + = -",
+            )
+        return value
+
+
+_DRAINING = "the gateway is shutting down; reconnect, call Resume and re-send"
+
+
+async def _abort(
+    context: aio.ServicerContext[Any, Any], code: grpc.StatusCode, details: str
+) -> None:
+    metrics.STREAM_ERRORS.labels(code=code.name).inc()
+    await context.abort(code, details)
+
+
+class Session:
+    """One Ingest stream: reader -> write tasks -> settler -> the handler's acks."""
+
+    def __init__(
+        self,
+        service: IngestService,
+        producer_id: str,
+        state: ProducerState,
+        requests: AsyncIterator[ingest_pb2.IngestBatch],
+    ) -> None:
+        self.service = service
+        self.producer_id = producer_id
+        self.state = state
+        self.requests = requests
+        settings = service.settings
+        self.max_batch = settings.max_batch_records
+        self.dim = settings.embedding_dim
+        self.budget = RecordBudget(settings.max_inflight_per_stream)
+        self.queue: asyncio.Queue[Batch | End] = asyncio.Queue()
+        self.outbox: asyncio.Queue[Batch | End] = asyncio.Queue()
+        self.high = 0
+        self.reader: asyncio.Task[None] | None = None
+        self.settler: asyncio.Task[None] | None = None
+        self._stop_reason: End | None = None
+        self._client_alive = True
+        self._last_enqueued: asyncio.Future[bool] | None = None
+        self._writes: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        await self.service.sequences.catch_up()
+        self.high = self.service.sequences.last_acked(self.producer_id)
+        self.state.session = self
+        self.service.sessions.add(self)
+        self.reader = asyncio.create_task(self._read(), name=f"ingest-read-{self.producer_id}")
+        self.settler = asyncio.create_task(self._settle(), name=f"ingest-settle-{self.producer_id}")
+
+    # --- control ----------------------------------------------------------------------
+    def stop_reading(self, reason: End) -> None:
+        if self.reader is not None and not self.reader.done():
+            if self._stop_reason is None:
+                self._stop_reason = reason
+            self.reader.cancel()
+
+    def client_gone(self) -> None:
+        """The handler ended (normally, by abort or because the client left)."""
+        self._client_alive = False
+        self.stop_reading(End())
+        while not self.outbox.empty():
+            item = self.outbox.get_nowait()
+            if isinstance(item, Batch):
+                self.release(item)
+
+    def release(self, item: Batch) -> None:
+        self.budget.release(item.permits)
+        self.service.total_budget.release(item.total_permits)
+        metrics.INFLIGHT.dec(len(item.checked.accepted) + len(item.checked.rejections))
+
+    # --- reader -----------------------------------------------------------------------
+    async def _read(self) -> None:
+        end = End()
+        try:
+            async for batch in self.requests:
+                problem = self._limits(batch)
+                if problem is not None:
+                    end = problem
+                    return
+                started = time.monotonic()
+                n = len(batch.postings)
+                permits = await self.budget.acquire(n)
+                try:
+                    total = await self.service.total_budget.acquire(n)
+                except BaseException:
+                    self.budget.release(permits)
+                    raise
+                self.queue.put_nowait(self._admit(batch, permits, total, started))
+        except asyncio.CancelledError:
+            end = self._stop_reason or End()
+        except Exception as exc:  # the client went away mid-read, or sent garbage
+            log.info("stream read ended", producer_id=self.producer_id, error=repr(exc))
+            end = End()
+        finally:
+            self.queue.put_nowait(end)
+
+    def _limits(self, batch: ingest_pb2.IngestBatch) -> End | None:
+        if batch.sequence == 0:
+            return End(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "IngestBatch.sequence must be >= 1 (got 0): number batches 1, 2, 3, ... "
+                "per producer id, continuing from Resume's last_acked_sequence",
+            )
+        n = len(batch.postings)
+        if n > self.max_batch:
+            return End(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"batch {batch.sequence} has {n} postings; the limit is {self.max_batch} "
+                "per batch (max_batch_records, JOBSTREAM_MAX_BATCH_RECORDS)",
+            )
+        return None
+
+    def _admit(
+        self, batch: ingest_pb2.IngestBatch, permits: int, total: int, started: float
+    ) -> Batch:
+        checked = check_batch(
+            list(batch.postings),
+            dim=self.dim,
+            producer_id=self.producer_id,
+            now=datetime.now(UTC),
+        )
+        metrics.INFLIGHT.inc(len(batch.postings))
+        duplicate = batch.sequence <= self.high
+        item = Batch(batch.sequence, checked, duplicate, permits, total, started)
+        if duplicate or not checked.accepted:
+            self.high = max(self.high, batch.sequence)
+            return item
+        self.high = batch.sequence
+        enqueued: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self._write(checked, self._last_enqueued, enqueued))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+        self._last_enqueued = enqueued
+        item.written = task
+        return item
+
+    async def _write(
+        self,
+        checked: Checked,
+        previous: asyncio.Future[bool] | None,
+        enqueued: asyncio.Future[bool],
+    ) -> None:
+        """Enqueue after the previous batch did (per-id order), then await Kafka's acks."""
+        try:
+            if previous is not None and not await previous:
+                raise RuntimeError("an earlier batch of this stream failed to reach Kafka")
+            futures = await self.service.writer.enqueue(checked.accepted, self.producer_id)
+        except BaseException:
+            enqueued.set_result(False)
+            raise
+        enqueued.set_result(True)
+        await asyncio.gather(*futures)
+
+    # --- settler ----------------------------------------------------------------------
+    async def _settle(self) -> None:
+        backlog: deque[Batch | End] = deque()
+        try:
+            while True:
+                head = backlog.popleft() if backlog else await self.queue.get()
+                if isinstance(head, End):
+                    self._emit(head)
+                    return
+                failure = await _outcome(head)
+                if failure is not None:
+                    self._emit(self._kafka_failure(head, failure))
+                    return
+                ready = [head]
+                while True:  # coalesce batches whose writes already finished
+                    if not backlog and self.queue.empty():
+                        break
+                    nxt = backlog.popleft() if backlog else self.queue.get_nowait()
+                    if isinstance(nxt, End) or not _settled_ok(nxt):
+                        backlog.appendleft(nxt)
+                        break
+                    ready.append(nxt)
+                fresh = [b.sequence for b in ready if not b.duplicate]
+                if fresh:
+                    try:
+                        await self.service.sequences.record(self.producer_id, max(fresh))
+                    except Exception as exc:
+                        log.error("sequence record failed", error=repr(exc))
+                        self._emit(
+                            End(
+                                grpc.StatusCode.UNAVAILABLE,
+                                f"Kafka did not acknowledge the sequence record: {exc!r}",
+                            )
+                        )
+                        return
+                for item in ready:
+                    self._emit(item)
+        finally:
+            await self._wind_down(backlog)
+
+    def _kafka_failure(self, item: Batch, error: BaseException) -> End:
+        log.error(
+            "kafka write failed",
+            producer_id=self.producer_id,
+            sequence=item.sequence,
+            error=repr(error),
+        )
+        self.release(item)
+        return End(
+            grpc.StatusCode.UNAVAILABLE,
+            f"Kafka did not acknowledge batch {item.sequence}: {error!r}; "
+            "reconnect, call Resume and re-send",
+        )
+
+    def _emit(self, item: Batch | End) -> None:
+        if isinstance(item, Batch):
+            latency = time.monotonic() - item.started
+            metrics.BATCH_LATENCY.observe(latency)
+            if item.duplicate:
+                metrics.BATCHES.labels(outcome="duplicate").inc()
+            else:
+                metrics.BATCHES.labels(outcome="acked").inc()
+                metrics.ACCEPTED.inc(len(item.checked.accepted))
+                for rejection in item.checked.rejections:
+                    metrics.REJECTED.labels(reason=RejectReason(rejection.reason).name).inc()
+            if not self._client_alive:
+                self.release(item)
+                return
+        self.outbox.put_nowait(item)
+
+    async def _wind_down(self, backlog: deque[Batch | End]) -> None:
+        """Stop reading, free every budget still held, let writes finish, unlock."""
+        try:
+            self.stop_reading(End())
+            if self.reader is not None:
+                await asyncio.wait([self.reader], timeout=5)
+            leftovers = list(backlog)
+            while not self.queue.empty():
+                leftovers.append(self.queue.get_nowait())
+            for item in leftovers:
+                if isinstance(item, Batch):
+                    self.release(item)
+            if self._writes:
+                await asyncio.wait(list(self._writes), timeout=60)
+        finally:
+            self.service.sessions.discard(self)
+            if self.state.session is self:
+                self.state.session = None
+            self.state.lock.release()
+            log.info("stream closed", producer_id=self.producer_id, last_sequence=self.high)
+
+
+async def _outcome(item: Batch) -> BaseException | None:
+    if item.written is None:
+        return None
+    try:
+        await asyncio.shield(item.written)
+    except asyncio.CancelledError:
+        if item.written.cancelled():
+            return RuntimeError("write cancelled")
+        raise
+    except Exception as exc:
+        return exc
+    return None
+
+
+def _settled_ok(item: Batch) -> bool:
+    if item.written is None:
+        return True
+    return item.written.done() and not item.written.cancelled() and item.written.exception() is None
