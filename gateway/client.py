@@ -198,7 +198,7 @@ class IngestClient:
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception(_retryable),
-                wait=wait_exponential_jitter(initial=0.1, max=3.0),
+                wait=wait_exponential_jitter(multiplier=0.1, max=3.0, jitter=0.2),
                 stop=stop_after_delay(self.reconnect_timeout_s),
                 reraise=True,
             ):

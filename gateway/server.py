@@ -21,8 +21,8 @@ from gateway import metrics
 from gateway.auth import INGEST_SERVICE, TokenAuthInterceptor
 from gateway.kafka_writer import KafkaWriter, RecordFormat
 from gateway.sequences import SEQUENCES_TOPIC, SequenceStore
-from gateway.service import IngestService
-from schemas.jobstream.v1 import ingest_pb2, ingest_pb2_grpc
+from gateway.service import IngestService, register
+from schemas.jobstream.v1 import ingest_pb2
 from schemas.settings import Settings
 
 log = structlog.get_logger("gateway.server")
@@ -90,7 +90,7 @@ class Gateway:
         if self.settings.ingest_token is not None:
             interceptors.append(TokenAuthInterceptor(self.settings.ingest_token.get_secret_value()))
         server = aio.server(interceptors=interceptors, options=server_options(self.settings))
-        ingest_pb2_grpc.add_IngestServiceServicer_to_server(self.service, server)  # type: ignore[no-untyped-call]
+        register(self.service, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         names = (
             ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,

@@ -55,6 +55,49 @@ log = structlog.get_logger("gateway.service")
 
 
 @dataclass(frozen=True, slots=True)
+class Undecodable:
+    """A request message that is not valid protobuf for its type (kept to answer it)."""
+
+    size: int
+    error: str
+
+
+def lenient(message: type[Any]) -> Any:
+    """A request deserializer that returns :class:`Undecodable` instead of raising.
+
+    gRPC answers a deserializer exception with INTERNAL; a client's bad bytes are an
+    INVALID_ARGUMENT, and earlier batches of the stream should still get their acks.
+    """
+
+    def parse(data: bytes) -> Any:
+        try:
+            return message.FromString(data)
+        except Exception as exc:
+            return Undecodable(len(data), str(exc) or type(exc).__name__)
+
+    return parse
+
+
+def register(service: IngestService, server: aio.Server) -> None:
+    """Add the servicer with lenient request parsing (see :func:`lenient`)."""
+    handlers = {
+        "Ingest": grpc.stream_stream_rpc_method_handler(
+            service.Ingest,
+            request_deserializer=lenient(ingest_pb2.IngestBatch),
+            response_serializer=ingest_pb2.IngestAck.SerializeToString,
+        ),
+        "Resume": grpc.unary_unary_rpc_method_handler(
+            service.Resume,
+            request_deserializer=lenient(ingest_pb2.ResumeRequest),
+            response_serializer=ingest_pb2.ResumeResponse.SerializeToString,
+        ),
+    }
+    name = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
+    server.add_registered_method_handlers(name, handlers)
+
+
+@dataclass(frozen=True, slots=True)
 class End:
     """The last thing a session emits: a clean end (``code`` None) or an error status."""
 
@@ -112,9 +155,17 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
         self.draining = False
 
     async def Resume(
-        self, request: ingest_pb2.ResumeRequest, context: aio.ServicerContext[Any, Any]
+        self,
+        request: ingest_pb2.ResumeRequest | Undecodable,
+        context: aio.ServicerContext[Any, Any],
     ) -> ingest_pb2.ResumeResponse:
         producer_id = await self._producer_id(context)
+        if isinstance(request, Undecodable):
+            await _abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"not a ResumeRequest protobuf ({request.size} bytes): {request.error}",
+            )
         try:
             await self.sequences.catch_up()
         except SequenceStoreError as exc:
@@ -125,7 +176,7 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
 
     async def Ingest(
         self,
-        request_iterator: AsyncIterator[ingest_pb2.IngestBatch],
+        request_iterator: AsyncIterator[ingest_pb2.IngestBatch | Undecodable],
         context: aio.ServicerContext[Any, Any],
     ) -> AsyncIterator[ingest_pb2.IngestAck]:
         producer_id = await self._producer_id(context)
@@ -224,7 +275,7 @@ class Session:
         service: IngestService,
         producer_id: str,
         state: ProducerState,
-        requests: AsyncIterator[ingest_pb2.IngestBatch],
+        requests: AsyncIterator[ingest_pb2.IngestBatch | Undecodable],
     ) -> None:
         self.service = service
         self.producer_id = producer_id
@@ -237,6 +288,7 @@ class Session:
         self.queue: asyncio.Queue[Batch | End] = asyncio.Queue()
         self.outbox: asyncio.Queue[Batch | End] = asyncio.Queue()
         self.high = 0
+        self.messages = 0
         self.reader: asyncio.Task[None] | None = None
         self.settler: asyncio.Task[None] | None = None
         self._stop_reason: End | None = None
@@ -278,6 +330,14 @@ class Session:
         end = End()
         try:
             async for batch in self.requests:
+                if isinstance(batch, Undecodable):
+                    end = End(
+                        grpc.StatusCode.INVALID_ARGUMENT,
+                        f"message {self.messages + 1} of the stream is not an IngestBatch "
+                        f"protobuf ({batch.size} bytes): {batch.error}",
+                    )
+                    return
+                self.messages += 1
                 problem = self._limits(batch)
                 if problem is not None:
                     end = problem

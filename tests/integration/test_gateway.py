@@ -6,14 +6,21 @@ and posting-id prefix, so tests share the session's Kafka without seeing each ot
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import grpc
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from grpc import aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from pydantic import SecretStr
 
+from gateway.client import IngestClient
 from gateway.kafka_writer import CONTENT_TYPE_EVENT
 from gateway.server import Gateway
 from gateway.testing import running_gateway, sample_event
@@ -213,3 +220,320 @@ async def test_mixed_batch_acks_each_record_and_writes_only_valid_ones(
     zero = sorted(by_key[f"{p}:0".encode()], key=lambda r: r.offset)
     assert len({r.partition for r in zero}) == 1
     assert [decode_event(r.key, r.value, dim=stack.embedding_dim).version for r in zero] == [1, 2]
+
+
+# --- volume -------------------------------------------------------------------------------
+
+
+async def test_10k_postings_reach_kafka_exactly_once(gateway: Gateway, watch: TopicWatch) -> None:
+    p = uid()
+    acked: list[ingest_pb2.IngestAck] = []
+    client = IngestClient(
+        gateway.address, producer_id=f"bulk-{p}", window=8, on_ack=lambda a, _: acked.append(a)
+    )
+    started = time.monotonic()
+    async with client:
+        for start in range(0, 10_000, 500):
+            await client.send(events(p, 500, start=start))
+    elapsed = time.monotonic() - started
+    print(f"10k postings through the gateway in {elapsed:.2f} s ({10_000 / elapsed:.0f}/s)")
+
+    assert [a.sequence for a in acked] == list(range(1, 21))
+    assert sum(len(a.accepted_ids) for a in acked) == 10_000
+    assert not any(a.rejections for a in acked)
+    mine = [r.key for r in await watch.records() if r.key and r.key.startswith(p.encode())]
+    assert len(mine) == 10_000
+    assert len(set(mine)) == 10_000
+
+
+# --- sequences and resume -----------------------------------------------------------------
+
+
+async def resume(gw: Gateway, producer_id: str) -> int:
+    async with channel(gw) as ch:
+        stub = ingest_pb2_grpc.IngestServiceStub(ch)
+        response = await stub.Resume(
+            ingest_pb2.ResumeRequest(), metadata=(("x-producer-id", producer_id),)
+        )
+        return int(response.last_acked_sequence)
+
+
+async def test_resume_returns_last_acked_and_resent_batch_is_not_written_twice(
+    gateway: Gateway, watch: TopicWatch
+) -> None:
+    p = uid()
+    producer = f"resume-{p}"
+    assert await resume(gateway, producer) == 0
+    first = [batch(s, events(p, 10, start=10 * (s - 1))) for s in (1, 2, 3)]
+    acks = await ingest(gateway, first, producer_id=producer)
+    assert [a.sequence for a in acks] == [1, 2, 3]
+    assert await resume(gateway, producer) == 3
+
+    # Re-send 2 (its ack "was lost"), an unknown lower sequence, then new work.
+    stray = batch(1, events(p, 5, start=900))  # below last acked: a duplicate, never written
+    again = await ingest(
+        gateway, [first[1], stray, batch(4, events(p, 10, start=30))], producer_id=producer
+    )
+    assert [(a.sequence, a.duplicate) for a in again] == [(2, True), (1, True), (4, False)]
+    assert list(again[0].accepted_ids) == list(acks[1].accepted_ids)
+    assert await resume(gateway, producer) == 4
+
+    keys = [r.key for r in await watch.records() if r.key and r.key.startswith(p.encode())]
+    assert len(keys) == 40
+    assert len(set(keys)) == 40
+
+
+async def test_sequence_survives_a_gateway_restart(stack: Settings) -> None:
+    p, port = uid(), free_port()
+    producer = f"restart-{p}"
+    async with running_gateway(stack, gateway_port=port) as gw:
+        await ingest(gw, [batch(7, events(p, 3))], producer_id=producer)
+    async with running_gateway(stack, gateway_port=port) as gw:
+        assert await resume(gw, producer) == 7
+        [ack] = await ingest(gw, [batch(7, events(p, 3))], producer_id=producer)
+        assert ack.duplicate
+
+
+async def test_pipelined_batches_are_acked_in_order(gateway: Gateway) -> None:
+    p = uid()
+    batches = [batch(s, events(p, 1 + (s * 37) % 50, start=1000 * s)) for s in range(1, 41)]
+    acks = await ingest(gateway, batches, producer_id=f"pipe-{p}")
+    assert [a.sequence for a in acks] == list(range(1, 41))
+    assert [len(a.accepted_ids) for a in acks] == [len(b.postings) for b in batches]
+
+
+async def test_empty_batch_is_acked(gateway: Gateway) -> None:
+    [ack] = await ingest(gateway, [batch(1, [])])
+    assert ack.sequence == 1
+    assert not ack.accepted_ids
+    assert not ack.rejections
+
+
+async def test_a_newer_stream_for_the_same_producer_takes_over(gateway: Gateway) -> None:
+    p = uid()
+    producer = f"takeover-{p}"
+    md = (("x-producer-id", producer),)
+    async with channel(gateway) as ch:
+        stub = ingest_pb2_grpc.IngestServiceStub(ch)
+        old = stub.Ingest(metadata=md)
+        await old.write(batch(1, events(p, 2)))
+        assert (await old.read()).sequence == 1
+        new = stub.Ingest(metadata=md)
+        await new.write(batch(2, events(p, 2, start=2)))
+        assert (await new.read()).sequence == 2
+        with pytest.raises(aio.AioRpcError) as info:
+            await old.read()
+        assert info.value.code() == grpc.StatusCode.ABORTED
+        await new.done_writing()
+        assert await new.code() == grpc.StatusCode.OK
+
+
+# --- restarts during a produce run --------------------------------------------------------
+
+
+async def test_gateway_restart_during_a_produce_run_writes_everything_once(
+    stack: Settings, watch: TopicWatch
+) -> None:
+    """A graceful restart (drain) leaves no crash window: every posting exactly once."""
+    p, port = uid(), free_port()
+    tenth = asyncio.Event()
+    acked: list[ingest_pb2.IngestAck] = []
+
+    def on_ack(ack: ingest_pb2.IngestAck, _: object) -> None:
+        acked.append(ack)
+        if len(acked) == 10:
+            tenth.set()
+
+    gw = Gateway(stack.model_copy(update={"gateway_port": port}), metrics_server=False)
+    await gw.start()
+    client = IngestClient(gw.address, producer_id=f"run-{p}", window=6, on_ack=on_ack)
+
+    async def produce() -> None:
+        async with client:
+            for s in range(40):
+                await client.send(events(p, 100, start=100 * s))
+
+    task = asyncio.create_task(produce())
+    await asyncio.wait_for(tenth.wait(), 30)
+    await gw.stop(grace=5)  # in-flight batches are acked, the rest wait for the new one
+    await asyncio.sleep(0.3)
+    gw = Gateway(stack.model_copy(update={"gateway_port": port}), metrics_server=False)
+    await gw.start()
+    try:
+        await asyncio.wait_for(task, 60)
+    finally:
+        await gw.stop(grace=2)
+
+    assert client.reconnects >= 1
+    fresh = [a for a in acked if not a.duplicate]
+    assert sorted(a.sequence for a in acked) == list(range(1, 41))
+    assert (
+        sum(len(a.accepted_ids) for a in fresh)
+        + sum(len(a.accepted_ids) for a in acked if a.duplicate)
+        == 4000
+    )
+    keys = [r.key for r in await watch.records() if r.key and r.key.startswith(p.encode())]
+    assert len(keys) == 4000
+    assert len(set(keys)) == 4000
+
+
+async def test_crash_window_duplicates_a_batch_but_loses_nothing(
+    gateway: Gateway, watch: TopicWatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Postings acked by Kafka but the sequence record lost (the process "dies" in
+    between): the producer re-sends, the batch is written again -- a duplicate the sink's
+    version rules absorb -- and nothing is lost."""
+    p = uid()
+    real_record = gateway.sequences.record
+    calls = 0
+
+    async def flaky_record(producer_id: str, sequence: int) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise ConnectionError("simulated crash before the sequence record")
+        await real_record(producer_id, sequence)
+
+    monkeypatch.setattr(gateway.sequences, "record", flaky_record)
+    acked: list[ingest_pb2.IngestAck] = []
+    client = IngestClient(
+        gateway.address, producer_id=f"crash-{p}", window=1, on_ack=lambda a, _: acked.append(a)
+    )
+    async with client:
+        for s in range(5):
+            await client.send(events(p, 10, start=10 * s))
+    assert client.reconnects == 1
+    assert [a.sequence for a in acked] == [1, 2, 3, 4, 5]
+    keys = [r.key for r in await watch.records() if r.key and r.key.startswith(p.encode())]
+    assert len(set(keys)) == 50
+    twice = sorted(k for k in set(keys) if keys.count(k) == 2)
+    assert twice == sorted(f"{p}:{i}".encode() for i in range(20, 30))
+    assert len(keys) == 60
+
+
+# --- auth ---------------------------------------------------------------------------------
+
+
+async def test_token_is_required_when_configured(stack: Settings) -> None:
+    async with running_gateway(
+        stack, gateway_port=free_port(), ingest_token=SecretStr("s3cret-token")
+    ) as gw:
+        for metadata in (
+            (),
+            (("authorization", "Bearer wrong"),),
+            (("authorization", "s3cret-token"),),
+        ):
+            with pytest.raises(aio.AioRpcError) as info:
+                await ingest(gw, [batch(1, events(uid(), 1))], metadata=metadata)
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(aio.AioRpcError) as info:
+            await resume(gw, "nobody")
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+        [ack] = await ingest(
+            gw, [batch(1, events(uid(), 2))], metadata=(("authorization", "Bearer s3cret-token"),)
+        )
+        assert len(ack.accepted_ids) == 2
+        assert await health(gw) == health_pb2.HealthCheckResponse.SERVING  # open without token
+
+
+# --- limits -------------------------------------------------------------------------------
+
+
+async def collect(
+    call: AsyncIterator[ingest_pb2.IngestAck], into: list[ingest_pb2.IngestAck]
+) -> None:
+    async for ack in call:
+        into.append(ack)
+
+
+async def expect_status(
+    gw: Gateway, batches: list[ingest_pb2.IngestBatch], producer_id: str | None = None
+) -> tuple[grpc.StatusCode, str, list[ingest_pb2.IngestAck]]:
+    md = (("x-producer-id", producer_id or f"limits-{uid()}"),)
+    acks: list[ingest_pb2.IngestAck] = []
+    async with channel(gw) as ch:
+        call = ingest_pb2_grpc.IngestServiceStub(ch).Ingest(iter(batches), metadata=md)
+        with pytest.raises(aio.AioRpcError) as info:
+            await collect(call, acks)
+    return info.value.code(), info.value.details() or "", acks
+
+
+async def test_limits_are_invalid_argument_or_resource_exhausted(stack: Settings) -> None:
+    async with running_gateway(
+        stack, gateway_port=free_port(), max_batch_records=5, max_message_bytes=64 * 1024
+    ) as gw:
+        p = uid()
+        code, details, acks = await expect_status(
+            gw, [batch(1, events(p, 5)), batch(2, events(p, 6, start=5))]
+        )
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
+        assert "limit is 5" in details
+        assert "JOBSTREAM_MAX_BATCH_RECORDS" in details
+        assert [a.sequence for a in acks] == [1]  # the batch before the bad one is acked
+
+        big = events(p, 1, start=20)
+        big[0].body.description = "y" * 70_000
+        code, details, _ = await expect_status(gw, [batch(1, big)])
+        assert code in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.INVALID_ARGUMENT)
+
+        code, details, _ = await expect_status(gw, [batch(0, events(p, 1))])
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
+        assert "sequence" in details
+
+        assert await health(gw) == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_producer_id_metadata_is_required_and_checked(gateway: Gateway) -> None:
+    async with channel(gateway) as ch:
+        stub = ingest_pb2_grpc.IngestServiceStub(ch)
+        for md in ((), (("x-producer-id", "has spaces"),), (("x-producer-id", "x" * 201),)):
+            with pytest.raises(aio.AioRpcError) as info:
+                await stub.Resume(ingest_pb2.ResumeRequest(), metadata=md)
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "x-producer-id" in (info.value.details() or "")
+
+
+async def test_undecodable_message_is_invalid_argument(gateway: Gateway) -> None:
+    async with channel(gateway) as ch:
+        raw = ch.stream_stream(
+            "/jobstream.v1.IngestService/Ingest",
+            request_serializer=lambda b: b,
+            response_deserializer=ingest_pb2.IngestAck.FromString,
+        )
+        good = batch(1, events(uid(), 1)).SerializeToString()
+        call = raw(iter([good, b"\xff\xff\xff garbage"]), metadata=(("x-producer-id", uid()),))
+        acks: list[ingest_pb2.IngestAck] = []
+        with pytest.raises(aio.AioRpcError) as info:
+            await collect(call, acks)
+        assert [a.sequence for a in acks] == [1]
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "not an IngestBatch" in (info.value.details() or "")
+
+
+# --- health and reflection ----------------------------------------------------------------
+
+
+async def health(gw: Gateway, service: str = "") -> int:
+    async with channel(gw) as ch:
+        response = await health_pb2_grpc.HealthStub(ch).Check(
+            health_pb2.HealthCheckRequest(service=service), timeout=5
+        )
+        return int(response.status)
+
+
+async def test_health_is_serving_and_reflection_lists_the_service(gateway: Gateway) -> None:
+    assert await health(gateway) == health_pb2.HealthCheckResponse.SERVING
+    assert (
+        await health(gateway, "jobstream.v1.IngestService")
+        == health_pb2.HealthCheckResponse.SERVING
+    )
+    async with channel(gateway) as ch:
+        stub = reflection_pb2_grpc.ServerReflectionStub(ch)
+        call = stub.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        )
+        [response] = [r async for r in call]
+    names = {s.name for s in response.list_services_response.service}
+    assert "jobstream.v1.IngestService" in names
+    assert "grpc.health.v1.Health" in names
