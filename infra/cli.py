@@ -98,3 +98,8 @@ def status(as_json: JsonFlag = False) -> None:
 
 def main() -> None:  # pragma: no cover - console script shim
     sys.exit(app())
+
+
+from streams.cli import worker  # noqa: E402
+
+app.command("worker")(worker)

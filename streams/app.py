@@ -1,0 +1,76 @@
+"""The Faust app of a sink worker, built from Settings (nothing happens at import time).
+
+Faust is used for what it is good at -- group membership, fetching, rebalancing -- and
+configured down to that: no web server (metrics are served by prometheus_client), no
+tables or changelog topics, no leader-election topic, no topic creation (``jobstream up``
+creates the topics), raw bytes in and out. Offsets are committed from our own
+checkpoints (:mod:`streams.checkpointing`), never from Faust's acks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas.settings import Settings
+from streams.checkpointing.consumer import CheckpointedApp
+from streams.metrics import SinkMetrics
+from streams.runtime import SinkRuntime
+
+RELAY_EVERY_S = 5.0
+LAG_EVERY_S = 5.0
+INDEX_CHECK_EVERY_S = 60.0
+
+
+def broker_urls(settings: Settings) -> list[str]:
+    return [f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")]
+
+
+def create_app(
+    settings: Settings, *, metrics: SinkMetrics | None = None
+) -> tuple[CheckpointedApp, SinkRuntime]:
+    """A ready-to-run Faust app with the sink agent and its timers, and its runtime."""
+    app = CheckpointedApp(
+        settings.consumer_group,  # Faust's app id is the consumer group id
+        broker=broker_urls(settings),
+        autodiscover=False,
+        web_enabled=False,
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        store="memory://",
+        datadir=str(settings.home.expanduser().resolve() / "faust"),
+        key_serializer="raw",
+        value_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        stream_wait_empty=False,  # shutdown/rebalance never wait on a batch we may abort
+        stream_buffer_maxsize=max(4096, 2 * settings.sink_batch_max),
+        broker_commit_interval=1.0,
+        broker_max_poll_records=max(500, settings.sink_batch_max),
+        consumer_max_fetch_size=8 * 1024 * 1024,
+    )
+    runtime = SinkRuntime(settings, app, metrics)
+    topic = app.topic(
+        settings.topic_postings,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        allow_empty=True,  # a null value is poison to dead-letter, not an event to skip
+    )
+
+    @app.agent(topic, name="sink", concurrency=1)  # type: ignore[misc]
+    async def sink(stream: Any) -> None:
+        await runtime.consume(stream)
+
+    @app.timer(RELAY_EVERY_S)  # type: ignore[misc]
+    async def relay_invalidations() -> None:
+        await runtime.relay_invalidations()
+
+    @app.timer(LAG_EVERY_S)  # type: ignore[misc]
+    async def report_lag() -> None:
+        runtime.update_lag()
+
+    @app.timer(INDEX_CHECK_EVERY_S)  # type: ignore[misc]
+    async def vector_index() -> None:
+        await runtime.check_index()
+
+    return app, runtime

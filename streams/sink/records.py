@@ -1,0 +1,177 @@
+"""What the sink reads from postings.v1: Kafka records, decoded into domain events or poison.
+
+A record is one ``PostingEvent`` (key = posting id), or -- with header
+``content-type: application/x-jobstream-pack`` -- a ``PostingEventPack`` of several events
+bound for the record's partition. Each pack member is judged on its own: a bad member is
+dead-lettered with its exact bytes (sliced from the pack, not re-encoded) and the rest of
+the pack lands.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from aiokafka.partitioner import murmur2
+from google.protobuf.message import DecodeError
+
+from schemas.domain import (
+    PoisonRecord,
+    Posting,
+    PostingDeleted,
+    UndecodableRecord,
+    decode_event,
+    validate_event,
+)
+from schemas.jobstream.v1 import posting_pb2
+
+PACK_CONTENT_TYPE = b"application/x-jobstream-pack"
+Headers = tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One Kafka record of postings.v1 with its coordinates, bytes untouched."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = ()
+
+    @property
+    def is_pack(self) -> bool:
+        return any(k.lower() == "content-type" and v == PACK_CONTENT_TYPE for k, v in self.headers)
+
+
+@dataclass(slots=True)
+class Decoded:
+    """A valid event; ``seq`` is its position in the batch (earlier wins a version tie).
+
+    ``value`` is the event's original bytes: the record's value, or the pack member's.
+    """
+
+    event: Posting | PostingDeleted
+    record: Record
+    seq: int
+    value: bytes | None
+    pack_index: int | None = None
+
+
+@dataclass(slots=True)
+class Poison:
+    """Something to dead-letter: the original bytes and why.
+
+    For a pack member ``value`` is the member's bytes and ``pack_index`` its position.
+    """
+
+    record: Record
+    value: bytes | None
+    error_class: str
+    message: str
+    pack_index: int | None = None
+    attempts: int = 1
+    first_failed_at: float = field(default_factory=time.time)
+
+
+PartitionCount = Callable[[str], int | None]
+
+
+def decode_records(
+    records: list[Record], *, dim: int, partitions: PartitionCount
+) -> tuple[list[Decoded], list[Poison]]:
+    """Split a batch into valid events (in log order) and poison; never raises."""
+    decoded: list[Decoded] = []
+    poison: list[Poison] = []
+    for record in records:
+        if record.is_pack:
+            _decode_pack(record, dim, partitions, decoded, poison)
+            continue
+        try:
+            event = decode_event(record.key, record.value, dim=dim)
+        except PoisonRecord as exc:
+            poison.append(Poison(record, record.value, exc.error_class, exc.message))
+        except Exception as exc:  # a bug in validation must not stop the partition
+            poison.append(Poison(record, record.value, "unexpected", f"{exc!r}"[:1000]))
+        else:
+            decoded.append(Decoded(event, record, len(decoded), record.value))
+    return decoded, poison
+
+
+def _decode_pack(
+    record: Record,
+    dim: int,
+    partitions: PartitionCount,
+    decoded: list[Decoded],
+    poison: list[Poison],
+) -> None:
+    try:
+        members = list(split_pack(record.value))
+    except UndecodableRecord as exc:
+        poison.append(Poison(record, record.value, exc.error_class, exc.message))
+        return
+    count = partitions(record.topic)
+    for index, raw in enumerate(members):
+        try:
+            event = validate_event(posting_pb2.PostingEvent.FromString(raw), dim=dim)
+        except PoisonRecord as exc:
+            poison.append(
+                Poison(record, raw, exc.error_class, f"pack member {index}: {exc.message}", index)
+            )
+            continue
+        except DecodeError as exc:
+            message = f"pack member {index}: {len(raw)} bytes are not a PostingEvent: {exc}"
+            poison.append(Poison(record, raw, UndecodableRecord.error_class, message, index))
+            continue
+        except Exception as exc:
+            poison.append(Poison(record, raw, "unexpected", f"{exc!r}"[:1000], index))
+            continue
+        if count and (expected := partition_for(event.id, count)) != record.partition:
+            message = (
+                f"pack member {index}: id {event.id[:140]!r} belongs on partition {expected}, "
+                f"but the pack is on partition {record.partition}"
+            )
+            poison.append(Poison(record, raw, "key_mismatch", message, index))
+            continue
+        decoded.append(Decoded(event, record, len(decoded), raw, index))
+
+
+def partition_for(posting_id: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner picks for this key (murmur2, like Java)."""
+    return (murmur2(posting_id.encode("utf-8")) & 0x7FFFFFFF) % partitions
+
+
+def split_pack(value: bytes | None) -> Iterator[bytes]:
+    """The exact bytes of each ``PostingEventPack.events`` member (field 1, length-delimited)."""
+    if not value:
+        raise UndecodableRecord("pack record has no value; expected a PostingEventPack")
+    view = memoryview(value)
+    pos, end = 0, len(value)
+    while pos < end:
+        tag, pos = _varint(view, pos)
+        if tag != 0x0A:  # field 1, wire type 2
+            raise UndecodableRecord(
+                f"{end} bytes are not a jobstream.v1.PostingEventPack: unexpected tag {tag} "
+                f"at byte {pos}"
+            )
+        size, pos = _varint(view, pos)
+        if pos + size > end:
+            raise UndecodableRecord(
+                f"{end} bytes are not a jobstream.v1.PostingEventPack: truncated member"
+            )
+        yield bytes(view[pos : pos + size])
+        pos += size
+
+
+def _varint(view: memoryview, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while pos < len(view) and shift < 64:
+        byte = view[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+    raise UndecodableRecord("bytes are not a jobstream.v1.PostingEventPack: bad varint")

@@ -1,0 +1,231 @@
+"""Write a batch of posting events to PostgreSQL in ONE transaction.
+
+Happy path: BEGIN; COPY the batch into the staging table; one version-guarded upsert
+(RETURNING what changed); the invalidation event into the outbox; COMMIT.
+
+When the database rejects the batch because of one record's data (SQLSTATE 22/23), the
+transaction is retried in *isolation mode*: still one transaction, but each attempt runs
+in a savepoint and a failing range is bisected until the bad record stands alone. It is
+returned as poison for the dead-letter topic and the rest of the batch lands. If the bad
+record was the highest version of its posting in the batch, the next-highest version of
+that posting gets its turn, so the outcome equals applying the events one by one.
+
+Transient errors (connection lost, server restarting, deadlock, ...) propagate: the
+caller retries the whole write, which is safe because each attempt is all-or-nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import structlog
+from pgvector.asyncpg import register_vector
+
+from schemas.domain import Posting
+from streams.invalidations import Changed, build_invalidation
+from streams.sink import sql
+from streams.sink.errors import describe, error_class, is_poison
+from streams.sink.records import Decoded, Poison
+
+log = structlog.get_logger("streams.sink")
+
+
+@dataclass
+class WriteResult:
+    changed: list[Changed] = field(default_factory=list)
+    rejected: list[Poison] = field(default_factory=list)
+    outbox_id: int | None = None
+    outbox_payload: bytes | None = None
+
+
+@dataclass
+class _Failures:
+    """Per-record failure bookkeeping for the dead-letter headers."""
+
+    attempts: dict[int, int] = field(default_factory=dict)  # seq -> failed attempts
+    first: dict[int, float] = field(default_factory=dict)  # seq -> first failure time
+
+    def note(self, rows: Sequence[Decoded]) -> None:
+        now = time.time()
+        for row in rows:
+            self.attempts[row.seq] = self.attempts.get(row.seq, 0) + 1
+            self.first.setdefault(row.seq, now)
+
+
+class PostingsWriter:
+    """Owns the asyncpg pool; recreated connections get the codec and staging table."""
+
+    def __init__(
+        self, dsn: str, *, dim: int, source: str, pool_size: int = 2, timeout_s: float = 60.0
+    ) -> None:
+        self._dsn = dsn
+        self._dim = dim
+        self._source = source
+        self._pool_size = pool_size
+        self._timeout_s = timeout_s
+        self._pool: asyncpg.Pool | None = None
+
+    async def pool(self) -> asyncpg.Pool:
+        """The pool, created on first use (and after :meth:`reset`)."""
+        if self._pool is None:
+            self._pool = await asyncpg.create_pool(
+                self._dsn,
+                min_size=1,
+                max_size=self._pool_size,
+                init=self._init_connection,
+                command_timeout=self._timeout_s,
+                timeout=10,
+            )
+        return self._pool
+
+    async def _init_connection(self, conn: asyncpg.Connection) -> None:
+        await register_vector(conn)
+        await conn.execute(sql.create_staging(self._dim))
+
+    async def reset(self) -> None:
+        """Drop every pooled connection (after a connection error): the next use reconnects."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.terminate()
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def write(
+        self, winners: Sequence[Decoded], fallbacks: dict[str, list[Decoded]]
+    ) -> WriteResult:
+        """Apply the batch; per-record data errors come back in ``rejected``."""
+        if not winners:
+            return WriteResult()
+        pool = await self.pool()
+        failures = _Failures()
+        try:
+            async with pool.acquire() as conn:
+                return await self._write_all(conn, winners)
+        except Exception as exc:
+            if not is_poison(exc):
+                raise
+            failures.note(winners)
+            log.warning(
+                "batch rejected by the database, isolating the record(s)",
+                size=len(winners),
+                error=describe(exc),
+            )
+        async with pool.acquire() as conn:
+            return await self._write_isolating(conn, winners, fallbacks, failures)
+
+    async def _write_all(self, conn: asyncpg.Connection, rows: Sequence[Decoded]) -> WriteResult:
+        result = WriteResult()
+        async with conn.transaction():
+            result.changed = await self._merge(conn, rows, 0)
+            await self._outbox(conn, result)
+        return result
+
+    async def _write_isolating(
+        self,
+        conn: asyncpg.Connection,
+        winners: Sequence[Decoded],
+        fallbacks: dict[str, list[Decoded]],
+        failures: _Failures,
+    ) -> WriteResult:
+        result = WriteResult()
+        position = 0  # staging positions stay unique across the whole transaction
+        async with conn.transaction():
+            pending = list(winners)
+            while pending:
+                bad: list[tuple[Decoded, BaseException]] = []
+                stack = [pending]
+                while stack:
+                    chunk = stack.pop()
+                    try:
+                        async with conn.transaction():  # a savepoint
+                            result.changed += await self._merge(conn, chunk, position)
+                    except Exception as exc:
+                        if not is_poison(exc):
+                            raise
+                        failures.note(chunk)
+                        if len(chunk) == 1:
+                            bad.append((chunk[0], exc))
+                        else:
+                            middle = len(chunk) // 2
+                            stack += [chunk[middle:], chunk[:middle]]
+                    position += len(chunk)
+                pending = []
+                for row, exc in bad:
+                    result.rejected.append(self._poison(row, exc, failures))
+                    later = fallbacks.get(row.event.id)
+                    if later:  # the next-highest version of this posting gets its turn
+                        pending.append(later.pop(0))
+            await self._outbox(conn, result)
+        return result
+
+    async def _merge(
+        self, conn: asyncpg.Connection, rows: Sequence[Decoded], start: int
+    ) -> list[Changed]:
+        await conn.copy_records_to_table(
+            sql.STAGING,
+            records=[_staging_row(start + i, row) for i, row in enumerate(rows)],
+            columns=sql.STAGING_COLUMNS,
+        )
+        changed = await conn.fetch(sql.UPSERT, start, start + len(rows))
+        return [Changed(r["id"], r["version"], r["deleted"]) for r in changed]
+
+    async def _outbox(self, conn: asyncpg.Connection, result: WriteResult) -> None:
+        if not result.changed:
+            return
+        payload = build_invalidation(result.changed, source=self._source).SerializeToString()
+        result.outbox_id = await conn.fetchval(sql.OUTBOX_INSERT, payload)
+        result.outbox_payload = payload
+
+    def _poison(self, row: Decoded, exc: BaseException, failures: _Failures) -> Poison:
+        return Poison(
+            row.record,
+            row.value,
+            error_class(exc),
+            f"the database rejected posting {row.event.id!r} version {row.event.version}: "
+            + describe(exc),
+            pack_index=row.pack_index,
+            attempts=failures.attempts.get(row.seq, 1),
+            first_failed_at=failures.first.get(row.seq, time.time()),
+        )
+
+
+def _staging_row(n: int, row: Decoded) -> tuple[Any, ...]:
+    e = row.event
+    if not isinstance(e, Posting):
+        return (n, e.id, e.version, True, *_TOMBSTONE, e.produced_at)
+    salary = e.salary
+    return (
+        n,
+        e.id,
+        e.version,
+        False,
+        e.title,
+        e.company,
+        e.location.city,
+        e.location.country_code,
+        e.remote_mode.name,
+        e.employment_type.name,
+        e.experience_min_years,
+        e.experience_max_years,
+        e.english_level.name,
+        list(e.skills),
+        None if salary is None else salary.min,
+        None if salary is None else salary.max,
+        None if salary is None else salary.currency,
+        e.description,
+        e.posted_at,
+        e.embedding,
+        e.embedding_model,
+        e.produced_at,
+    )
+
+
+# title .. embedding_model of a tombstone: no content, skills empty (the column is NOT NULL).
+_TOMBSTONE: tuple[Any, ...] = (None,) * 9 + ([],) + (None,) * 7

@@ -1,0 +1,38 @@
+"""Run one sink worker in this process: logging, metrics server, then Faust's Worker.
+
+Faust's Worker owns the event loop and the signals: SIGTERM/SIGINT stop the app, which
+cancels the batch in flight (its transaction rolls back, its offsets stay unmarked)
+and commits the checkpoints of the batches that completed.
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import structlog
+
+from schemas.settings import Settings
+
+
+def run_worker(settings: Settings) -> NoReturn:
+    import faust
+
+    from streams.app import create_app
+    from streams.logs import configure_logging
+    from streams.metrics import SinkMetrics
+
+    configure_logging(settings.log_level)
+    log = structlog.get_logger("streams.worker")
+    metrics = SinkMetrics()
+    port = metrics.serve(settings.worker_metrics_port)
+    app, _runtime = create_app(settings, metrics=metrics)
+    log.info(
+        "starting worker",
+        group=settings.consumer_group,
+        topic=settings.topic_postings,
+        metrics_port=port,
+        batch_max=settings.sink_batch_max,
+        batch_wait_s=settings.sink_batch_wait_s,
+    )
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False)
+    worker.execute_from_commandline()

@@ -1,0 +1,298 @@
+"""Helpers for the sink's integration tests: events, a per-test topic set, a worker process.
+
+(A module of helpers rather than a conftest so the sink's tests stay in their own files.)
+Each test gets fresh topics and a fresh consumer group, the postings table truncated,
+and runs the worker as a real subprocess (``python -m streams``) so kill -9 is real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import numpy as np
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from schemas.domain import (
+    EmploymentType,
+    EnglishLevel,
+    Location,
+    Posting,
+    PostingDeleted,
+    RemoteMode,
+    Salary,
+    encode_event,
+)
+from schemas.settings import Settings
+from tests.support.provision import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+
+
+def vector(rng: np.random.Generator, dim: int = 384) -> np.ndarray:
+    v = rng.normal(size=dim).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def posting(
+    posting_id: str,
+    version: int,
+    rng: np.random.Generator,
+    *,
+    title: str | None = None,
+    dim: int = 384,
+) -> Posting:
+    return Posting(
+        id=posting_id,
+        version=version,
+        title=title or f"Engineer {posting_id} v{version}",
+        company="Acme",
+        location=Location(city="Berlin", country_code="DE"),
+        remote_mode=RemoteMode.HYBRID,
+        employment_type=EmploymentType.FULL_TIME,
+        experience_min_years=2,
+        experience_max_years=5,
+        english_level=EnglishLevel.BUSINESS,
+        skills=("python", "kafka"),
+        salary=Salary(min=50_000, max=70_000, currency="EUR"),
+        description="Build things.",
+        posted_at=datetime(2026, 11, 1, tzinfo=UTC),
+        embedding=vector(rng, dim),
+        embedding_model="test-random",
+    )
+
+
+def deleted(posting_id: str, version: int) -> PostingDeleted:
+    return PostingDeleted(posting_id, version)
+
+
+@dataclass
+class Topics:
+    """A private topic set and consumer group for one test, as worker env vars."""
+
+    settings: Settings
+    postings: str
+    dead_letters: str
+    invalidations: str
+    group: str
+    partitions: int
+    metrics_port: int = field(default_factory=free_port)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "JOBSTREAM_TOPIC_POSTINGS": self.postings,
+                "JOBSTREAM_TOPIC_DEAD_LETTERS": self.dead_letters,
+                "JOBSTREAM_TOPIC_INVALIDATIONS": self.invalidations,
+                "JOBSTREAM_CONSUMER_GROUP": self.group,
+                "JOBSTREAM_WORKER_METRICS_PORT": str(self.metrics_port),
+                "JOBSTREAM_SINK_RETRY_MAX_S": "1",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(extra)
+        return env
+
+
+async def make_topics(settings: Settings, partitions: int = 3) -> Topics:
+    tag = uuid.uuid4().hex[:8]
+    topics = Topics(
+        settings,
+        postings=f"sink-{tag}.postings",
+        dead_letters=f"sink-{tag}.dlq",
+        invalidations=f"sink-{tag}.inval",
+        group=f"sink-{tag}",
+        partitions=partitions,
+    )
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [
+                NewTopic(topics.postings, partitions, 1),
+                NewTopic(topics.dead_letters, 1, 1),
+                NewTopic(topics.invalidations, 1, 1),
+            ]
+        )
+    finally:
+        await admin.close()
+    return topics
+
+
+async def reset_table(settings: Settings) -> None:
+    conn = await asyncpg.connect(settings.postgres_dsn)
+    try:
+        await conn.execute("TRUNCATE postings; DELETE FROM invalidation_outbox")
+    finally:
+        await conn.close()
+
+
+async def produce(
+    settings: Settings,
+    topic: str,
+    records: Iterable[tuple[bytes | None, bytes | None] | tuple[bytes | None, bytes | None, Any]],
+) -> None:
+    """Send (key, value[, headers]) records in order, idempotently, and wait for the acks."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=1024 * 1024,
+    )
+    await producer.start()
+    try:
+        futures = []
+        for item in records:
+            key, value = item[0], item[1]
+            headers = list(item[2]) if len(item) > 2 else []
+            futures.append(await producer.send(topic, value, key=key, headers=headers))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+def encoded(events: Iterable[Posting | PostingDeleted]) -> list[tuple[bytes, bytes]]:
+    return [(e.id.encode(), encode_event(e)) for e in events]
+
+
+async def read_all(settings: Settings, topic: str, *, expect: int, timeout: float = 30.0) -> list:
+    """Every record of a topic from the start; waits until at least ``expect`` arrived."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    records: list = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for rs in batch.values():
+                records.extend(rs)
+            if len(records) >= expect and not batch:
+                break
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def committed_and_end(topics: Topics) -> tuple[dict[int, int], dict[int, int]]:
+    """(committed offset per partition of the group, log end per partition)."""
+    s = topics.settings
+    admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(topics.group)
+    finally:
+        await admin.close()
+    committed = {tp.partition: meta.offset for tp, meta in offsets.items()}
+    consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap_servers)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topics.postings, p) for p in range(topics.partitions)]
+        ends = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    return committed, {tp.partition: end for tp, end in ends.items()}
+
+
+async def wait_caught_up(topics: Topics, *, timeout: float = 60.0) -> None:
+    """Until the group's committed offsets equal the log end on every partition."""
+    deadline = time.monotonic() + timeout
+    committed: dict[int, int] = {}
+    ends: dict[int, int] = {}
+    while time.monotonic() < deadline:
+        committed, ends = await committed_and_end(topics)
+        if all(committed.get(p, 0) == end for p, end in ends.items()):
+            return
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"not caught up after {timeout}s: committed {committed}, end {ends}")
+
+
+async def table(settings: Settings) -> dict[str, tuple[int, bool, str | None]]:
+    """id -> (version, deleted, title) of every row."""
+    conn = await asyncpg.connect(settings.postgres_dsn)
+    try:
+        rows = await conn.fetch("SELECT id, version, deleted, title FROM postings")
+    finally:
+        await conn.close()
+    return {r["id"]: (r["version"], r["deleted"], r["title"]) for r in rows}
+
+
+class WorkerProcess:
+    """``python -m streams`` in a subprocess with the test's topics; logs to a file."""
+
+    def __init__(self, topics: Topics, log_dir: Path, name: str = "worker", **env: str) -> None:
+        self.topics = topics
+        self.log_path = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
+        self._env = topics.env(**env)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        out = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "streams"], cwd=ROOT, env=self._env, stdout=out, stderr=out
+        )
+        return self
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+                raise
+        return self.proc.returncode
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def logs(self) -> list[dict[str, Any]]:
+        lines = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            try:
+                lines.append(json.loads(line[line.index("{") :]))
+            except ValueError:
+                continue
+        return lines
+
+    def tail(self, n: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+
+def expected_state(
+    events: Sequence[Posting | PostingDeleted],
+) -> dict[str, tuple[int, bool]]:
+    """Highest version per id, the first one in log order on a tie (replays are no-ops)."""
+    state: dict[str, tuple[int, bool]] = {}
+    for e in events:
+        current = state.get(e.id)
+        if current is None or e.version > current[0]:
+            state[e.id] = (e.version, e.deleted)
+    return state
