@@ -26,6 +26,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
 RecordFormat = Literal["event", "pack"]
+# Packs: the layout proto/jobstream/v1/posting.proto describes for the gateway, and the
+# one that keeps Faust's per-event cost off the ingest path (DESIGN.md, measurements).
+DEFAULT_RECORD_FORMAT: RecordFormat = "pack"
 CONTENT_TYPE_EVENT = "application/x-protobuf; messageType=jobstream.v1.PostingEvent"
 CONTENT_TYPE_PACK = "application/x-jobstream-pack"
 # Well under Kafka's default 1 MiB message.max.bytes / max.request.size.
@@ -79,7 +82,11 @@ class KafkaWriter:
     """Owns the gateway's one Kafka producer (postings and sequence records)."""
 
     def __init__(
-        self, bootstrap_servers: str, topic: str, *, record_format: RecordFormat = "event"
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        *,
+        record_format: RecordFormat = DEFAULT_RECORD_FORMAT,
     ) -> None:
         self.topic = topic
         self.record_format: RecordFormat = record_format

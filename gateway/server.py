@@ -19,7 +19,7 @@ from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
 
 from gateway import metrics
 from gateway.auth import INGEST_SERVICE, TokenAuthInterceptor
-from gateway.kafka_writer import KafkaWriter, RecordFormat
+from gateway.kafka_writer import DEFAULT_RECORD_FORMAT, KafkaWriter, RecordFormat
 from gateway.sequences import SEQUENCES_TOPIC, SequenceStore
 from gateway.service import IngestService, register
 from schemas.jobstream.v1 import ingest_pb2
@@ -53,11 +53,12 @@ class Gateway:
         self,
         settings: Settings,
         *,
-        record_format: RecordFormat = "event",
+        record_format: RecordFormat | None = None,
         sequences_topic: str = SEQUENCES_TOPIC,
         metrics_server: bool = True,
     ) -> None:
         self.settings = settings
+        record_format = record_format or configured_format(settings)
         self.writer = KafkaWriter(
             settings.kafka_bootstrap_servers, settings.topic_postings, record_format=record_format
         )
@@ -150,7 +151,13 @@ class Gateway:
             await self._server.wait_for_termination()
 
 
-async def serve(settings: Settings, *, record_format: RecordFormat = "event") -> None:
+def configured_format(settings: Settings) -> RecordFormat:
+    """``settings.gateway_record_format`` once the settings object has it, else the default."""
+    value = getattr(settings, "gateway_record_format", DEFAULT_RECORD_FORMAT)
+    return "event" if value == "event" else "pack"
+
+
+async def serve(settings: Settings, *, record_format: RecordFormat | None = None) -> None:
     """Run a gateway until SIGTERM/SIGINT, then drain for ``gateway_drain_s``."""
     gateway = Gateway(settings, record_format=record_format)
     await gateway.start()

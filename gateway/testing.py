@@ -68,7 +68,7 @@ def sample_event(i: int = 0, *, dim: int = 384, version: int = 1) -> posting_pb2
 async def running_gateway(
     settings: Settings,
     *,
-    record_format: RecordFormat = "event",
+    record_format: RecordFormat | None = None,
     grace: float = 5.0,
     **overrides: Any,
 ) -> AsyncIterator[Gateway]:

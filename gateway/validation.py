@@ -14,20 +14,21 @@ without storing acks anywhere.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from schemas.domain import (
     InvalidPosting,
     Posting,
     PostingDeleted,
     RejectReason,
-    encode_event,
+    to_proto,
     validate_event,
 )
+from schemas.domain.timestamps import to_timestamp
 from schemas.jobstream.v1 import ingest_pb2, posting_pb2
 
 log = structlog.get_logger("gateway.validation")
@@ -50,6 +51,7 @@ def check_batch(
     now: datetime,
 ) -> Checked:
     """Validate every record; stamp the accepted ones with ``producer_id`` / ``now``."""
+    produced_at = to_timestamp(now)
     accepted: list[tuple[str, bytes]] = []
     rejections: list[ingest_pb2.Rejection] = []
     seen: set[tuple[str, int]] = set()
@@ -84,12 +86,20 @@ def check_batch(
             )
             continue
         seen.add(key)
-        accepted.append((event.id, encode_event(stamp(event, producer_id, now))))
+        accepted.append((event.id, encode_stamped(event, producer_id, produced_at)))
     return Checked(accepted, rejections)
 
 
-def stamp(
-    event: Posting | PostingDeleted, producer_id: str, now: datetime
-) -> Posting | PostingDeleted:
-    """The gateway is the authority on who sent an event and when it was accepted."""
-    return dataclasses.replace(event, produced_at=now, producer_id=producer_id)
+def encode_stamped(
+    event: Posting | PostingDeleted, producer_id: str, produced_at: Timestamp
+) -> bytes:
+    """``encode_event(replace(event, produced_at=..., producer_id=...))``, cheaper.
+
+    The gateway is the authority on who sent an event and when it was accepted.
+    Setting the two fields on the proto skips rebuilding the dataclass (its embedding
+    copy); a unit test checks the bytes are identical to the ``encode_event`` path.
+    """
+    msg = to_proto(event)
+    msg.producer_id = producer_id
+    msg.produced_at.CopyFrom(produced_at)
+    return msg.SerializeToString()

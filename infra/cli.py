@@ -100,6 +100,11 @@ def main() -> None:  # pragma: no cover - console script shim
     sys.exit(app())
 
 
+from gateway.cli import gateway_command, produce  # noqa: E402
+
+app.command("gateway")(gateway_command)
+app.command("produce")(produce)
+
 from streams.cli import worker  # noqa: E402
 
 app.command("worker")(worker)

@@ -21,10 +21,10 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from pydantic import SecretStr
 
 from gateway.client import IngestClient
-from gateway.kafka_writer import CONTENT_TYPE_EVENT
+from gateway.kafka_writer import CONTENT_TYPE_EVENT, CONTENT_TYPE_PACK, partition_for
 from gateway.server import Gateway
 from gateway.testing import running_gateway, sample_event
-from schemas.domain import decode_event
+from schemas.domain import Posting, PostingDeleted, decode_event, validate_event
 from schemas.jobstream.v1 import ingest_pb2, ingest_pb2_grpc, posting_pb2
 from schemas.settings import Settings
 from tests.support.provision import free_port
@@ -95,13 +95,60 @@ class TopicWatch:
             await consumer.stop()
 
 
+@dataclass(frozen=True)
+class Written:
+    """One event as it sits in Kafka (a pack is expanded into its members)."""
+
+    id: str
+    event: Posting | PostingDeleted
+    record: Record
+    pack_index: int | None
+
+
+def expand(records: list[Record], dim: int) -> list[Written]:
+    """Decode single-event records and packs, checking each layout's invariants."""
+    out: list[Written] = []
+    for r in records:
+        if r.headers.get("content-type") == CONTENT_TYPE_PACK.encode():
+            assert r.key is None
+            pack = posting_pb2.PostingEventPack.FromString(r.value)
+            for index, msg in enumerate(pack.events):
+                event = validate_event(msg, dim=dim)
+                assert partition_for(event.id.encode(), PARTITIONS) == r.partition
+                out.append(Written(event.id, event, r, index))
+        else:
+            assert r.headers.get("content-type") == CONTENT_TYPE_EVENT.encode()
+            event = decode_event(r.key, r.value, dim=dim)  # checks key == id
+            out.append(Written(event.id, event, r, None))
+    return out
+
+
+async def written(watch: TopicWatch, prefix: str) -> list[Written]:
+    """Events of this test (ids starting with ``prefix``) in log order per partition."""
+    events = expand(await watch.records(), watch.settings.embedding_dim)
+    mine = [w for w in events if w.id.startswith(prefix + ":")]
+    return sorted(mine, key=lambda w: (w.record.partition, w.record.offset, w.pack_index or 0))
+
+
 def uid() -> str:
     return uuid.uuid4().hex[:10]
 
 
+PARTITIONS = 6  # checked against the stack in the fixture
+
+
 @pytest.fixture
 async def gateway(stack: Settings) -> AsyncIterator[Gateway]:
+    """A gateway with the default record layout (packs)."""
+    assert stack.topic_partitions == PARTITIONS
     async with running_gateway(stack, gateway_port=free_port()) as gw:
+        yield gw
+
+
+@pytest.fixture(params=["pack", "event"])
+async def any_gateway(stack: Settings, request: pytest.FixtureRequest) -> AsyncIterator[Gateway]:
+    """One gateway per record layout."""
+    async with running_gateway(stack, gateway_port=free_port(), record_format=request.param) as gw:
         yield gw
 
 
@@ -146,8 +193,9 @@ def events(prefix: str, n: int, start: int = 0) -> list[posting_pb2.PostingEvent
 
 
 async def test_mixed_batch_acks_each_record_and_writes_only_valid_ones(
-    gateway: Gateway, watch: TopicWatch, stack: Settings
+    any_gateway: Gateway, watch: TopicWatch, stack: Settings
 ) -> None:
+    gateway = any_gateway
     p = uid()
     good = events(p, 3)
     bad_id = sample_event(10)
@@ -203,29 +251,25 @@ async def test_mixed_batch_acks_each_record_and_writes_only_valid_ones(
     assert all(r.message for r in ack.rejections)
     assert "title" in ack.rejections[2].message
 
-    written = await watch.records()
-    mine = [r for r in written if r.key is not None and r.key.startswith(p.encode())]
-    assert sorted(r.key for r in mine) == sorted(
-        k.encode() for k in [f"{p}:0", f"{p}:0", f"{p}:1", f"{p}:2"]
-    )
-    by_key: dict[bytes, list[Record]] = {}
-    for r in mine:
-        assert r.headers["producer-id"] == producer.encode()
-        assert r.headers["content-type"] == CONTENT_TYPE_EVENT.encode()
-        by_key.setdefault(r.key or b"", []).append(r)
-        event = decode_event(r.key, r.value, dim=stack.embedding_dim)
-        assert event.producer_id == producer
-        assert event.produced_at is not None
-    # Both events of posting :0 sit on one partition, the update after the create.
-    zero = sorted(by_key[f"{p}:0".encode()], key=lambda r: r.offset)
-    assert len({r.partition for r in zero}) == 1
-    assert [decode_event(r.key, r.value, dim=stack.embedding_dim).version for r in zero] == [1, 2]
+    mine = await written(watch, p)
+    assert sorted(w.id for w in mine) == sorted([f"{p}:0", f"{p}:0", f"{p}:1", f"{p}:2"])
+    for w in mine:
+        assert w.record.headers["producer-id"] == producer.encode()
+        assert w.event.producer_id == producer
+        assert w.event.produced_at is not None
+    # Both events of posting :0 sit on one partition, the create before the delete.
+    zero = [w for w in mine if w.id == f"{p}:0"]
+    assert len({w.record.partition for w in zero}) == 1
+    assert [(w.event.version, w.event.deleted) for w in zero] == [(1, False), (2, True)]
 
 
 # --- volume -------------------------------------------------------------------------------
 
 
-async def test_10k_postings_reach_kafka_exactly_once(gateway: Gateway, watch: TopicWatch) -> None:
+async def test_10k_postings_reach_kafka_exactly_once(
+    any_gateway: Gateway, watch: TopicWatch
+) -> None:
+    gateway = any_gateway
     p = uid()
     acked: list[ingest_pb2.IngestAck] = []
     client = IngestClient(
@@ -236,14 +280,15 @@ async def test_10k_postings_reach_kafka_exactly_once(gateway: Gateway, watch: To
         for start in range(0, 10_000, 500):
             await client.send(events(p, 500, start=start))
     elapsed = time.monotonic() - started
-    print(f"10k postings through the gateway in {elapsed:.2f} s ({10_000 / elapsed:.0f}/s)")
+    fmt = gateway.writer.record_format
+    print(f"10k postings ({fmt}) through the gateway in {elapsed:.2f} s ({10_000 / elapsed:.0f}/s)")
 
     assert [a.sequence for a in acked] == list(range(1, 21))
     assert sum(len(a.accepted_ids) for a in acked) == 10_000
     assert not any(a.rejections for a in acked)
-    mine = [r.key for r in await watch.records() if r.key and r.key.startswith(p.encode())]
-    assert len(mine) == 10_000
-    assert len(set(mine)) == 10_000
+    ids = [w.id for w in await written(watch, p)]
+    assert len(ids) == 10_000
+    assert len(set(ids)) == 10_000
 
 
 # --- sequences and resume -----------------------------------------------------------------
@@ -278,7 +323,7 @@ async def test_resume_returns_last_acked_and_resent_batch_is_not_written_twice(
     assert list(again[0].accepted_ids) == list(acks[1].accepted_ids)
     assert await resume(gateway, producer) == 4
 
-    keys = [r.key for r in await watch.records() if r.key and r.key.startswith(p.encode())]
+    keys = [w.id for w in await written(watch, p)]
     assert len(keys) == 40
     assert len(set(keys)) == 40
 
@@ -372,7 +417,7 @@ async def test_gateway_restart_during_a_produce_run_writes_everything_once(
         + sum(len(a.accepted_ids) for a in acked if a.duplicate)
         == 4000
     )
-    keys = [r.key for r in await watch.records() if r.key and r.key.startswith(p.encode())]
+    keys = [w.id for w in await written(watch, p)]
     assert len(keys) == 4000
     assert len(set(keys)) == 4000
 
@@ -404,10 +449,10 @@ async def test_crash_window_duplicates_a_batch_but_loses_nothing(
             await client.send(events(p, 10, start=10 * s))
     assert client.reconnects == 1
     assert [a.sequence for a in acked] == [1, 2, 3, 4, 5]
-    keys = [r.key for r in await watch.records() if r.key and r.key.startswith(p.encode())]
+    keys = [w.id for w in await written(watch, p)]
     assert len(set(keys)) == 50
     twice = sorted(k for k in set(keys) if keys.count(k) == 2)
-    assert twice == sorted(f"{p}:{i}".encode() for i in range(20, 30))
+    assert twice == sorted(f"{p}:{i}" for i in range(20, 30))
     assert len(keys) == 60
 
 
