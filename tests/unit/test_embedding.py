@@ -27,7 +27,7 @@ from schemas.embedding import (
     ModelUnavailableError,
     make_embedder,
 )
-from schemas.embedding.minilm import gelu_
+from schemas.embedding.ops import gelu_
 
 _REFERENCE_NAME = "minilm_l6_v2_reference.json"
 _REFERENCE_CANDIDATES = [
