@@ -288,7 +288,14 @@ _COMPANY_PARTS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = MappingP
                 " | Hillcrest | Westfield | Maple Grove | Bayview | Greenwood | Kingsbridge"
                 " | Ashford | Fairview | Willowbank | Elmstead"
             ),
-            pipes("Hospital | Medical Center | Health | Clinic | Care Group | Pharmacy"),
+            pipes("Hospital | Medical Center | Health | Clinic | Care Group"),
+        ),
+        "pharmacy": (
+            pipes(
+                "Greenleaf | Wellspring | Parkside | Rowan | Hawthorn | Cornerstone | Bridgeview"
+                " | Lakeside | Millbrook | Orchard | Silverbirch | Westbrook"
+            ),
+            pipes("Pharmacy | Pharmacies | Chemists | Pharmacy Group"),
         ),
         "education": (
             pipes(
@@ -296,10 +303,7 @@ _COMPANY_PARTS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = MappingP
                 " | Ashford | Fairview | Willowbank | Elmstead | Brookfield | Linden"
                 " | Harbourside | Southgate"
             ),
-            pipes(
-                "Academy | High School | Primary School | College | International School"
-                " | Learning Trust"
-            ),
+            pipes("Academy | School | College | International School | Learning Trust"),
         ),
         "industrial": (
             pipes(
@@ -369,8 +373,12 @@ SECTOR_ABOUT: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "a regional hospital group | a community healthcare provider"
             " | a network of outpatient clinics | a teaching hospital"
         ),
+        "pharmacy": pipes(
+            "a community pharmacy chain | an independent pharmacy group"
+            " | a family-run group of pharmacies"
+        ),
         "education": pipes(
-            "an independent school | a state-funded secondary school | an international school"
+            "an independent school | a state-funded school | an international school"
             " | a multi-academy trust"
         ),
         "industrial": pipes(
@@ -409,6 +417,11 @@ SECTOR_MISSION: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "We care for patients from across the region every day."
             " | Our teams are known for compassionate, high-quality care."
             " | We invest in the training and wellbeing of our staff."
+        ),
+        "pharmacy": pipes(
+            "We serve thousands of patients in our local communities every week."
+            " | Our pharmacists are trusted advisers to patients and local doctors."
+            " | We are expanding our clinical services in every branch."
         ),
         "education": pipes(
             "We believe every student can succeed with the right support."

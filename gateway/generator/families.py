@@ -781,8 +781,8 @@ FAMILIES: tuple[Family, ...] = (
             "dispense medicines accurately and safely | counsel patients on their medication"
             " | review prescriptions with prescribers | manage pharmacy stock"
         ),
-        teams=pipes("Pharmacy | Hospital Pharmacy | Community Pharmacy"),
-        sectors=pipes("health"),
+        teams=pipes("Dispensary | Clinical Services | Medicines Management"),
+        sectors=pipes("health | pharmacy | pharmacy"),
         base_usd=125_000,
         remote="onsite",
         contract="shifts",

@@ -30,6 +30,7 @@ from gateway.generator import (
     posting_id,
     seniority_of,
 )
+from gateway.generator.catalog import COMPANIES, SECTOR_ABOUT, SECTOR_MISSION
 from schemas.domain import COUNTRY_CODES, CURRENCY_CODES, Posting, parse_json, to_json
 from schemas.domain.limits import ID_PATTERN
 
@@ -104,6 +105,14 @@ def test_catalog_codes_are_iso_and_cover_enough_places() -> None:
     assert len({city.country for city in CITIES}) >= 15
     assert len(FAMILIES) >= 30
     assert len(ROLE_FAMILIES) == len(FAMILIES)
+
+
+def test_catalog_sectors_have_companies_and_wording() -> None:
+    used = {sector for family in FAMILIES for sector in family.sectors}
+    assert used <= set(COMPANIES) == set(SECTOR_ABOUT) == set(SECTOR_MISSION)
+    names = [name for sector in COMPANIES for name in COMPANIES[sector]]
+    assert len(set(names)) >= 300
+    assert all("." not in name for name in names)  # keeps sentence splitting honest
 
 
 def test_catalog_skills_are_canonical_and_unique_per_family() -> None:
