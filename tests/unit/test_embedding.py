@@ -7,6 +7,7 @@ and the shared reference file; they skip, saying which is missing, otherwise.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import math
 import os
@@ -112,6 +113,27 @@ def test_minilm_batching_does_not_change_vectors(minilm: MiniLMEmbedder) -> None
         assert _cos(alone, batched[len(long) + i]) >= 0.99999, text
     # order is preserved even though the embedder sorts by length internally
     assert _cos(batched[0], batched[-2]) >= 0.99999
+
+
+@needs_model
+def test_minilm_batch_and_group_sizes_do_not_change_vectors(minilm: MiniLMEmbedder) -> None:
+    texts = [f"{'backend python kafka ' * (i % 9)}engineer {i}" for i in range(40)] + [""]
+    tiny = MiniLMEmbedder(max_batch_tokens=64, chunk_rows=16, attn_budget_floats=1)
+    assert _cos(tiny.embed(texts), minilm.embed(texts)).min() >= 0.99999
+
+
+def test_batches_respect_the_token_budget() -> None:
+    embedder = MiniLMEmbedder(Path("/unused"), max_batch_tokens=300)  # nothing is loaded
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        lengths = rng.integers(2, 257, rng.integers(1, 120))
+        order = np.argsort(lengths, kind="stable")
+        batches = embedder._batches(order, lengths)
+        np.testing.assert_array_equal(np.concatenate(batches), order)
+        for batch in batches:
+            assert lengths[batch].sum() <= 300 or len(batch) == 1
+        for batch, following in itertools.pairwise(batches):
+            assert lengths[batch].sum() + lengths[following[0]] > 300  # greedy, no waste
 
 
 @needs_model
