@@ -126,6 +126,10 @@ def produce(
         err.print("[red]give exactly one of --file PATH or --generate N[/red]")
         raise typer.Exit(EXIT_USAGE)
     settings = _settings()
+    from gateway.logs import configure
+
+    # Logs go to stderr (stdout is the summary / --json); reconnects are warnings.
+    configure("WARNING" if settings.log_level == "INFO" else settings.log_level)
     target = gateway or settings.gateway_target
     size = min(batch_size or 500, settings.max_batch_records)
     if batch_size is not None and batch_size > settings.max_batch_records:
@@ -283,7 +287,7 @@ def _print_summary(result: ProduceResult) -> None:
         reasons.add_row(reason, f"{count:,}")
     out.print(reasons)
     examples = Table("where", "id", "reason", "message", title="first rejections")
-    for e in result.examples:
+    for e in result.sorted_examples():
         examples.add_row(e.label, e.id or "-", e.reason, e.message)
     out.print(examples)
 

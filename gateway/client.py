@@ -5,9 +5,10 @@
 producer), and hands every ack to ``on_ack`` together with the tag given to ``send``.
 
 When the stream breaks with a retryable status (UNAVAILABLE -- the gateway restarting or
-draining --, CANCELLED, DEADLINE_EXCEEDED, or the stream ending while batches are
-un-acked) it reconnects with exponential backoff and jitter (tenacity), calls
-``Resume`` and re-sends every un-acked batch under its original sequence. Batches at or
+draining --, CANCELLED, DEADLINE_EXCEEDED, INTERNAL from a write racing the end of the
+stream, or the stream ending while batches are un-acked) it reconnects with exponential
+backoff and jitter (tenacity), calls ``Resume`` and re-sends every un-acked batch under
+its original sequence. Batches at or
 below the resumed sequence were written before the disconnect; the gateway answers them
 with ``duplicate=true`` and the original accepted ids and rejections (it re-validates,
 never re-writes), so their ack content is not lost. Everything else (UNAUTHENTICATED,
@@ -43,6 +44,10 @@ PRODUCER_ID_KEY = "x-producer-id"
 RETRYABLE = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED}
 )
+# A write racing the gateway's end of the stream makes grpc report INTERNAL ("Internal
+# error from Core") instead of the gateway's UNAVAILABLE, so a *stream* break with
+# INTERNAL is retried too (bounded by the no-progress timeout like every retry).
+STREAM_RETRYABLE = RETRYABLE | {grpc.StatusCode.INTERNAL}
 AckCallback = Callable[[ingest_pb2.IngestAck, Any], None]
 
 log = structlog.get_logger("gateway.client")
@@ -75,9 +80,13 @@ def default_producer_id(source: str | None = None) -> str:
 
 
 def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, aio.AioRpcError) and exc.code() in RETRYABLE
+
+
+def _stream_retryable(exc: BaseException) -> bool:
     if isinstance(exc, _StreamBroken):
         return True
-    return isinstance(exc, aio.AioRpcError) and exc.code() in RETRYABLE
+    return isinstance(exc, aio.AioRpcError) and exc.code() in STREAM_RETRYABLE
 
 
 @dataclass
@@ -221,19 +230,19 @@ class IngestClient:
                     await self._stream_once()
                     return
                 except Exception as exc:
-                    if not _retryable(exc):
+                    if not _stream_retryable(exc):
                         raise
                     now = time.monotonic()
                     if self.acked_batches > acked_before or broken_since is None:
                         broken_since, delay = now, 0.1
                     elif now - broken_since > self.reconnect_timeout_s:
                         raise
-                    log.info("stream broken, reconnecting", error=_describe(exc), delay=delay)
+                    log.warning("stream broken, reconnecting", error=_describe(exc), delay=delay)
                     self.reconnects += 1
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 3.0)
                     last = await self._resume()
-                    log.info("resumed", last_acked_sequence=last, unacked=len(self._pending))
+                    log.warning("resumed", last_acked_sequence=last, unacked=len(self._pending))
         except IngestError as exc:
             await self._fail(exc)
         except aio.AioRpcError as exc:

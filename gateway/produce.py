@@ -28,6 +28,12 @@ class Example:
     reason: str
     message: str
 
+    @property
+    def position(self) -> int:
+        """The number in ``line 12`` / ``posting 7``, to list examples in input order."""
+        tail = self.label.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
 
 @dataclass
 class ProduceResult:
@@ -56,6 +62,11 @@ class ProduceResult:
         if len(self.examples) < MAX_EXAMPLES:
             self.examples.append(Example(label, posting_id, reason, message))
 
+    def sorted_examples(self) -> list[Example]:
+        """The first rejections to arrive (local ones come before the gateway's acks),
+        shown in input order."""
+        return sorted(self.examples, key=lambda e: e.position)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "producer_id": self.producer_id,
@@ -65,7 +76,7 @@ class ProduceResult:
             "reasons": dict(self.reasons.most_common()),
             "examples": [
                 {"where": e.label, "id": e.id, "reason": e.reason, "message": e.message}
-                for e in self.examples
+                for e in self.sorted_examples()
             ],
             "resumed_from_sequence": self.resumed_from,
             "sequences": [self.first_sequence, self.last_sequence] if self.last_sequence else [],

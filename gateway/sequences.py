@@ -97,6 +97,9 @@ class SequenceStore:
             enable_auto_commit=False,
             group_id=None,
             auto_offset_reset="earliest",
+            # The background fetch parks at the log end for up to this long; catching
+            # up after our own writes must not wait the default 500 ms for it.
+            fetch_max_wait_ms=20,
         )
         await self._consumer.start()
         self._consumer.assign([self._tp])

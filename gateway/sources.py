@@ -45,7 +45,9 @@ def parse_line(text: str, label: str) -> Item:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
-        return Item(label, rejection=LocalRejection("MALFORMED_JSON", f"{label}: {exc}"))
+        where = f"column {exc.colno}" if exc.lineno == 1 else f"line {exc.lineno} col {exc.colno}"
+        message = f"{label}: malformed JSON at {where}: {exc.msg}"
+        return Item(label, rejection=LocalRejection("MALFORMED_JSON", message))
     except RecursionError:
         return Item(
             label, rejection=LocalRejection("MALFORMED_JSON", f"{label}: nested too deeply")
@@ -83,7 +85,7 @@ def read_ndjson(path: Path) -> Iterator[Item]:
             except UnicodeEncodeError:
                 yield Item(label, rejection=LocalRejection("MALFORMED_JSON", f"{label}: not UTF-8"))
                 continue
-            yield parse_line(line, label)
+            yield parse_line(line.strip(), label)
 
 
 Embed = Callable[[list[str]], Awaitable[Any]]
