@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 SEQUENCES_TOPIC = "gateway-sequences.v1"
 TOPIC_CONFIG = {
@@ -127,6 +127,8 @@ class SequenceStore:
                 raise SequenceStoreError(
                     f"could not read {self.topic} to its end within {self._timeout:.0f} s"
                 ) from None
+            except KafkaError as exc:
+                raise SequenceStoreError(f"cannot read {self.topic}: {exc}") from exc
 
     async def _read_to_end(self, consumer: AIOKafkaConsumer) -> None:
         end = (await consumer.end_offsets([self._tp]))[self._tp]

@@ -132,6 +132,11 @@ class ProducerState:
 
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     session: Session | None = None
+    waiting: int = 0  # Ingest calls queued for the lock
+
+    @property
+    def idle(self) -> bool:
+        return self.session is None and not self.waiting and not self.lock.locked()
 
 
 class IngestService(ingest_pb2_grpc.IngestServiceServicer):
@@ -190,19 +195,27 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
                     f"a newer Ingest stream for producer id {producer_id!r} took over",
                 )
             )
+        state.waiting += 1
         try:
             await asyncio.wait_for(state.lock.acquire(), self.takeover_timeout_s)
         except TimeoutError:
+            state.waiting -= 1
+            self.forget_if_idle(producer_id, state)
             await _abort(
                 context,
                 grpc.StatusCode.UNAVAILABLE,
                 f"the previous stream of producer id {producer_id!r} is still finishing; retry",
             )
+        except BaseException:
+            state.waiting -= 1
+            raise
+        state.waiting -= 1
         session = Session(self, producer_id, state, request_iterator)
         try:
             await session.start()
         except BaseException as exc:
             state.lock.release()
+            self.forget_if_idle(producer_id, state)
             if isinstance(exc, SequenceStoreError):
                 await _abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
             raise
@@ -222,6 +235,11 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
         finally:
             metrics.STREAMS.dec()
             session.client_gone()
+
+    def forget_if_idle(self, producer_id: str, state: ProducerState) -> None:
+        """Drop a producer's state once nothing uses it (ids are unbounded)."""
+        if state.idle and self._producers.get(producer_id) is state:
+            del self._producers[producer_id]
 
     def drain(self) -> None:
         """Stop reading new batches everywhere; in-flight ones still get their acks."""
@@ -444,6 +462,8 @@ class Session:
                         await self.service.sequences.record(self.producer_id, max(fresh))
                     except Exception as exc:
                         log.error("sequence record failed", error=repr(exc))
+                        for item in ready:
+                            self.release(item)
                         self._emit(
                             End(
                                 grpc.StatusCode.UNAVAILABLE,
@@ -505,6 +525,7 @@ class Session:
             if self.state.session is self:
                 self.state.session = None
             self.state.lock.release()
+            self.service.forget_if_idle(self.producer_id, self.state)
             log.info("stream closed", producer_id=self.producer_id, last_sequence=self.high)
 
 

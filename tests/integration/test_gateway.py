@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import grpc
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaTimeoutError
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -582,3 +583,80 @@ async def test_health_is_serving_and_reflection_lists_the_service(gateway: Gatew
     names = {s.name for s in response.list_services_response.service}
     assert "jobstream.v1.IngestService" in names
     assert "grpc.health.v1.Health" in names
+
+
+# --- backpressure and Kafka failures ------------------------------------------------------
+
+
+async def test_a_stalled_kafka_stops_reading_within_the_budgets(
+    stack: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With Kafka stalled, the gateway reads at most the per-stream budget (plus the
+    batch that does not fit) and the producer's sends block; once Kafka moves, all land."""
+    p = uid()
+    async with running_gateway(
+        stack, gateway_port=free_port(), max_inflight_per_stream=100, max_inflight_total=150
+    ) as gw:
+        kafka_moves = asyncio.Event()
+        real_enqueue = gw.writer.enqueue
+        enqueued_batches = 0
+
+        async def stalled_enqueue(records: list[tuple[str, bytes]], producer_id: str) -> object:
+            nonlocal enqueued_batches
+            enqueued_batches += 1
+            await kafka_moves.wait()
+            return await real_enqueue(records, producer_id)
+
+        monkeypatch.setattr(gw.writer, "enqueue", stalled_enqueue)
+        sent: list[int] = []
+        client = IngestClient(gw.address, producer_id=f"bp-{p}", window=1000)
+
+        async def produce() -> None:
+            async with client:
+                for s in range(30):
+                    sent.append(await client.send(events(p, 20, start=20 * s)))
+
+        task = asyncio.create_task(produce())
+        await asyncio.sleep(1.5)
+        [session] = list(gw.service.sessions)
+        assert session.budget.in_use <= 100
+        assert gw.service.total_budget.in_use <= 150
+        assert session.high <= 5  # 5 batches x 20 records fill the stream's budget
+        assert enqueued_batches <= 5
+        assert len(sent) == 30  # the client's own window is not the limit here
+        kafka_moves.set()
+        await asyncio.wait_for(task, 30)
+        assert session.budget.in_use == 0
+        assert gw.service.total_budget.in_use == 0
+
+
+async def test_a_kafka_write_failure_ends_the_stream_and_the_client_resends(
+    gateway: Gateway, watch: TopicWatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = uid()
+    real_enqueue = gateway.writer.enqueue
+    calls = 0
+
+    async def failing_enqueue(records: list[tuple[str, bytes]], producer_id: str) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise KafkaTimeoutError("simulated: brokers unreachable")
+        return await real_enqueue(records, producer_id)
+
+    monkeypatch.setattr(gateway.writer, "enqueue", failing_enqueue)
+    acked: list[ingest_pb2.IngestAck] = []
+    client = IngestClient(
+        gateway.address, producer_id=f"kf-{p}", window=1, on_ack=lambda a, _: acked.append(a)
+    )
+    async with client:
+        for s in range(4):
+            await client.send(events(p, 10, start=10 * s))
+    assert client.reconnects == 1
+    assert [a.sequence for a in acked] == [1, 2, 3, 4]
+    ids = [w.id for w in await written(watch, p)]
+    assert sorted(ids) == sorted(f"{p}:{i}" for i in range(40))  # the failed batch: once
+    assert not gateway.service.sessions or all(
+        s.budget.in_use == 0 for s in gateway.service.sessions
+    )
+    assert gateway.service.total_budget.in_use == 0
