@@ -44,6 +44,8 @@ def create_app(
         stream_wait_empty=False,  # shutdown/rebalance never wait on a batch we may abort
         stream_buffer_maxsize=max(4096, 2 * settings.sink_batch_max),
         broker_commit_interval=1.0,
+        broker_session_timeout=10.0,  # a dead worker's partitions move on after 10 s
+        broker_heartbeat_interval=2.0,
         broker_max_poll_records=max(500, settings.sink_batch_max),
         consumer_max_fetch_size=8 * 1024 * 1024,
     )

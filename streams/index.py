@@ -40,7 +40,7 @@ class IndexPolicy:
     min_rows: int = 20_000
     rows_per_list: int = 1000
     min_lists: int = 10
-    rebuild_growth: float = 4.0
+    rebuild_growth: float = 2.0
     opclass: str = "vector_cosine_ops"
     maintenance_work_mem: str = "512MB"
 

@@ -35,4 +35,5 @@ def run_worker(settings: Settings) -> NoReturn:
         batch_wait_s=settings.sink_batch_wait_s,
     )
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False)
+    worker.spinner = None  # a terminal spinner would write escape codes into the JSON logs
     worker.execute_from_commandline()

@@ -102,6 +102,9 @@ class Topics:
                 "JOBSTREAM_CONSUMER_GROUP": self.group,
                 "JOBSTREAM_WORKER_METRICS_PORT": str(self.metrics_port),
                 "JOBSTREAM_SINK_RETRY_MAX_S": "1",
+                # Faust reads these: a killed worker's partitions move on after 6 s.
+                "BROKER_SESSION_TIMEOUT": "6",
+                "BROKER_HEARTBEAT_INTERVAL": "1",
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -145,9 +148,10 @@ async def reset_table(settings: Settings) -> None:
 async def produce(
     settings: Settings,
     topic: str,
-    records: Iterable[tuple[bytes | None, bytes | None] | tuple[bytes | None, bytes | None, Any]],
-) -> None:
-    """Send (key, value[, headers]) records in order, idempotently, and wait for the acks."""
+    records: Iterable[Sequence[Any]],
+) -> list[Any]:
+    """Send (key, value[, headers[, partition]]) records in order, idempotently; wait for
+    the acks and return their RecordMetadata (partition, offset)."""
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         acks="all",
@@ -161,8 +165,11 @@ async def produce(
         for item in records:
             key, value = item[0], item[1]
             headers = list(item[2]) if len(item) > 2 else []
-            futures.append(await producer.send(topic, value, key=key, headers=headers))
-        await asyncio.gather(*futures)
+            partition = item[3] if len(item) > 3 else None
+            futures.append(
+                await producer.send(topic, value, key=key, headers=headers, partition=partition)
+            )
+        return list(await asyncio.gather(*futures))
     finally:
         await producer.stop()
 
@@ -296,3 +303,28 @@ def expected_state(
         if current is None or e.version > current[0]:
             state[e.id] = (e.version, e.deleted)
     return state
+
+
+def metrics(port: int) -> dict[str, float]:
+    """The worker's Prometheus samples as {'name{labels}': value}."""
+    import urllib.request
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
+
+
+async def wait_for(predicate: Any, *, timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

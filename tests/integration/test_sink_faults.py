@@ -1,0 +1,191 @@
+"""The sink under faults: kill -9 mid-stream, PostgreSQL stopped mid-stream.
+
+Invariant 3: whatever happens, after a restart the table equals the highest version per
+posting (deletes applied), nothing is dead-lettered by mistake, and the committed
+offsets reach the log end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from schemas.domain import Posting, PostingDeleted, encode_event
+from schemas.settings import Settings
+from streams.sink.records import PACK_CONTENT_TYPE, partition_for
+from tests.integration.test_sink_support import (
+    Topics,
+    WorkerProcess,
+    committed_and_end,
+    deleted,
+    expected_state,
+    make_topics,
+    metrics,
+    posting,
+    produce,
+    read_all,
+    reset_table,
+    table,
+    wait_caught_up,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+
+Event = Posting | PostingDeleted
+
+
+def history(ids: int, seed: int) -> list[Event]:
+    """Several versions per posting, arriving out of order and interleaved across ids,
+    with about one posting in eight deleted at some version (and maybe revived later)."""
+    rng = np.random.default_rng(seed)
+    events: list[Event] = []
+    for i in range(ids):
+        versions = list(range(1, int(rng.integers(2, 7)) + 1))
+        rng.shuffle(versions)
+        delete_at = int(rng.integers(1, len(versions) + 1)) if rng.random() < 0.125 else None
+        for v in versions:
+            pid = f"p{i:05d}"
+            events.append(deleted(pid, v) if v == delete_at else posting(pid, v, rng))
+    order = rng.permutation(len(events))
+    return [events[k] for k in order]
+
+
+def as_records(events: Sequence[Event], partitions: int, pack_every: int) -> list[tuple[Any, ...]]:
+    """Single-event records, except every ``pack_every``-th run of 40 events goes as packs
+    (one per partition), the way the gateway writes them."""
+    records: list[tuple[Any, ...]] = []
+    for start in range(0, len(events), 40):
+        chunk = events[start : start + 40]
+        if pack_every and (start // 40) % pack_every == 0:
+            by_part: dict[int, list[bytes]] = {}
+            for e in chunk:
+                by_part.setdefault(partition_for(e.id, partitions), []).append(encode_event(e))
+            for part, values in by_part.items():
+                pack = b"".join(b"\x0a" + _varint(len(v)) + v for v in values)
+                records.append((None, pack, [("content-type", PACK_CONTENT_TYPE)], part))
+        else:
+            records.extend((e.id.encode(), encode_event(e)) for e in chunk)
+    return records
+
+
+async def produce_slowly(
+    settings: Settings, topic: str, records: list[tuple[Any, ...]], seconds: float
+) -> None:
+    chunks = 20
+    size = -(-len(records) // chunks)
+    for k in range(chunks):
+        await produce(settings, topic, records[k * size : (k + 1) * size])
+        await asyncio.sleep(seconds / chunks)
+
+
+async def committed_total(topics: Topics) -> int:
+    committed, _ = await committed_and_end(topics)
+    return sum(committed.values())
+
+
+async def assert_final_state(topics: Topics, events: Sequence[Event]) -> None:
+    await wait_caught_up(topics, timeout=120)
+    rows = await table(topics.settings)
+    expected = expected_state(events)
+    assert {k: (v[0], v[1]) for k, v in rows.items()} == expected
+    for pid, (version, is_deleted, title) in rows.items():
+        assert title == (None if is_deleted else f"Engineer {pid} v{version}")
+    assert await read_all(topics.settings, topics.dead_letters, expect=0, timeout=2) == []
+    committed, ends = await committed_and_end(topics)
+    assert committed == ends
+
+
+async def test_kill_9_mid_stream_then_restart_loses_nothing_and_keeps_highest_versions(
+    stack: Settings, tmp_path: Path
+) -> None:
+    await reset_table(stack)
+    topics = await make_topics(stack, partitions=3)
+    events = history(ids=5000, seed=11)[:20_000]
+    records = as_records(events, topics.partitions, pack_every=4)
+    producing = asyncio.create_task(produce_slowly(stack, topics.postings, records, 6.0))
+    workers = [WorkerProcess(topics, tmp_path, "first").start()]
+    try:
+        for fraction in (0.25, 0.6):
+            target = int(len(records) * fraction)
+            deadline = time.monotonic() + 90
+            while await committed_total(topics) < target:
+                assert time.monotonic() < deadline, workers[-1].tail()
+                assert workers[-1].alive(), workers[-1].tail()
+                await asyncio.sleep(0.05)
+            workers[-1].kill9()  # mid-batch, mid-commit: whatever it was doing
+            workers.append(WorkerProcess(topics, tmp_path, f"after-{fraction}").start())
+        await producing
+        await assert_final_state(topics, events)
+    finally:
+        producing.cancel()
+        for w in workers:
+            if w.alive():
+                w.kill9()
+
+
+async def test_postgres_down_for_10_s_is_retried_not_dead_lettered(
+    stack: Settings, tmp_path: Path
+) -> None:
+    if stack.external_postgres:
+        pytest.skip("needs the embedded PostgreSQL to stop and start it")
+    from infra.stack import postgres
+    from infra.stack.paths import StackPaths
+
+    await reset_table(stack)
+    topics = await make_topics(stack, partitions=3)
+    events = history(ids=1500, seed=12)
+    records = as_records(events, topics.partitions, pack_every=3)
+    worker = WorkerProcess(topics, tmp_path).start()
+    paths = StackPaths.create(stack.home)
+    try:
+        await wait_for(lambda: metrics_or_none(topics.metrics_port), what="worker metrics")
+        producing = asyncio.create_task(produce_slowly(stack, topics.postings, records, 14.0))
+        await asyncio.sleep(2.0)
+        await asyncio.to_thread(postgres.stop, stack, paths)
+        await asyncio.sleep(10.0)
+        assert worker.alive(), worker.tail()
+        await asyncio.to_thread(postgres.start, stack, paths)
+        await producing
+        await assert_final_state(topics, events)
+        assert worker.alive(), worker.tail()
+        samples = metrics(topics.metrics_port)
+        assert samples['jobstream_sink_transient_retries_total{operation="database"}'] >= 1
+        assert not any(k.startswith("jobstream_sink_dead_lettered_total{") for k in samples)
+    finally:
+        if not await asyncio.to_thread(_postgres_up, stack):
+            await asyncio.to_thread(postgres.start, stack, paths)
+        if worker.alive():
+            worker.kill9()
+
+
+def metrics_or_none(port: int) -> dict[str, float] | None:
+    try:
+        return metrics(port)
+    except OSError:
+        return None
+
+
+def _postgres_up(settings: Settings) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", settings.postgres_port)) == 0
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
