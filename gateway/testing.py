@@ -6,6 +6,7 @@ share one definition of "a valid posting".
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import lru_cache
@@ -62,6 +63,20 @@ def sample_event(i: int = 0, *, dim: int = 384, version: int = 1) -> posting_pb2
     msg.version = version
     msg.body.title = f"Backend Engineer {i}"
     return msg
+
+
+async def private_topics(settings: Settings, partitions: int = 6) -> Settings:
+    """``settings`` with a fresh postings topic, so tests never write to the real one."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    topic = f"gateway-test-postings-{uuid.uuid4().hex[:10]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, partitions, 1)])
+    finally:
+        await admin.close()
+    return settings.model_copy(update={"topic_postings": topic, "topic_partitions": partitions})
 
 
 @asynccontextmanager

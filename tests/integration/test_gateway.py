@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from gateway.client import IngestClient
 from gateway.kafka_writer import CONTENT_TYPE_EVENT, CONTENT_TYPE_PACK, partition_for
 from gateway.server import Gateway
-from gateway.testing import running_gateway, sample_event
+from gateway.testing import private_topics, running_gateway, sample_event
 from schemas.domain import Posting, PostingDeleted, decode_event, validate_event
 from schemas.jobstream.v1 import ingest_pb2, ingest_pb2_grpc, posting_pb2
 from schemas.settings import Settings
@@ -106,7 +106,7 @@ class Written:
     pack_index: int | None
 
 
-def expand(records: list[Record], dim: int) -> list[Written]:
+def expand(records: list[Record], dim: int, partitions: int) -> list[Written]:
     """Decode single-event records and packs, checking each layout's invariants."""
     out: list[Written] = []
     for r in records:
@@ -115,7 +115,7 @@ def expand(records: list[Record], dim: int) -> list[Written]:
             pack = posting_pb2.PostingEventPack.FromString(r.value)
             for index, msg in enumerate(pack.events):
                 event = validate_event(msg, dim=dim)
-                assert partition_for(event.id.encode(), PARTITIONS) == r.partition
+                assert partition_for(event.id.encode(), partitions) == r.partition
                 out.append(Written(event.id, event, r, index))
         else:
             assert r.headers.get("content-type") == CONTENT_TYPE_EVENT.encode()
@@ -126,7 +126,7 @@ def expand(records: list[Record], dim: int) -> list[Written]:
 
 async def written(watch: TopicWatch, prefix: str) -> list[Written]:
     """Events of this test (ids starting with ``prefix``) in log order per partition."""
-    events = expand(await watch.records(), watch.settings.embedding_dim)
+    events = expand(await watch.records(), watch.settings.embedding_dim, len(watch.start))
     mine = [w for w in events if w.id.startswith(prefix + ":")]
     return sorted(mine, key=lambda w: (w.record.partition, w.record.offset, w.pack_index or 0))
 
@@ -135,27 +135,31 @@ def uid() -> str:
     return uuid.uuid4().hex[:10]
 
 
-PARTITIONS = 6  # checked against the stack in the fixture
+@pytest.fixture(scope="session")
+async def gw_stack(stack: Settings) -> Settings:
+    """The session gw_stack with a private postings topic (6 partitions) for these tests."""
+    return await private_topics(stack)
 
 
 @pytest.fixture
-async def gateway(stack: Settings) -> AsyncIterator[Gateway]:
+async def gateway(gw_stack: Settings) -> AsyncIterator[Gateway]:
     """A gateway with the default record layout (packs)."""
-    assert stack.topic_partitions == PARTITIONS
-    async with running_gateway(stack, gateway_port=free_port()) as gw:
+    async with running_gateway(gw_stack, gateway_port=free_port()) as gw:
         yield gw
 
 
 @pytest.fixture(params=["pack", "event"])
-async def any_gateway(stack: Settings, request: pytest.FixtureRequest) -> AsyncIterator[Gateway]:
+async def any_gateway(gw_stack: Settings, request: pytest.FixtureRequest) -> AsyncIterator[Gateway]:
     """One gateway per record layout."""
-    async with running_gateway(stack, gateway_port=free_port(), record_format=request.param) as gw:
+    async with running_gateway(
+        gw_stack, gateway_port=free_port(), record_format=request.param
+    ) as gw:
         yield gw
 
 
 @pytest.fixture
-async def watch(stack: Settings) -> TopicWatch:
-    return await TopicWatch(stack, stack.topic_postings).mark()
+async def watch(gw_stack: Settings) -> TopicWatch:
+    return await TopicWatch(gw_stack, gw_stack.topic_postings).mark()
 
 
 def channel(gw: Gateway) -> aio.Channel:
@@ -194,7 +198,7 @@ def events(prefix: str, n: int, start: int = 0) -> list[posting_pb2.PostingEvent
 
 
 async def test_mixed_batch_acks_each_record_and_writes_only_valid_ones(
-    any_gateway: Gateway, watch: TopicWatch, stack: Settings
+    any_gateway: Gateway, watch: TopicWatch, gw_stack: Settings
 ) -> None:
     gateway = any_gateway
     p = uid()
@@ -206,11 +210,11 @@ async def test_mixed_batch_acks_each_record_and_writes_only_valid_ones(
     too_long = events(p, 1, start=12)[0]
     too_long.body.title = "x" * 301
     zero_vec = events(p, 1, start=13)[0]
-    zero_vec.body.embedding = b"\x00" * (4 * stack.embedding_dim)
+    zero_vec.body.embedding = b"\x00" * (4 * gw_stack.embedding_dim)
     nan_vec = events(p, 1, start=14)[0]
-    nan_vec.body.embedding = bytes.fromhex("0000c07f") * stack.embedding_dim
+    nan_vec.body.embedding = bytes.fromhex("0000c07f") * gw_stack.embedding_dim
     short_vec = events(p, 1, start=15)[0]
-    short_vec.body.embedding = b"\x00\x00\x80\x3f" * (stack.embedding_dim - 1)
+    short_vec.body.embedding = b"\x00\x00\x80\x3f" * (gw_stack.embedding_dim - 1)
     unknown_enum = events(p, 1, start=16)[0]
     unknown_enum.body.remote_mode = 42  # type: ignore[assignment]
     no_body = posting_pb2.PostingEvent(id=f"{p}:17", version=1)
@@ -329,12 +333,12 @@ async def test_resume_returns_last_acked_and_resent_batch_is_not_written_twice(
     assert len(set(keys)) == 40
 
 
-async def test_sequence_survives_a_gateway_restart(stack: Settings) -> None:
+async def test_sequence_survives_a_gateway_restart(gw_stack: Settings) -> None:
     p, port = uid(), free_port()
     producer = f"restart-{p}"
-    async with running_gateway(stack, gateway_port=port) as gw:
+    async with running_gateway(gw_stack, gateway_port=port) as gw:
         await ingest(gw, [batch(7, events(p, 3))], producer_id=producer)
-    async with running_gateway(stack, gateway_port=port) as gw:
+    async with running_gateway(gw_stack, gateway_port=port) as gw:
         assert await resume(gw, producer) == 7
         [ack] = await ingest(gw, [batch(7, events(p, 3))], producer_id=producer)
         assert ack.duplicate
@@ -378,7 +382,7 @@ async def test_a_newer_stream_for_the_same_producer_takes_over(gateway: Gateway)
 
 
 async def test_gateway_restart_during_a_produce_run_writes_everything_once(
-    stack: Settings, watch: TopicWatch
+    gw_stack: Settings, watch: TopicWatch
 ) -> None:
     """A graceful restart (drain) leaves no crash window: every posting exactly once."""
     p, port = uid(), free_port()
@@ -390,7 +394,7 @@ async def test_gateway_restart_during_a_produce_run_writes_everything_once(
         if len(acked) == 10:
             tenth.set()
 
-    gw = Gateway(stack.model_copy(update={"gateway_port": port}), metrics_server=False)
+    gw = Gateway(gw_stack.model_copy(update={"gateway_port": port}), metrics_server=False)
     await gw.start()
     client = IngestClient(gw.address, producer_id=f"run-{p}", window=6, on_ack=on_ack)
 
@@ -403,7 +407,7 @@ async def test_gateway_restart_during_a_produce_run_writes_everything_once(
     await asyncio.wait_for(tenth.wait(), 30)
     await gw.stop(grace=5)  # in-flight batches are acked, the rest wait for the new one
     await asyncio.sleep(0.3)
-    gw = Gateway(stack.model_copy(update={"gateway_port": port}), metrics_server=False)
+    gw = Gateway(gw_stack.model_copy(update={"gateway_port": port}), metrics_server=False)
     await gw.start()
     try:
         await asyncio.wait_for(task, 60)
@@ -460,9 +464,9 @@ async def test_crash_window_duplicates_a_batch_but_loses_nothing(
 # --- auth ---------------------------------------------------------------------------------
 
 
-async def test_token_is_required_when_configured(stack: Settings) -> None:
+async def test_token_is_required_when_configured(gw_stack: Settings) -> None:
     async with running_gateway(
-        stack, gateway_port=free_port(), ingest_token=SecretStr("s3cret-token")
+        gw_stack, gateway_port=free_port(), ingest_token=SecretStr("s3cret-token")
     ) as gw:
         for metadata in (
             (),
@@ -505,9 +509,9 @@ async def expect_status(
     return info.value.code(), info.value.details() or "", acks
 
 
-async def test_limits_are_invalid_argument_or_resource_exhausted(stack: Settings) -> None:
+async def test_limits_are_invalid_argument_or_resource_exhausted(gw_stack: Settings) -> None:
     async with running_gateway(
-        stack, gateway_port=free_port(), max_batch_records=5, max_message_bytes=64 * 1024
+        gw_stack, gateway_port=free_port(), max_batch_records=5, max_message_bytes=64 * 1024
     ) as gw:
         p = uid()
         code, details, acks = await expect_status(
@@ -589,13 +593,13 @@ async def test_health_is_serving_and_reflection_lists_the_service(gateway: Gatew
 
 
 async def test_a_stalled_kafka_stops_reading_within_the_budgets(
-    stack: Settings, monkeypatch: pytest.MonkeyPatch
+    gw_stack: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With Kafka stalled, the gateway reads at most the per-stream budget (plus the
     batch that does not fit) and the producer's sends block; once Kafka moves, all land."""
     p = uid()
     async with running_gateway(
-        stack, gateway_port=free_port(), max_inflight_per_stream=100, max_inflight_total=150
+        gw_stack, gateway_port=free_port(), max_inflight_per_stream=100, max_inflight_total=150
     ) as gw:
         kafka_moves = asyncio.Event()
         real_enqueue = gw.writer.enqueue

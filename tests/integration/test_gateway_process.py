@@ -21,7 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.testing import sample_json
+from gateway.testing import private_topics, sample_json
 from schemas.jobstream.v1 import ingest_pb2, ingest_pb2_grpc, posting_pb2
 from schemas.settings import Settings
 from tests.integration.test_gateway import TopicWatch, written
@@ -87,10 +87,18 @@ def start_gateway(tmp: Path, port: int | None = None, **env: str) -> GatewayProc
 
 
 @pytest.fixture(scope="module")
+async def gw_stack(stack: Settings) -> Settings:
+    """The session stack with a private postings topic for these tests."""
+    return await private_topics(stack)
+
+
+@pytest.fixture(scope="module")
 def gateway_process(
-    stack: Settings, tmp_path_factory: pytest.TempPathFactory
+    gw_stack: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayProcess]:
-    gw = start_gateway(tmp_path_factory.mktemp("gw"))
+    gw = start_gateway(
+        tmp_path_factory.mktemp("gw"), JOBSTREAM_TOPIC_POSTINGS=gw_stack.topic_postings
+    )
     yield gw
     assert gw.stop() == 0, gw.log.read_text()
 
@@ -301,15 +309,16 @@ def test_produce_generate_with_hash_embedder(gateway_process: GatewayProcess) ->
     assert summary["rejected"] == 0
 
 
-def test_produce_survives_a_gateway_restart_by_sigterm(stack: Settings, tmp_path: Path) -> None:
+def test_produce_survives_a_gateway_restart_by_sigterm(gw_stack: Settings, tmp_path: Path) -> None:
     """SIGTERM drains the gateway mid-run; a new process on the same port takes over;
     `jobstream produce` resumes and every posting is in Kafka exactly once."""
     import asyncio
 
     p = uuid.uuid4().hex[:8]
     path = write_ndjson(tmp_path / "big.ndjson", p, 6000)
-    watch = asyncio.run(TopicWatch(stack, stack.topic_postings).mark())
-    first = start_gateway(tmp_path)
+    watch = asyncio.run(TopicWatch(gw_stack, gw_stack.topic_postings).mark())
+    topic = {"JOBSTREAM_TOPIC_POSTINGS": gw_stack.topic_postings}
+    first = start_gateway(tmp_path, **topic)
     env = os.environ | {"JOBSTREAM_GATEWAY_PORT": str(first.port)}
     producer = subprocess.Popen(
         [
@@ -332,7 +341,7 @@ def test_produce_survives_a_gateway_restart_by_sigterm(stack: Settings, tmp_path
         _wait_for_batches(first, at_least=20)
         assert first.stop() == 0, first.log.read_text()
         assert "draining" in first.log.read_text()
-        second = start_gateway(tmp_path, port=first.port)
+        second = start_gateway(tmp_path, port=first.port, **topic)
         try:
             stdout, stderr = producer.communicate(timeout=120)
         finally:
