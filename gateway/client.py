@@ -154,7 +154,12 @@ class IngestClient:
         """Open the channel, ask where to resume, start streaming. Returns the last acked."""
         self._channel = aio.insecure_channel(self.target, options=self._options)
         self._stub = ingest_pb2_grpc.IngestServiceStub(self._channel)  # type: ignore[no-untyped-call]
-        last = await self._resume()
+        try:
+            last = await self._resume()
+        except BaseException:
+            await self._channel.close()
+            self._channel = None
+            raise
         self.resumed_from = last
         self.next_sequence = last + 1
         self._driver = asyncio.create_task(self._drive(), name=f"ingest-{self.producer_id}")

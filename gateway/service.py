@@ -413,6 +413,7 @@ class Session:
         task = asyncio.create_task(self._write(checked, self._last_enqueued, enqueued))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
+        task.add_done_callback(_observe)
         self._last_enqueued = enqueued
         item.written = task
         return item
@@ -541,6 +542,13 @@ async def _outcome(item: Batch) -> BaseException | None:
     except Exception as exc:
         return exc
     return None
+
+
+def _observe(task: asyncio.Task[None]) -> None:
+    """Mark a write task's failure as seen: the settler reports the first one, and the
+    batches chained behind it fail on purpose."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _settled_ok(item: Batch) -> bool:
