@@ -59,19 +59,19 @@ def create_app(
         allow_empty=True,  # a null value is poison to dead-letter, not an event to skip
     )
 
-    @app.agent(topic, name="sink", concurrency=1)  # type: ignore[misc]
+    @app.agent(topic, name="sink", concurrency=1)
     async def sink(stream: Any) -> None:
         await runtime.consume(stream)
 
-    @app.timer(RELAY_EVERY_S)  # type: ignore[misc]
+    @app.timer(RELAY_EVERY_S)  # type: ignore[untyped-decorator]
     async def relay_invalidations() -> None:
         await runtime.relay_invalidations()
 
-    @app.timer(LAG_EVERY_S)  # type: ignore[misc]
+    @app.timer(LAG_EVERY_S)  # type: ignore[untyped-decorator]
     async def report_lag() -> None:
         runtime.update_lag()
 
-    @app.timer(INDEX_CHECK_EVERY_S)  # type: ignore[misc]
+    @app.timer(INDEX_CHECK_EVERY_S)  # type: ignore[untyped-decorator]
     async def vector_index() -> None:
         await runtime.check_index()
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import time
+import uuid
 from dataclasses import dataclass
 
 import asyncpg
@@ -109,7 +110,7 @@ class VectorIndexManager:
     ) -> None:
         lists = self.policy.lists_for(rows)
         probes = self.policy.probes_for(lists)
-        name = f"{PREFIX}_{lists}_{int(time.time())}"
+        name = f"{PREFIX}_{lists}_{uuid.uuid4().hex[:8]}"
         log.info("building vector index", index=name, reason=reason, rows=rows, lists=lists)
         started = time.perf_counter()
         await conn.execute(f"SET maintenance_work_mem = '{self.policy.maintenance_work_mem}'")

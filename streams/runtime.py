@@ -31,7 +31,7 @@ from streams.invalidations import Invalidations
 from streams.metrics import SinkMetrics
 from streams.sink.batch import BatchSink
 from streams.sink.errors import is_connection_error
-from streams.sink.records import Record
+from streams.sink.records import Record, chunks
 from streams.sink.retry import retry_transient
 from streams.sink.writer import PostingsWriter
 
@@ -122,27 +122,30 @@ class SinkRuntime:
             await self.stop()
 
     async def handle(self, events: Sequence[Any]) -> None:
-        """Make one batch durable, then mark its offsets done and commit them."""
+        """Make the taken records durable -- one transaction per ``sink_batch_max`` events
+        (a pack carries many) -- marking each chunk's offsets done, then commit them."""
         assert self.sink is not None
-        records = [_record(event.message) for event in events]
-        outcome = await self.sink.process(records)
         consumer = self.app.consumer
         checkpoints: Checkpoints = consumer.checkpoints
-        by_tp: dict[tuple[str, int], list[int]] = {}
-        for r in records:
-            by_tp.setdefault((r.topic, r.partition), []).append(r.offset)
-        for tp, offsets in by_tp.items():
-            checkpoints.mark_done(tp, offsets)
+        records = [_record(event.message) for event in events]
+        for chunk in chunks(records, self.settings.sink_batch_max):
+            outcome = await self.sink.process(chunk)
+            by_tp: dict[tuple[str, int], list[int]] = {}
+            for r in chunk:
+                by_tp.setdefault((r.topic, r.partition), []).append(r.offset)
+            for tp, offsets in by_tp.items():
+                checkpoints.mark_done(tp, offsets)
+            log.debug(
+                "batch done",
+                records=len(chunk),
+                events=outcome.events,
+                changed=outcome.changed,
+                stale=outcome.stale,
+                dead_lettered=outcome.dead_lettered,
+                ms=round(outcome.seconds * 1000, 1),
+            )
         await consumer.commit()
         self.update_lag()
-        log.debug(
-            "batch done",
-            events=outcome.events,
-            changed=outcome.changed,
-            stale=outcome.stale,
-            dead_lettered=outcome.dead_lettered,
-            ms=round(outcome.seconds * 1000, 1),
-        )
 
     # --- timers -------------------------------------------------------------------------
     def update_lag(self) -> None:

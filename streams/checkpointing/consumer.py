@@ -24,7 +24,7 @@ from faust.types import TP
 from streams.checkpointing.offsets import Checkpoints
 
 
-class CheckpointedConsumer(aiokafka_driver.Consumer):  # type: ignore[misc]
+class CheckpointedConsumer(aiokafka_driver.Consumer):
     """Commits exactly the offsets the sink proved durable."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -71,11 +71,11 @@ class CheckpointedConsumer(aiokafka_driver.Consumer):  # type: ignore[misc]
         await super().on_partitions_revoked(revoked)
 
 
-class CheckpointedTransport(aiokafka_driver.Transport):  # type: ignore[misc]
+class CheckpointedTransport(aiokafka_driver.Transport):
     Consumer = CheckpointedConsumer
 
 
-class CheckpointedApp(faust.App):  # type: ignore[misc]
+class CheckpointedApp(faust.App):
     """A Faust app whose consumer is :class:`CheckpointedConsumer`."""
 
     def _new_transport(self) -> CheckpointedTransport:

@@ -78,6 +78,7 @@ class BatchSink:
         started = time.perf_counter()
         m = self.metrics
         decoded, poison = decode_records(list(records), dim=self.dim, partitions=self.partitions)
+        undecodable = len(poison)
         winners, fallbacks = dedupe(decoded)
 
         async def on_db_retry(exc: BaseException) -> None:
@@ -114,16 +115,17 @@ class BatchSink:
 
         seconds = time.perf_counter() - started
         deletes = sum(1 for c in result.changed if c.deleted)
+        events = len(decoded) + undecodable
         stale = len(decoded) - len(result.changed) - len(result.rejected)
-        m.consumed.inc(len(decoded) + len(poison) - len(result.rejected))
+        m.consumed.inc(events)
         m.upserted.labels("upsert").inc(len(result.changed) - deletes)
         m.upserted.labels("delete").inc(deletes)
         m.stale.inc(stale)
         for item in poison:
             m.dead_lettered.labels(item.error_class).inc()
         m.batch_seconds.observe(seconds)
-        m.batch_events.observe(len(decoded) + len(poison) - len(result.rejected))
-        return BatchOutcome(len(records), len(result.changed), stale, len(poison), seconds)
+        m.batch_events.observe(events)
+        return BatchOutcome(events, len(result.changed), stale, len(poison), seconds)
 
 
 def _copy(fallbacks: dict[str, list[Decoded]]) -> dict[str, list[Decoded]]:

@@ -71,6 +71,6 @@ def describe(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}"
     if state:
         text += f" (SQLSTATE {state})"
-    if detail:
+    if detail and detail not in text:
         text += f"; {detail}"
     return text

@@ -10,7 +10,7 @@ the pack lands.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka.partitioner import murmur2
@@ -138,9 +138,35 @@ def _decode_pack(
         decoded.append(Decoded(event, record, len(decoded), raw, index))
 
 
+def event_count(record: Record) -> int:
+    """How many events a record carries (a pack's members; 1 for anything else)."""
+    if not record.is_pack:
+        return 1
+    try:
+        return max(1, sum(1 for _ in split_pack(record.value)))
+    except UndecodableRecord:
+        return 1
+
+
+def chunks(records: Sequence[Record], max_events: int) -> Iterator[list[Record]]:
+    """Consecutive groups of whole records with at most ``max_events`` events each (a
+    record bigger than that forms a group of its own): one database transaction each."""
+    group: list[Record] = []
+    size = 0
+    for record in records:
+        n = event_count(record)
+        if group and size + n > max_events:
+            yield group
+            group, size = [], 0
+        group.append(record)
+        size += n
+    if group:
+        yield group
+
+
 def partition_for(posting_id: str, partitions: int) -> int:
     """The partition Kafka's default partitioner picks for this key (murmur2, like Java)."""
-    return (murmur2(posting_id.encode("utf-8")) & 0x7FFFFFFF) % partitions
+    return int(murmur2(posting_id.encode("utf-8")) & 0x7FFFFFFF) % partitions
 
 
 def split_pack(value: bytes | None) -> Iterator[bytes]:

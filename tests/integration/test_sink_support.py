@@ -25,6 +25,7 @@ import asyncpg
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from schemas.domain import (
     EmploymentType,
@@ -208,9 +209,11 @@ async def committed_and_end(topics: Topics) -> tuple[dict[int, int], dict[int, i
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(topics.group)
+    except GroupCoordinatorNotAvailableError:  # a fresh broker creates __consumer_offsets
+        offsets = {}
     finally:
         await admin.close()
-    committed = {tp.partition: meta.offset for tp, meta in offsets.items()}
+    committed = {tp.partition: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
     consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap_servers)
     await consumer.start()
     try:

@@ -1,0 +1,368 @@
+"""The sink's pure parts: checkpoints, record decoding, dedupe, error classes, DLQ headers."""
+
+from __future__ import annotations
+
+import inspect
+from datetime import UTC, datetime
+
+import asyncpg
+import numpy as np
+import pytest
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+from schemas.domain import Location, Posting, PostingDeleted, encode_event
+from schemas.domain.model import EmploymentType, EnglishLevel, RemoteMode
+from schemas.jobstream.v1 import events_pb2, posting_pb2
+from streams.checkpointing import Checkpoints
+from streams.dead_letters import dead_letter_headers
+from streams.index import IndexPolicy
+from streams.invalidations import Changed, build_invalidation
+from streams.sink import sql
+from streams.sink.batch import dedupe
+from streams.sink.errors import error_class, is_connection_error, is_poison, is_transient
+from streams.sink.records import (
+    PACK_CONTENT_TYPE,
+    Decoded,
+    Poison,
+    Record,
+    decode_records,
+    partition_for,
+    split_pack,
+)
+from streams.sink.retry import retry_transient
+from streams.sink.writer import _staging_row
+
+TP = ("postings.v1", 0)
+
+
+def posting(pid: str, version: int = 1) -> Posting:
+    v = np.random.default_rng(abs(hash(pid)) % 2**32).normal(size=8).astype(np.float32)
+    return Posting(
+        id=pid,
+        version=version,
+        title="T",
+        company="C",
+        location=Location("Berlin", "DE"),
+        remote_mode=RemoteMode.REMOTE,
+        employment_type=EmploymentType.CONTRACT,
+        experience_min_years=0,
+        experience_max_years=1,
+        english_level=EnglishLevel.FLUENT,
+        skills=("go",),
+        salary=None,
+        description="",
+        posted_at=datetime(2026, 1, 1, tzinfo=UTC),
+        embedding=v / np.linalg.norm(v),
+        embedding_model="m",
+    )
+
+
+def record(
+    key: bytes | None,
+    value: bytes | None,
+    offset: int = 0,
+    *,
+    partition: int = 0,
+    headers: tuple[tuple[str, bytes], ...] = (),
+) -> Record:
+    return Record("postings.v1", partition, offset, key, value, headers)
+
+
+def pack(*members: bytes) -> bytes:
+    out = b""
+    for m in members:
+        size, length = len(m), b""
+        while True:
+            byte, size = size & 0x7F, size >> 7
+            length += bytes([byte | (0x80 if size else 0)])
+            if not size:
+                break
+        out += b"\x0a" + length + m
+    return out
+
+
+# --- checkpoints ---------------------------------------------------------------------
+
+
+def test_checkpoint_advances_only_over_a_contiguous_run_from_the_seek_position() -> None:
+    cp = Checkpoints()
+    cp.reset(TP, 100)
+    assert cp.committable(TP) == 100
+    cp.mark_done(TP, [101, 102])  # 100 not durable yet: nothing may be committed past it
+    assert cp.committable(TP) == 100
+    assert cp.waiting(TP) == 2
+    cp.mark_done(TP, [100])
+    assert cp.committable(TP) == 103
+    assert cp.waiting(TP) == 0
+
+
+def test_checkpoint_is_unknown_until_the_consumer_seeked_and_early_marks_are_kept() -> None:
+    cp = Checkpoints()
+    cp.mark_done(TP, [5, 6, 7])  # e.g. a batch that finished during a rebalance
+    assert cp.committable(TP) is None
+    assert cp.partitions() == []
+    cp.reset(TP, 5)
+    assert cp.committable(TP) == 8
+    assert [tuple(p) for p in cp.partitions()] == [TP]
+
+
+def test_a_reseek_never_moves_the_checkpoint_back_and_revocation_forgets() -> None:
+    cp = Checkpoints()
+    cp.reset(TP, 0)
+    cp.mark_done(TP, range(10))
+    cp.reset(TP, 4)  # Kafka's committed offset lags our proven progress
+    assert cp.committable(TP) == 10
+    cp.mark_done(TP, [3])  # a redelivered duplicate below the base is harmless
+    assert cp.committable(TP) == 10
+    cp.forget([("postings.v1", 0)])
+    assert cp.committable(TP) is None
+
+
+def test_checkpointed_consumer_overrides_faust_methods_that_still_exist() -> None:
+    """The override targets must exist in the pinned faust-streaming, or we override air."""
+    import faust
+    from faust.transport.consumer import Consumer as FaustConsumer
+
+    from streams.checkpointing.consumer import CheckpointedConsumer
+
+    assert faust.__version__ == "0.15.3"
+    for name in (
+        "ack",
+        "_filter_tps_with_pending_acks",
+        "_new_offset",
+        "seek_to_committed",
+        "on_partitions_revoked",
+    ):
+        base = getattr(FaustConsumer, name)
+        ours = getattr(CheckpointedConsumer, name)
+        assert ours is not base
+        assert list(inspect.signature(ours).parameters) == list(
+            inspect.signature(base).parameters
+        ), name
+
+
+def test_faust_acks_never_count_and_commits_come_from_checkpoints() -> None:
+    from faust.types import TP as FaustTP
+
+    from streams.checkpointing.consumer import CheckpointedConsumer
+
+    consumer = CheckpointedConsumer.__new__(CheckpointedConsumer)
+    consumer.checkpoints = Checkpoints()
+    consumer._unacked_messages = set()
+
+    class Message:
+        acked = False
+
+    skipped = Message()
+    consumer._unacked_messages.add(skipped)
+    assert consumer.ack(skipped) is False  # e.g. Faust "acking" an event it skipped
+    assert skipped.acked
+    assert not consumer._unacked_messages
+    assert list(consumer._filter_tps_with_pending_acks()) == []
+
+    tp = FaustTP("postings.v1", 2)
+    consumer.checkpoints.reset(tp, 40)
+    consumer.checkpoints.mark_done(tp, [40, 41])
+    assert list(consumer._filter_tps_with_pending_acks()) == [tp]
+    assert list(consumer._filter_tps_with_pending_acks({"other"})) == []
+    assert consumer._new_offset(tp) == 42
+
+
+# --- decoding --------------------------------------------------------------------------
+
+
+def test_decode_sorts_valid_events_from_poison_with_error_classes() -> None:
+    good = posting("a")
+    bad_version = posting_pb2.PostingEvent(id="b", version=0).SerializeToString()
+    records = [
+        record(b"a", encode_event(good), 0),
+        record(b"x", b"\xff\xff\xff", 1),
+        record(b"n", None, 2),
+        record(b"b", bad_version, 3),
+        record(b"zz", encode_event(posting("c")), 4),
+        record(b"d", encode_event(PostingDeleted("d", 7)), 5),
+    ]
+    decoded, poison = decode_records(records, dim=8, partitions=lambda _: None)
+    assert [(d.event.id, d.seq, d.record.offset) for d in decoded] == [("a", 0, 0), ("d", 1, 5)]
+    assert [(p.record.offset, p.error_class) for p in poison] == [
+        (1, "undecodable"),
+        (2, "undecodable"),
+        (3, "invalid_version"),
+        (4, "key_mismatch"),
+    ]
+    assert all(p.value == records[p.record.offset].value for p in poison)
+
+
+def test_pack_members_are_judged_one_by_one_and_keep_their_exact_bytes() -> None:
+    home = partition_for("p1", 4)
+    other = next(f"q{i}" for i in range(100) if partition_for(f"q{i}", 4) != home)
+    members = [
+        encode_event(posting("p1")),
+        b"\x08\x96\x01garbage",
+        encode_event(posting(other)),
+        encode_event(PostingDeleted("p1", 2)),
+    ]
+    headers = (("content-type", PACK_CONTENT_TYPE),)
+    rec = record(None, pack(*members), 9, partition=home, headers=headers)
+    assert rec.is_pack
+    assert list(split_pack(rec.value)) == members
+    decoded, poison = decode_records([rec], dim=8, partitions=lambda _: 4)
+    assert [(d.event.id, d.event.version, d.pack_index) for d in decoded] == [
+        ("p1", 1, 0),
+        ("p1", 2, 3),
+    ]
+    assert [d.value for d in decoded] == [members[0], members[3]]
+    assert [(p.pack_index, p.error_class, p.value) for p in poison] == [
+        (1, "undecodable", members[1]),
+        (2, "key_mismatch", members[2]),
+    ]
+
+
+def test_a_pack_that_is_not_a_pack_is_one_undecodable_record() -> None:
+    headers = (("Content-Type", PACK_CONTENT_TYPE),)
+    decoded, poison = decode_records(
+        [record(None, b"\x12\x03abc", headers=headers)], dim=8, partitions=lambda _: 1
+    )
+    assert decoded == []
+    assert [(p.error_class, p.pack_index) for p in poison] == [("undecodable", None)]
+
+
+def test_partition_for_matches_kafkas_default_partitioner() -> None:
+    from aiokafka.partitioner import DefaultPartitioner
+
+    for key in ("a", "posting-123", "Ω"):
+        expected = DefaultPartitioner()(key.encode(), list(range(6)), list(range(6)))
+        assert partition_for(key, 6) == expected
+
+
+# --- dedupe ----------------------------------------------------------------------------
+
+
+def test_dedupe_keeps_highest_version_earliest_on_ties_and_ranks_the_rest() -> None:
+    events = [posting("a", 1), posting("a", 3), posting("b", 2), posting("a", 3), posting("a", 2)]
+    decoded = [Decoded(e, record(None, None, i), i, None) for i, e in enumerate(events)]
+    winners, fallbacks = dedupe(decoded)
+    assert [(w.event.id, w.event.version, w.seq) for w in winners] == [("a", 3, 1), ("b", 2, 2)]
+    assert [(d.event.version, d.seq) for d in fallbacks["a"]] == [(3, 3), (2, 4), (1, 0)]
+    assert "b" not in fallbacks
+
+
+def test_staging_rows_match_the_staging_columns() -> None:
+    for event in (posting("a"), PostingDeleted("b", 4)):
+        row = _staging_row(0, Decoded(event, record(None, None), 0, None))
+        assert len(row) == len(sql.STAGING_COLUMNS)
+        named = dict(zip(sql.STAGING_COLUMNS, row, strict=True))
+        assert named["id"] == event.id
+        assert named["deleted"] is event.deleted
+        assert named["skills"] == ([] if event.deleted else ["go"])
+
+
+# --- errors, retries -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exc", "poison", "transient"),
+    [
+        (asyncpg.CheckViolationError("no"), True, False),
+        (asyncpg.NotNullViolationError("no"), True, False),
+        (asyncpg.DataError("no"), True, False),
+        (asyncpg.NumericValueOutOfRangeError("no"), True, False),
+        (asyncpg.exceptions._base.DataError("cannot encode"), True, False),
+        (asyncpg.SerializationError("retry"), False, True),
+        (asyncpg.DeadlockDetectedError("retry"), False, True),
+        (asyncpg.CannotConnectNowError("starting"), False, True),
+        (asyncpg.TooManyConnectionsError("busy"), False, True),
+        (asyncpg.AdminShutdownError("bye"), False, True),
+        (asyncpg.ConnectionDoesNotExistError("gone"), False, True),
+        (asyncpg.UndefinedTableError("migrations pending"), False, True),
+        (ConnectionRefusedError(111, "refused"), False, True),
+        (TimeoutError(), False, True),
+        (KafkaConnectionError(), False, True),
+        (KafkaTimeoutError(), False, True),
+        (ValueError("a bug"), False, False),
+    ],
+)
+def test_error_classification(exc: BaseException, poison: bool, transient: bool) -> None:
+    assert is_poison(exc) is poison
+    assert is_transient(exc) is transient
+
+
+def test_error_class_labels_and_connection_errors() -> None:
+    assert error_class(asyncpg.CheckViolationError("x")) == "db_check_violation"
+    assert error_class(asyncpg.StringDataRightTruncationError("x")) == (
+        "db_string_data_right_truncation"
+    )
+    assert is_connection_error(asyncpg.ConnectionDoesNotExistError("x"))
+    assert is_connection_error(OSError())
+    assert not is_connection_error(asyncpg.SerializationError("x"))
+
+
+async def test_retry_transient_retries_until_success_and_lets_bugs_through() -> None:
+    calls: list[int] = []
+    retried: list[BaseException] = []
+
+    async def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise ConnectionResetError("reset")
+        return "ok"
+
+    result = await retry_transient(flaky, what="t", max_wait_s=0.01, on_retry=retried.append)
+    assert result == "ok"
+    assert len(calls) == 3
+    assert len(retried) == 2
+
+    async def bug() -> None:
+        calls.append(1)
+        raise KeyError("bug")
+
+    calls.clear()
+    with pytest.raises(KeyError):
+        await retry_transient(bug, what="t", max_wait_s=0.01)
+    assert len(calls) == 1
+
+
+# --- dead letters, invalidations, index policy ----------------------------------------
+
+
+def test_dead_letter_headers_keep_the_original_and_say_why() -> None:
+    rec = Record("postings.v1", 2, 77, b"k", b"v", (("trace", b"1"), ("content-type", b"x")))
+    poison = Poison(rec, b"v", "undecodable", "bad bytes", attempts=3, first_failed_at=0.0)
+    headers = dead_letter_headers(poison, group="g")
+    assert headers[:2] == [("trace", b"1"), ("content-type", b"x")]
+    h = dict(headers)
+    assert h["x-error-class"] == b"undecodable"
+    assert h["x-error-message"] == b"bad bytes"
+    assert h["x-original-topic"] == b"postings.v1"
+    assert h["x-original-partition"] == b"2"
+    assert h["x-original-offset"] == b"77"
+    assert h["x-first-failed-at"] == b"1970-01-01T00:00:00Z"
+    assert h["x-attempts"] == b"3"
+    assert h["x-consumer-group"] == b"g"
+    assert "x-pack-index" not in h
+
+    member = Poison(rec, b"m", "key_mismatch", "wrong partition", pack_index=4)
+    h2 = dict(dead_letter_headers(member, group="g"))
+    assert "content-type" not in h2
+    assert h2["x-original-content-type"] == b"x"
+    assert h2["x-pack-index"] == b"4"
+
+
+def test_invalidation_names_changes_with_versions() -> None:
+    msg = build_invalidation([Changed("a", 3, False), Changed("b", 9, True)], source="w:1")
+    parsed = events_pb2.Invalidation.FromString(msg.SerializeToString())
+    assert [(p.id, p.version, p.deleted) for p in parsed.postings] == [
+        ("a", 3, False),
+        ("b", 9, True),
+    ]
+    assert parsed.source == "w:1"
+    assert parsed.committed_at.seconds > 0
+
+
+def test_index_policy_sizes_lists_like_pgvector_recommends() -> None:
+    policy = IndexPolicy()
+    assert policy.lists_for(5_000) == 10
+    assert policy.lists_for(100_000) == 100
+    assert policy.lists_for(4_000_000) == 2000
+    assert IndexPolicy.probes_for(100) == 10
+    assert IndexPolicy.probes_for(10) == 4
