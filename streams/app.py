@@ -42,7 +42,9 @@ def create_app(
         value_serializer="raw",
         consumer_auto_offset_reset="earliest",
         stream_wait_empty=False,  # shutdown/rebalance never wait on a batch we may abort
-        stream_buffer_maxsize=max(4096, 2 * settings.sink_batch_max),
+        # Records queued ahead of the take buffer; with up-to-512 KB packs this bounds
+        # memory next to the take buffer's byte budget (streams/flow.py).
+        stream_buffer_maxsize=max(256, settings.sink_batch_max // 2),
         broker_commit_interval=1.0,
         broker_session_timeout=10.0,  # a dead worker's partitions move on after 10 s
         broker_heartbeat_interval=2.0,

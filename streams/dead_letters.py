@@ -74,22 +74,7 @@ class DeadLetters:
         """All-or-error: returns only when Kafka acked every record (a retry may duplicate)."""
         if not poison:
             return
-        futures = []
-        for item in poison:
-            headers = dead_letter_headers(item, group=self._group)
-            try:
-                future = await self._producer.send(
-                    self._topic, item.value, key=item.record.key, headers=headers
-                )
-            except MessageSizeTooLargeError:
-                # The headers pushed it over the limit. The original stays in postings.v1
-                # forever, so point at it instead of losing the dead letter.
-                headers.append((H_VALUE_OMITTED, b"too large; read it at the original offset"))
-                future = await self._producer.send(
-                    self._topic, None, key=item.record.key, headers=headers
-                )
-            futures.append(future)
-        await asyncio.gather(*futures)
+        await asyncio.gather(*(self._send_one(item) for item in poison))
         for item in poison:
             log.warning(
                 "dead-lettered",
@@ -100,3 +85,14 @@ class DeadLetters:
                 pack_index=item.pack_index,
                 reason=item.message[:300],
             )
+
+    async def _send_one(self, item: Poison) -> None:
+        headers = dead_letter_headers(item, group=self._group)
+        key = item.record.key
+        try:
+            await (await self._producer.send(self._topic, item.value, key=key, headers=headers))
+        except MessageSizeTooLargeError:
+            # Too big for the producer or the broker once the headers are added. The
+            # original stays in postings.v1 forever: point at it rather than lose it.
+            headers.append((H_VALUE_OMITTED, b"too large; read it at the original offset"))
+            await (await self._producer.send(self._topic, None, key=key, headers=headers))

@@ -26,6 +26,7 @@ from schemas.db.migrate import migrate
 from schemas.settings import Settings
 from streams.checkpointing import Checkpoints
 from streams.dead_letters import DeadLetters
+from streams.flow import ByteBudget
 from streams.index import VectorIndexManager
 from streams.invalidations import Invalidations
 from streams.metrics import SinkMetrics
@@ -36,6 +37,9 @@ from streams.sink.retry import retry_transient
 from streams.sink.writer import PostingsWriter
 
 log = structlog.get_logger("streams.worker")
+
+# Bytes of records taken but not yet durable (Faust's own buffers count records).
+BATCH_MAX_BYTES = 64 * 1024 * 1024
 
 
 def worker_id() -> str:
@@ -54,6 +58,7 @@ class SinkRuntime:
             settings.postgres_dsn, dim=settings.embedding_dim, source=self.source
         )
         self.index = VectorIndexManager(settings.postgres_dsn)
+        self.budget = ByteBudget(BATCH_MAX_BYTES)
         self.producer: AIOKafkaProducer | None = None
         self.sink: BatchSink | None = None
         self._started = asyncio.Event()
@@ -69,6 +74,7 @@ class SinkRuntime:
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
+            max_request_size=8 * 1024 * 1024,  # the local broker's message.max.bytes
             client_id=f"jobstream-sink-{self.source}",
         )
         await retry_transient(self.producer.start, what="start producer", max_wait_s=5.0)
@@ -105,6 +111,7 @@ class SinkRuntime:
     async def consume(self, stream: Any) -> None:
         """The agent body: batches until the stream stops. Never returns on its own."""
         await self.start()
+        stream.add_processor(self.budget.admit)  # runs before the take buffer's processor
         try:
             batches: AsyncIterable[Sequence[Any]] = stream.noack_take(
                 self.settings.sink_batch_max, within=self.settings.sink_batch_wait_s
@@ -145,12 +152,15 @@ class SinkRuntime:
                 ms=round(outcome.seconds * 1000, 1),
             )
         await consumer.commit()
+        self.budget.release(sum(len(r.value) for r in records if r.value))
         self.update_lag()
 
     # --- timers -------------------------------------------------------------------------
     def update_lag(self) -> None:
+        """Log end minus checkpoint for each partition this worker owns (others dropped)."""
         consumer = self.app.consumer
         checkpoints: Checkpoints = consumer.checkpoints
+        self.metrics.lag.clear()
         for tp in consumer.assignment():
             if tp.topic != self.settings.topic_postings:
                 continue

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 from asyncpg.exceptions import _base as asyncpg_base
 
 POISON_SQLSTATE_CLASSES = frozenset({"22", "23"})
@@ -31,16 +31,19 @@ def is_poison(exc: BaseException) -> bool:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True when retrying later may succeed; unknown programming errors are neither."""
+    """True when retrying later may succeed; unknown programming errors are neither.
+
+    Kafka: retriable errors (broker down, leader moving, not enough replicas) and send
+    timeouts. A non-retriable one (authorization, record too large for the broker) is
+    not retried forever: the worker crashes and holds its offsets for an operator.
+    """
     if is_poison(exc):
         return False
+    if isinstance(exc, KafkaError):
+        return bool(exc.retriable) or isinstance(exc, KafkaTimeoutError)
     return isinstance(
         exc,
-        asyncpg.PostgresError
-        | asyncpg.InterfaceError
-        | OSError
-        | asyncio.TimeoutError
-        | KafkaError,
+        asyncpg.PostgresError | asyncpg.InterfaceError | OSError | asyncio.TimeoutError,
     )
 
 

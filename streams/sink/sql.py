@@ -73,10 +73,12 @@ _cols = ", ".join(COLUMNS)
 _updates = ",\n    ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c != "id")
 
 # $1/$2: the half-open range of batch positions to merge (the whole batch, or one
-# bisection step while isolating a record the database rejects).
+# bisection step while isolating a record the database rejects). ORDER BY id: rows are
+# locked in one global order, so two workers overlapping during a rebalance cannot
+# deadlock on each other's batches.
 UPSERT = f"""
 INSERT INTO postings AS p ({_cols}, updated_at)
-SELECT {_cols}, now() FROM {STAGING} WHERE n >= $1 AND n < $2
+SELECT {_cols}, now() FROM {STAGING} WHERE n >= $1 AND n < $2 ORDER BY id
 ON CONFLICT (id) DO UPDATE SET
     {_updates},
     updated_at = EXCLUDED.updated_at

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from datetime import UTC, datetime
 
 import asyncpg
 import numpy as np
 import pytest
-from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    NotEnoughReplicasError,
+)
 
 from schemas.domain import Location, Posting, PostingDeleted, encode_event
 from schemas.domain.model import EmploymentType, EnglishLevel, RemoteMode
@@ -279,6 +285,8 @@ def test_staging_rows_match_the_staging_columns() -> None:
         (TimeoutError(), False, True),
         (KafkaConnectionError(), False, True),
         (KafkaTimeoutError(), False, True),
+        (NotEnoughReplicasError(), False, True),
+        (MessageSizeTooLargeError(), False, False),
         (ValueError("a bug"), False, False),
     ],
 )
@@ -366,3 +374,19 @@ def test_index_policy_sizes_lists_like_pgvector_recommends() -> None:
     assert policy.lists_for(4_000_000) == 2000
     assert IndexPolicy.probes_for(100) == 10
     assert IndexPolicy.probes_for(10) == 4
+
+
+async def test_byte_budget_holds_the_stream_back_until_batches_are_durable() -> None:
+    from streams.flow import ByteBudget
+
+    budget = ByteBudget(limit=10)
+    assert await budget.admit(b"x" * 6) == b"x" * 6
+    blocked = asyncio.ensure_future(budget.admit(b"y" * 6))  # 12 > 10: wait
+    await asyncio.sleep(0.01)
+    assert not blocked.done()
+    budget.release(6)
+    assert await asyncio.wait_for(blocked, 1) == b"y" * 6
+    budget.release(6)
+    assert budget.used == 0
+    assert await budget.admit(b"z" * 50) == b"z" * 50  # bigger than the limit: alone, admitted
+    assert await budget.admit(None) is None  # a null value weighs nothing
