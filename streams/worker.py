@@ -7,6 +7,7 @@ and commits the checkpoints of the batches that completed.
 
 from __future__ import annotations
 
+import sys
 from typing import NoReturn
 
 import structlog
@@ -24,7 +25,17 @@ def run_worker(settings: Settings) -> NoReturn:
     configure_logging(settings.log_level)
     log = structlog.get_logger("streams.worker")
     metrics = SinkMetrics()
-    port = metrics.serve(settings.worker_metrics_port)
+    try:
+        port = metrics.serve(settings.worker_metrics_port)
+    except OSError as exc:
+        log.error(
+            "cannot serve metrics",
+            port=settings.worker_metrics_port,
+            error=str(exc),
+            hint="another worker on this machine? set JOBSTREAM_WORKER_METRICS_PORT "
+            "(0 picks a free port)",
+        )
+        sys.exit(2)
     app, _runtime = create_app(settings, metrics=metrics)
     log.info(
         "starting worker",

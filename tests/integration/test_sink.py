@@ -125,7 +125,7 @@ async def test_highest_version_wins_tombstones_hold_and_invalidations_follow_com
     assert changed(later) == {("d", 2, True), ("f", 1, True), ("d", 3, False), ("c", 4, False)}
     assert all(e.source and e.HasField("committed_at") for e in later)
 
-    samples = metrics(topics.metrics_port)
+    samples = metrics(worker.metrics_port)
     assert samples["jobstream_sink_events_consumed_total"] == 12
     assert samples['jobstream_sink_upserted_total{kind="upsert"}'] == 6
     assert samples['jobstream_sink_upserted_total{kind="delete"}'] == 3
@@ -217,7 +217,7 @@ async def test_poison_records_are_dead_lettered_with_original_bytes_and_neighbou
         assert hh["producer-id"] == b"tester"
         assert int(hh["x-original-offset"]) == sent[5].offset
 
-    samples = metrics(topics.metrics_port)
+    samples = metrics(worker.metrics_port)
     assert samples['jobstream_sink_dead_lettered_total{error_class="undecodable"}'] == 2
     assert samples['jobstream_sink_dead_lettered_total{error_class="key_mismatch"}'] == 2
 
@@ -253,7 +253,7 @@ async def test_a_record_the_database_rejects_is_isolated_and_the_rest_lands(
             assert int(h["x-attempts"]) >= 2  # the batch, then the isolating steps
         x2 = next(r for r in dlq if r.key == b"x")
         assert x2.value == encode_event(events[11])
-        samples = metrics(topics.metrics_port)
+        samples = metrics(worker.metrics_port)
         assert samples['jobstream_sink_dead_lettered_total{error_class="db_check_violation"}'] == 2
     finally:
         if worker.alive():

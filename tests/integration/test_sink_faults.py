@@ -102,27 +102,42 @@ async def assert_final_state(topics: Topics, events: Sequence[Event]) -> None:
     assert committed == ends
 
 
-async def test_kill_9_mid_stream_then_restart_loses_nothing_and_keeps_highest_versions(
+async def test_kill_9_and_rebalances_mid_stream_lose_nothing_and_keep_highest_versions(
     stack: Settings, tmp_path: Path
 ) -> None:
+    """20,000 events, several versions per posting out of order, some as packs. While they
+    stream: kill -9 the worker, restart it, scale out to a second worker (a rebalance
+    mid-batch), kill -9 again. Then the table must equal the expected final state."""
     await reset_table(stack)
     topics = await make_topics(stack, partitions=3)
     events = history(ids=5000, seed=11)[:20_000]
     records = as_records(events, topics.partitions, pack_every=4)
-    producing = asyncio.create_task(produce_slowly(stack, topics.postings, records, 6.0))
-    workers = [WorkerProcess(topics, tmp_path, "first").start()]
+    producing = asyncio.create_task(produce_slowly(stack, topics.postings, records, 15.0))
+    first = WorkerProcess(topics, tmp_path, "first").start()
+    workers = [first]
+    victim = first
     try:
-        for fraction in (0.25, 0.6):
+        for fraction, action in ((0.15, "kill"), (0.35, "scale-out"), (0.7, "kill")):
             target = int(len(records) * fraction)
             deadline = time.monotonic() + 90
             while await committed_total(topics) < target:
-                assert time.monotonic() < deadline, workers[-1].tail()
-                assert workers[-1].alive(), workers[-1].tail()
+                assert time.monotonic() < deadline, "\n".join(w.tail(5) for w in workers)
+                assert victim.alive(), victim.tail()
                 await asyncio.sleep(0.05)
-            workers[-1].kill9()  # mid-batch, mid-commit: whatever it was doing
-            workers.append(WorkerProcess(topics, tmp_path, f"after-{fraction}").start())
+            if action == "kill":
+                victim.kill9()  # mid-batch, mid-commit: whatever it was doing
+                victim = WorkerProcess(topics, tmp_path, f"restart-{fraction}").start()
+                workers.append(victim)
+            else:
+                second = WorkerProcess(topics, tmp_path, "second").start()
+                workers.append(second)
+                # The live worker gives up partitions while it is busy (a rebalance
+                # mid-batch) before anything else happens.
+                await wait_for(lambda w=victim: assignments(w) >= 2, timeout=60, what="rebalance")
+                assert not producing.done()
         await producing
         await assert_final_state(topics, events)
+        assert [w.alive() for w in workers] == [False, False, True, True]
     finally:
         producing.cancel()
         for w in workers:
@@ -145,7 +160,7 @@ async def test_postgres_down_for_10_s_is_retried_not_dead_lettered(
     worker = WorkerProcess(topics, tmp_path).start()
     paths = StackPaths.create(stack.home)
     try:
-        await wait_for(lambda: metrics_or_none(topics.metrics_port), what="worker metrics")
+        await wait_for(lambda: metrics_or_none(worker.metrics_port), what="worker metrics")
         producing = asyncio.create_task(produce_slowly(stack, topics.postings, records, 14.0))
         await asyncio.sleep(2.0)
         await asyncio.to_thread(postgres.stop, stack, paths)
@@ -155,7 +170,7 @@ async def test_postgres_down_for_10_s_is_retried_not_dead_lettered(
         await producing
         await assert_final_state(topics, events)
         assert worker.alive(), worker.tail()
-        samples = metrics(topics.metrics_port)
+        samples = metrics(worker.metrics_port)
         assert samples['jobstream_sink_transient_retries_total{operation="database"}'] >= 1
         assert not any(k.startswith("jobstream_sink_dead_lettered_total{") for k in samples)
     finally:
@@ -163,6 +178,11 @@ async def test_postgres_down_for_10_s_is_retried_not_dead_lettered(
             await asyncio.to_thread(postgres.start, stack, paths)
         if worker.alive():
             worker.kill9()
+
+
+def assignments(worker: WorkerProcess) -> int:
+    marker = "Executing _on_partitions_assigned"
+    return sum(1 for line in worker.logs() if line.get("event") == marker)
 
 
 def metrics_or_none(port: int) -> dict[str, float] | None:

@@ -16,7 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -91,7 +91,6 @@ class Topics:
     invalidations: str
     group: str
     partitions: int
-    metrics_port: int = field(default_factory=free_port)
 
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -101,7 +100,6 @@ class Topics:
                 "JOBSTREAM_TOPIC_DEAD_LETTERS": self.dead_letters,
                 "JOBSTREAM_TOPIC_INVALIDATIONS": self.invalidations,
                 "JOBSTREAM_CONSUMER_GROUP": self.group,
-                "JOBSTREAM_WORKER_METRICS_PORT": str(self.metrics_port),
                 "JOBSTREAM_SINK_RETRY_MAX_S": "1",
                 # Faust reads these: a killed worker's partitions move on after 6 s.
                 "BROKER_SESSION_TIMEOUT": "6",
@@ -253,7 +251,8 @@ class WorkerProcess:
     def __init__(self, topics: Topics, log_dir: Path, name: str = "worker", **env: str) -> None:
         self.topics = topics
         self.log_path = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
-        self._env = topics.env(**env)
+        self.metrics_port = free_port()  # several workers may run side by side
+        self._env = topics.env(JOBSTREAM_WORKER_METRICS_PORT=str(self.metrics_port), **env)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
