@@ -9,8 +9,9 @@ trained on data, hence:
 - then ``CREATE INDEX CONCURRENTLY`` with ``lists`` = rows / 1000 (sqrt(rows) above 1M,
   pgvector's guidance), so writes and searches go on during the build;
 - rebuilt the same way (new index, then ``DROP INDEX CONCURRENTLY`` of the old one) when
-  the table has grown ``rebuild_growth`` times since the last build, so the lists stay
-  balanced as the data grows;
+  the table has grown or shrunk ``rebuild_growth`` times since the last build, so the
+  lists stay balanced; dropped when the table falls below ``min_rows`` (truncated for a
+  rebuild from the log), since lists trained on the old rows would only mislead;
 - the chosen ``lists`` and the recommended ``probes`` go in table ``vector_index`` for
   the search side (``SET ivfflat.probes``; with filters also
   ``SET ivfflat.iterative_scan = relaxed_order`` so selective filters do not return
@@ -69,7 +70,7 @@ class VectorIndexManager:
         self.policy = policy or IndexPolicy()
 
     async def check(self) -> str | None:
-        """Create or rebuild the index when due; returns "create"/"rebuild" or None."""
+        """Create, rebuild or drop the index when due; returns what it did, or None."""
         conn = await asyncpg.connect(self.dsn, timeout=10)
         try:
             if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _LOCK_KEY):
@@ -94,16 +95,27 @@ class VectorIndexManager:
         await self._drop_leftovers(conn)
         rows = await _vector_rows(conn)
         state = await self.current(conn)
+        growth = self.policy.rebuild_growth
         if state is None:
             if rows < self.policy.min_rows:
                 return None
             reason = "create"
-        elif rows >= state.rows_at_build * self.policy.rebuild_growth:
+        elif rows < self.policy.min_rows:
+            # Emptied (e.g. truncated for a rebuild from the log): lists trained on the old
+            # rows would only mislead; exact scans serve until the table is big again.
+            await self._drop(conn, state)
+            return "drop"
+        elif rows >= state.rows_at_build * growth or rows * growth <= state.rows_at_build:
             reason = "rebuild"
         else:
             return None
         await self._build(conn, rows, reason, replacing=state)
         return reason
+
+    async def _drop(self, conn: asyncpg.Connection, state: IndexState) -> None:
+        log.info("dropping vector index", index=state.name)
+        await conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {state.name}")
+        await conn.execute("DELETE FROM vector_index WHERE name = $1", state.name)
 
     async def _build(
         self, conn: asyncpg.Connection, rows: int, reason: str, replacing: IndexState | None
@@ -132,8 +144,7 @@ class VectorIndexManager:
             seconds,
         )
         if replacing is not None:
-            await conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {replacing.name}")
-            await conn.execute("DELETE FROM vector_index WHERE name = $1", replacing.name)
+            await self._drop(conn, replacing)
         log.info("vector index ready", index=name, seconds=round(seconds, 1), probes=probes)
 
     async def _drop_leftovers(self, conn: asyncpg.Connection) -> None:

@@ -68,7 +68,7 @@ class SinkMetrics:
         )
         self.index_builds = Counter(
             "jobstream_sink_vector_index_builds",
-            "Vector index builds (reason: create or rebuild).",
+            "Vector index changes (reason: create, rebuild or drop).",
             ["reason"],
             registry=r,
         )

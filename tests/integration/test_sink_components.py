@@ -159,6 +159,15 @@ async def test_vector_index_is_created_when_big_enough_and_rebuilt_as_the_table_
         assert await _valid_index(conn, second["name"])
         assert not await _valid_index(conn, first["name"])  # dropped CONCURRENTLY
 
+        # Emptied for a rebuild from the log: the stale index goes.
+        await conn.execute("TRUNCATE postings")
+        assert await manager.check() == "drop"
+        assert not await _valid_index(conn, second["name"])
+        assert await conn.fetchval("SELECT count(*) FROM vector_index") == 0
+        await write(writer, [clustered(f"z{i}") for i in range(1300)])
+        assert await manager.check() == "create"
+        second = await conn.fetchrow("SELECT * FROM vector_index")
+
         # The index can serve the API's nearest-neighbour query (seq scans off: on 2,500
         # rows the planner may rightly prefer one).
         await conn.execute(f"SET ivfflat.probes = {second['probes']}")

@@ -1,0 +1,1 @@
+"""The sink: Kafka records -> domain events -> one version-guarded upsert per batch."""
