@@ -14,6 +14,17 @@ from schemas.settings import Settings
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 
 
+@pytest.fixture
+def defaults(monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The documented defaults, whatever stack the session fixture pointed the env at."""
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("JOBSTREAM_") or key in {"DATABASE_URL", "REDIS_URL", "KAFKA_HOME"}:
+            monkeypatch.delenv(key)
+    return Settings(_env_file=None)  # type: ignore[call-arg]
+
+
 def _compose_available() -> bool:
     if shutil.which("docker") is None:
         return False
@@ -36,11 +47,11 @@ def test_docker_compose_config_is_valid() -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_docker_compose_uses_the_local_stack_ports() -> None:
+def test_docker_compose_uses_the_local_stack_ports(defaults: Settings) -> None:
     import yaml
 
     compose = yaml.safe_load((INFRA / "docker-compose.yml").read_text())
-    s = Settings()
+    s = defaults
     ports = {name: svc["ports"] for name, svc in compose["services"].items()}
     assert f"{s.kafka_port}:{s.kafka_port}" in ports["kafka"]
     assert f"{s.postgres_port}:5432" in ports["postgres"]
@@ -57,12 +68,12 @@ def test_kafka_pom_pins_a_4x_broker() -> None:
     assert version.text.startswith("4.")
 
 
-def test_server_properties_template_renders(tmp_path: Path) -> None:
+def test_server_properties_template_renders(tmp_path: Path, defaults: Settings) -> None:
     from infra.stack.kafka import render_config
     from infra.stack.paths import StackPaths
 
     paths = StackPaths.create(tmp_path)
-    text = render_config(Settings(), paths).read_text()
+    text = render_config(defaults, paths).read_text()
     assert "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093" in text
     assert f"log.dirs={tmp_path.resolve() / 'data' / 'kafka'}" in text
     assert "{" not in text
