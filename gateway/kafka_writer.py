@@ -23,21 +23,15 @@ from collections.abc import Sequence
 from typing import Literal
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import murmur2
+
+from schemas.topics import CONTENT_TYPE_EVENT, CONTENT_TYPE_PACK, partition_for
 
 RecordFormat = Literal["event", "pack"]
 # Packs: the layout proto/jobstream/v1/posting.proto describes for the gateway, and the
 # one that keeps Faust's per-event cost off the ingest path (DESIGN.md, measurements).
 DEFAULT_RECORD_FORMAT: RecordFormat = "pack"
-CONTENT_TYPE_EVENT = "application/x-protobuf; messageType=jobstream.v1.PostingEvent"
-CONTENT_TYPE_PACK = "application/x-jobstream-pack"
 # Well under Kafka's default 1 MiB message.max.bytes / max.request.size.
 PACK_MAX_BYTES = 512 * 1024
-
-
-def partition_for(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner picks for ``key`` (murmur2, positive)."""
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def _varint(value: int) -> bytes:

@@ -19,8 +19,8 @@ from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
 
 from gateway import metrics
 from gateway.auth import INGEST_SERVICE, TokenAuthInterceptor
-from gateway.kafka_writer import DEFAULT_RECORD_FORMAT, KafkaWriter, RecordFormat
-from gateway.sequences import SEQUENCES_TOPIC, SequenceStore
+from gateway.kafka_writer import KafkaWriter, RecordFormat
+from gateway.sequences import SequenceStore
 from gateway.service import IngestService, register
 from schemas.jobstream.v1 import ingest_pb2
 from schemas.settings import Settings
@@ -54,7 +54,7 @@ class Gateway:
         settings: Settings,
         *,
         record_format: RecordFormat | None = None,
-        sequences_topic: str = SEQUENCES_TOPIC,
+        sequences_topic: str | None = None,
         metrics_server: bool = True,
     ) -> None:
         self.settings = settings
@@ -63,7 +63,9 @@ class Gateway:
             settings.kafka_bootstrap_servers, settings.topic_postings, record_format=record_format
         )
         self.sequences = SequenceStore(
-            settings.kafka_bootstrap_servers, self.writer.producer, topic=sequences_topic
+            settings.kafka_bootstrap_servers,
+            self.writer.producer,
+            topic=sequences_topic or settings.topic_gateway_sequences,
         )
         self.service = IngestService(settings, self.writer, self.sequences)
         self.health = health.aio.HealthServicer()
@@ -152,9 +154,8 @@ class Gateway:
 
 
 def configured_format(settings: Settings) -> RecordFormat:
-    """``settings.gateway_record_format`` once the settings object has it, else the default."""
-    value = getattr(settings, "gateway_record_format", DEFAULT_RECORD_FORMAT)
-    return "event" if value == "event" else "pack"
+    """The record layout the settings ask for (JOBSTREAM_GATEWAY_RECORD_FORMAT)."""
+    return settings.gateway_record_format
 
 
 async def serve(settings: Settings, *, record_format: RecordFormat | None = None) -> None:

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     topic_postings: str = Field("postings.v1", description="The event log.")
     topic_dead_letters: str = Field("postings.v1.dlq", description="Poison records.")
     topic_invalidations: str = Field("cache-invalidation.v1", description="Cache events.")
+    topic_gateway_sequences: str = Field(
+        "gateway-sequences.v1", description="Last acked sequence per producer (compacted)."
+    )
     topic_partitions: int = Field(6, ge=1, le=1000, description="Partitions of postings.v1.")
     invalidation_retention_ms: int = Field(
         7 * 24 * 3600 * 1000, ge=60_000, description="Retention of cache-invalidation.v1."
@@ -91,6 +94,10 @@ class Settings(BaseSettings):
     gateway_port: Port = Field(50051, description="gRPC gateway port.")
     ingest_token: SecretStr | None = Field(
         None, description="When set, producers must send `authorization: Bearer <token>`."
+    )
+    gateway_record_format: Literal["pack", "event"] = Field(
+        "pack",
+        description="pack: one Kafka record per partition per batch; event: one per posting.",
     )
     max_batch_records: int = Field(1000, ge=1, le=100_000, description="Postings per batch.")
     max_message_bytes: int = Field(
@@ -124,7 +131,9 @@ class Settings(BaseSettings):
             raise ValueError("expected comma-separated host:port pairs, e.g. 127.0.0.1:9092")
         return ",".join(parts)
 
-    @field_validator("topic_postings", "topic_dead_letters", "topic_invalidations")
+    @field_validator(
+        "topic_postings", "topic_dead_letters", "topic_invalidations", "topic_gateway_sequences"
+    )
     @classmethod
     def _topic(cls, value: str) -> str:
         if not _TOPIC.match(value) or value in {".", ".."}:
@@ -147,9 +156,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _distinct_topics(self) -> Settings:
-        topics = [self.topic_postings, self.topic_dead_letters, self.topic_invalidations]
+        topics = [
+            self.topic_postings,
+            self.topic_dead_letters,
+            self.topic_invalidations,
+            self.topic_gateway_sequences,
+        ]
         if len(set(topics)) != len(topics):
-            raise ValueError("JOBSTREAM_TOPIC_* must name three different topics")
+            raise ValueError("JOBSTREAM_TOPIC_* must name four different topics")
         return self
 
     # --- derived ------------------------------------------------------------------
@@ -180,8 +194,13 @@ class Settings(BaseSettings):
         return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
 
     @property
-    def topics(self) -> tuple[str, str, str]:
-        return (self.topic_postings, self.topic_dead_letters, self.topic_invalidations)
+    def topics(self) -> tuple[str, str, str, str]:
+        return (
+            self.topic_postings,
+            self.topic_dead_letters,
+            self.topic_invalidations,
+            self.topic_gateway_sequences,
+        )
 
 
 def describe_error(error: ValidationError) -> str:

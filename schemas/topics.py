@@ -9,7 +9,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from aiokafka.partitioner import murmur2
+
 from schemas.settings import Settings
+
+# What a postings.v1 record carries, named by its content-type header: one PostingEvent
+# keyed by its id, or a PostingEventPack (no key) of events that all hash to its partition.
+CONTENT_TYPE_EVENT = "application/x-protobuf; messageType=jobstream.v1.PostingEvent"
+CONTENT_TYPE_PACK = "application/x-jobstream-pack"
+
+
+def partition_for(posting_id: str | bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner picks for this key (murmur2, like Java).
+
+    The gateway packs events by it and the sink checks pack members against it, so the
+    two must agree with each other and with a plain keyed producer.
+    """
+    key = posting_id.encode("utf-8") if isinstance(posting_id, str) else posting_id
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
 
 KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
 
@@ -25,6 +43,13 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     return [
         TopicSpec(settings.topic_postings, settings.topic_partitions, dict(KEEP_FOREVER)),
         TopicSpec(settings.topic_dead_letters, 1, dict(KEEP_FOREVER)),
+        # The gateway's last acked sequence per producer: only the latest value per key
+        # matters, and no Faust agent reads it, so compaction is safe here.
+        TopicSpec(
+            settings.topic_gateway_sequences,
+            1,
+            {"cleanup.policy": "compact", "retention.ms": "-1", "min.compaction.lag.ms": "60000"},
+        ),
         TopicSpec(
             settings.topic_invalidations,
             1,

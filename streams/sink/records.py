@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from aiokafka.partitioner import murmur2
 from google.protobuf.message import DecodeError
 
 from schemas.domain import (
@@ -25,8 +24,9 @@ from schemas.domain import (
     validate_event,
 )
 from schemas.jobstream.v1 import posting_pb2
+from schemas.topics import CONTENT_TYPE_PACK, partition_for
 
-PACK_CONTENT_TYPE = b"application/x-jobstream-pack"
+PACK_CONTENT_TYPE = CONTENT_TYPE_PACK.encode()
 Headers = tuple[tuple[str, bytes], ...]
 
 
@@ -162,11 +162,6 @@ def chunks(records: Sequence[Record], max_events: int) -> Iterator[list[Record]]
         size += n
     if group:
         yield group
-
-
-def partition_for(posting_id: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner picks for this key (murmur2, like Java)."""
-    return int(murmur2(posting_id.encode("utf-8")) & 0x7FFFFFFF) % partitions
 
 
 def split_pack(value: bytes | None) -> Iterator[bytes]:

@@ -37,7 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 from schemas.domain import encode_event  # noqa: E402
 from schemas.settings import Settings  # noqa: E402
-from streams.sink.records import PACK_CONTENT_TYPE, partition_for  # noqa: E402
+from schemas.topics import partition_for  # noqa: E402
+from streams.sink.records import PACK_CONTENT_TYPE  # noqa: E402
 from tests.integration.test_sink_support import (  # noqa: E402
     WorkerProcess,
     make_topics,

@@ -22,12 +22,12 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from pydantic import SecretStr
 
 from gateway.client import IngestClient
-from gateway.kafka_writer import CONTENT_TYPE_EVENT, CONTENT_TYPE_PACK, partition_for
 from gateway.server import Gateway
 from gateway.testing import private_topics, running_gateway, sample_event
 from schemas.domain import Posting, PostingDeleted, decode_event, validate_event
 from schemas.jobstream.v1 import ingest_pb2, ingest_pb2_grpc, posting_pb2
 from schemas.settings import Settings
+from schemas.topics import CONTENT_TYPE_EVENT, CONTENT_TYPE_PACK, partition_for
 from tests.support.provision import free_port
 
 pytestmark = pytest.mark.integration

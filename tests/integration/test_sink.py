@@ -16,7 +16,8 @@ import pytest
 from schemas.domain import encode_event
 from schemas.jobstream.v1 import events_pb2, posting_pb2
 from schemas.settings import Settings
-from streams.sink.records import PACK_CONTENT_TYPE, partition_for
+from schemas.topics import partition_for
+from streams.sink.records import PACK_CONTENT_TYPE
 from tests.integration.test_sink_support import (
     Topics,
     WorkerProcess,

@@ -18,7 +18,8 @@ import pytest
 
 from schemas.domain import Posting, PostingDeleted, encode_event
 from schemas.settings import Settings
-from streams.sink.records import PACK_CONTENT_TYPE, partition_for
+from schemas.topics import partition_for
+from streams.sink.records import PACK_CONTENT_TYPE
 from tests.integration.test_sink_support import (
     Topics,
     WorkerProcess,

@@ -16,7 +16,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from gateway.auth import check_token, metadata_value
 from gateway.budget import RecordBudget
 from gateway.client import default_producer_id
-from gateway.kafka_writer import pack_events, partition_for, split_packs
+from gateway.kafka_writer import pack_events, split_packs
 from gateway.sequences import decode_record, encode_record
 from gateway.service import PRODUCER_ID_PATTERN, Undecodable, lenient
 from gateway.sources import count_lines, parse_line, read_ndjson
@@ -25,6 +25,7 @@ from gateway.validation import check_batch, encode_stamped
 from schemas.domain import encode_event, from_json, validate_event
 from schemas.domain.timestamps import to_timestamp
 from schemas.jobstream.v1 import ingest_pb2, posting_pb2
+from schemas.topics import partition_for
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

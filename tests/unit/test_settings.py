@@ -24,7 +24,12 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def test_defaults() -> None:
     s = load_settings()
     assert s.kafka_bootstrap_servers == "127.0.0.1:9092"
-    assert s.topics == ("postings.v1", "postings.v1.dlq", "cache-invalidation.v1")
+    assert s.topics == (
+        "postings.v1",
+        "postings.v1.dlq",
+        "cache-invalidation.v1",
+        "gateway-sequences.v1",
+    )
     assert s.topic_partitions == 6
     assert s.embedding_dim == 384
     assert s.postgres_dsn == "postgresql://postgres@127.0.0.1:5433/jobstream"
@@ -59,7 +64,7 @@ def test_environment_overrides_and_conventional_urls(monkeypatch: pytest.MonkeyP
         ("DATABASE_URL", "mysql://x/y", "postgresql://"),
         ("REDIS_URL", "http://cache", "redis://"),
         ("JOBSTREAM_TOPIC_POSTINGS", "bad topic!", "topic name"),
-        ("JOBSTREAM_TOPIC_DEAD_LETTERS", "postings.v1", "three different topics"),
+        ("JOBSTREAM_TOPIC_DEAD_LETTERS", "postings.v1", "four different topics"),
         ("JOBSTREAM_EMBEDDING_DIM", "1", "greater than or equal to 2"),
         ("JOBSTREAM_LOG_LEVEL", "LOUD", "DEBUG"),
         ("JOBSTREAM_KAFKA_HEAP", "lots", "pattern"),
