@@ -21,7 +21,8 @@ deps: $(STAMP)
 
 ## demo: install, start the stack, and run the main job on the embedded defaults
 demo: deps
-	$(BIN)/jobstream up
+	$(BIN)/jobstream up --workers 2
+	$(BIN)/jobstream produce --generate 10000 --embedder hash
 	$(BIN)/jobstream status
 
 ## test: install and run the whole suite (lint, types, unit, integration on a real stack)

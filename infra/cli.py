@@ -42,10 +42,20 @@ def _report(service: str, message: str) -> None:
 
 
 @app.command()
-def up() -> None:
+def up(
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=0,
+            max=64,
+            help="Also run the gateway and this many sink workers (one group).",
+        ),
+    ] = 0,
+) -> None:
     """Start Kafka, PostgreSQL+pgvector and Redis (idempotent), create topics, migrate.
 
-    Example: [bold]jobstream up[/bold]
+    Examples: [bold]jobstream up[/bold] · [bold]jobstream up --workers 2[/bold]
     """
     from infra.stack.errors import ServiceError
     from infra.stack.stack import up as stack_up
@@ -53,7 +63,7 @@ def up() -> None:
     settings = settings_or_exit()
     try:
         with console.status("starting the stack…"):
-            stack_up(settings, _report)
+            stack_up(settings, _report, workers=workers)
     except ServiceError as exc:
         err.print(f"[red]cannot start {exc}[/red]")
         raise typer.Exit(1) from None

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from types import ModuleType as KafkaRunner
 
-from infra.stack import kafka, kafka_docker, postgres, process, redis
+from infra.stack import apps, kafka, kafka_docker, postgres, process, redis
 from infra.stack.errors import ServiceError
 from infra.stack.paths import StackPaths
 from infra.stack.topics import describe as describe_topics
@@ -18,13 +18,17 @@ from schemas.settings import Settings
 Report = Callable[[str, str], None]
 
 
-def up(settings: Settings, report: Report) -> None:
+def up(settings: Settings, report: Report, *, workers: int = 0) -> None:
+    """Start the services; with workers > 0 also the gateway and that many workers."""
     paths = StackPaths.create(settings.home)
     report("kafka", _kafka_module(settings).start(settings, paths))
     created = asyncio.run(ensure_topics(settings, timeout=settings.startup_timeout_s))
     report("topics", f"created {', '.join(created)}" if created else "all present")
     report("postgres", postgres.start(settings, paths))
     report("redis", redis.start(settings, paths))
+    if workers > 0:
+        report("gateway", apps.start_gateway(settings, paths))
+        report("workers", apps.start_workers(settings, paths, workers))
 
 
 def _kafka_module(settings: Settings) -> KafkaRunner:
@@ -41,6 +45,9 @@ def _kafka_module(settings: Settings) -> KafkaRunner:
 def down(settings: Settings, report: Report, *, purge: bool = False) -> None:
     paths = StackPaths.create(settings.home)
     # Reverse order: nothing that depends on Kafka outlives it.
+    stopped_apps = apps.stop_all(paths)
+    if stopped_apps:
+        report("apps", f"stopped {', '.join(stopped_apps)}")
     report("redis", "stopped" if redis.stop(settings, paths) else "not running")
     report("postgres", "stopped" if postgres.stop(settings, paths) else "not running")
     stopped = kafka.stop(paths)
@@ -69,7 +76,24 @@ def status(settings: Settings) -> list[ServiceStatus]:
         _kafka_status(settings, paths),
         _postgres_status(settings, paths),
         _redis_status(settings, paths),
+        *_app_statuses(settings, paths),
     ]
+
+
+def _app_statuses(settings: Settings, paths: StackPaths) -> list[ServiceStatus]:
+    """The gateway and workers `up --workers` started (absent when none were)."""
+    found = []
+    for pidfile in sorted(paths.run.glob("*.pid")):
+        name = pidfile.stem
+        if name != apps.GATEWAY and not name.startswith("worker-"):
+            continue
+        proc = process.running(pidfile)
+        address = settings.gateway_target if name == apps.GATEWAY else settings.consumer_group
+        detail = f"log {paths.log(name)}" if proc else "exited: see its log, then `jobstream up`"
+        found.append(
+            ServiceStatus(name, proc is not None, address, detail, proc.pid if proc else None)
+        )
+    return found
 
 
 def _pid(paths: StackPaths, name: str) -> int | None:

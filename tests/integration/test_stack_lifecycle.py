@@ -149,3 +149,46 @@ def test_up_names_the_service_and_the_cause_when_a_port_is_taken(tmp_path: Path)
     assert "kafka" in done.stderr
     assert f"port {port} is already taken" in done.stderr
     assert "JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS" in done.stderr
+
+
+def test_up_with_workers_runs_the_ingest_path_and_down_stops_it(tmp_path: Path) -> None:
+    """The `make demo` path: gateway + 2 workers under the stack, postings land."""
+    import asyncpg
+
+    home = tmp_path / "apps"
+    env = local_env(home)
+    try:
+        jobstream(env, "up", "--workers", "2")
+        started = pids(home)
+        assert {"gateway", "worker-1", "worker-2"} <= set(started)
+        again = jobstream(env, "up", "--workers", "2")
+        assert "2 running" in again.stdout
+        assert pids(home) == started, "a second `up --workers` must not restart anything"
+
+        done = jobstream(env, "produce", "--generate", "500", "--embedder", "hash", "--json")
+        assert json.loads(done.stdout)["accepted"] == 500
+
+        async def rows() -> int:
+            dsn = f"postgresql://postgres@127.0.0.1:{env['JOBSTREAM_POSTGRES_PORT']}/jobstream"
+            for _ in range(120):
+                conn = await asyncpg.connect(dsn)
+                try:
+                    count = int(await conn.fetchval("SELECT count(*) FROM postings"))
+                finally:
+                    await conn.close()
+                if count >= 500:
+                    return count
+                await asyncio.sleep(0.5)
+            return count
+
+        assert asyncio.run(rows()) == 500
+        status = json.loads(jobstream(env, "status", "--json").stdout)
+        names = {s["name"]: s["healthy"] for s in status}
+        assert names["gateway"]
+        assert names["worker-1"]
+        assert names["worker-2"]
+    finally:
+        jobstream(env, "down", check=False)
+    assert processes_under(home) == []
+    for pid in started.values():
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

@@ -47,6 +47,9 @@ def local_env(home: Path) -> dict[str, str]:
         "JOBSTREAM_REDIS_PORT": str(free_port()),
         "JOBSTREAM_KAFKA_HEAP": "512m",
         "JOBSTREAM_KAFKA_RUNTIME": "jvm",
+        "JOBSTREAM_GATEWAY_PORT": str(free_port()),
+        "JOBSTREAM_GATEWAY_METRICS_PORT": str(free_port()),
+        "JOBSTREAM_WORKER_METRICS_PORT": "0",
     }
 
 
