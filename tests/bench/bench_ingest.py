@@ -42,6 +42,7 @@ from streams.sink.records import PACK_CONTENT_TYPE  # noqa: E402
 from tests.integration.test_sink_support import (  # noqa: E402
     WorkerProcess,
     make_topics,
+    pack_of,
     posting,
     produce,
     reset_table,
@@ -75,7 +76,7 @@ def as_records(events: list[Any], fmt: str) -> list[tuple[Any, ...]]:
             size = 0
             for v in [*values, None]:
                 if v is None or (group and size + len(v) > PACK_MAX_BYTES):
-                    pack = b"".join(b"\x0a" + _varint(len(m)) + m for m in group)
+                    pack = pack_of(group)
                     records.append((None, pack, headers, part))
                     group, size = [], 0
                 if v is not None:
@@ -180,17 +181,6 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {RESULTS}")
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
 
 
 if __name__ == "__main__":

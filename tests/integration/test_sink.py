@@ -26,6 +26,7 @@ from tests.integration.test_sink_support import (
     encoded,
     make_topics,
     metrics,
+    pack_of,
     posting,
     produce,
     read_all,
@@ -161,7 +162,7 @@ async def test_poison_records_are_dead_lettered_with_original_bytes_and_neighbou
         encode_event(posting(other, 1, rng)),
         encode_event(posting(same, 2, rng)),
     ]
-    pack = b"".join(b"\x0a" + _varint(len(m)) + m for m in members)
+    pack = pack_of(members)
     pack_headers = [("content-type", PACK_CONTENT_TYPE), ("producer-id", b"tester")]
 
     sent = await produce(
@@ -261,14 +262,3 @@ async def test_a_record_the_database_rejects_is_isolated_and_the_rest_lands(
             worker.kill9()
         await conn.execute("ALTER TABLE postings DROP CONSTRAINT test_sink_reject")
         await conn.close()
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)

@@ -28,6 +28,7 @@ from tests.integration.test_sink_support import (
     expected_state,
     make_topics,
     metrics,
+    pack_of,
     posting,
     produce,
     read_all,
@@ -69,7 +70,7 @@ def as_records(events: Sequence[Event], partitions: int, pack_every: int) -> lis
             for e in chunk:
                 by_part.setdefault(partition_for(e.id, partitions), []).append(encode_event(e))
             for part, values in by_part.items():
-                pack = b"".join(b"\x0a" + _varint(len(v)) + v for v in values)
+                pack = pack_of(values)
                 records.append((None, pack, [("content-type", PACK_CONTENT_TYPE)], part))
         else:
             records.extend((e.id.encode(), encode_event(e)) for e in chunk)
@@ -199,14 +200,3 @@ def _postgres_up(settings: Settings) -> bool:
     with socket.socket() as s:
         s.settimeout(1)
         return s.connect_ex(("127.0.0.1", settings.postgres_port)) == 0
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)

@@ -330,3 +330,19 @@ async def wait_for(predicate: Any, *, timeout: float = 30.0, what: str = "condit
             return
         await asyncio.sleep(0.2)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def pack_of(members: Iterable[bytes]) -> bytes:
+    """A PostingEventPack built from raw member bytes, so tests can pack poison members too."""
+    return b"".join(b"\x0a" + _varint(len(m)) + m for m in members)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
