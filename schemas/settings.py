@@ -119,6 +119,15 @@ class Settings(BaseSettings):
     sink_retry_max_s: float = Field(
         30.0, gt=0, description="Longest backoff between retries of a transient DB failure."
     )
+    vector_index_min_rows: int = Field(
+        20_000, ge=0, description="Embeddings before the IVFFlat index is built (exact below)."
+    )
+    vector_index_check_s: float = Field(
+        60.0, gt=0, description="How often a worker checks whether the index needs (re)building."
+    )
+    worker_batch_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024 * 1024, description="Bytes taken but not yet durable, per worker."
+    )
     worker_metrics_port: int = Field(9108, ge=0, le=65535, description="0 picks a free port.")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")

@@ -18,7 +18,6 @@ from streams.runtime import SinkRuntime
 
 RELAY_EVERY_S = 5.0
 LAG_EVERY_S = 5.0
-INDEX_CHECK_EVERY_S = 60.0
 
 
 def broker_urls(settings: Settings) -> list[str]:
@@ -73,7 +72,7 @@ def create_app(
     async def report_lag() -> None:
         runtime.update_lag()
 
-    @app.timer(INDEX_CHECK_EVERY_S)  # type: ignore[untyped-decorator]
+    @app.timer(settings.vector_index_check_s)  # type: ignore[untyped-decorator]
     async def vector_index() -> None:
         await runtime.check_index()
 

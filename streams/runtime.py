@@ -27,7 +27,7 @@ from schemas.settings import Settings
 from streams.checkpointing import Checkpoints
 from streams.dead_letters import DeadLetters
 from streams.flow import ByteBudget
-from streams.index import VectorIndexManager
+from streams.index import IndexPolicy, VectorIndexManager
 from streams.invalidations import Invalidations
 from streams.metrics import SinkMetrics
 from streams.sink.batch import BatchSink
@@ -39,7 +39,6 @@ from streams.sink.writer import PostingsWriter
 log = structlog.get_logger("streams.worker")
 
 # Bytes of records taken but not yet durable (Faust's own buffers count records).
-BATCH_MAX_BYTES = 64 * 1024 * 1024
 
 
 def worker_id() -> str:
@@ -57,8 +56,10 @@ class SinkRuntime:
         self.writer = PostingsWriter(
             settings.postgres_dsn, dim=settings.embedding_dim, source=self.source
         )
-        self.index = VectorIndexManager(settings.postgres_dsn)
-        self.budget = ByteBudget(BATCH_MAX_BYTES)
+        self.index = VectorIndexManager(
+            settings.postgres_dsn, IndexPolicy(min_rows=settings.vector_index_min_rows)
+        )
+        self.budget = ByteBudget(settings.worker_batch_max_bytes)
         self.producer: AIOKafkaProducer | None = None
         self.sink: BatchSink | None = None
         self._started = asyncio.Event()

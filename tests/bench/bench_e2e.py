@@ -19,7 +19,7 @@ folder, free ports):
 - timed from the first ``send``: (a) every posting acked by the gateway, (b) every row
   committed in PostgreSQL (``count(*)`` polled), (c) a valid IVFFlat index covering them
   that satisfies the index policy (``streams.index``). The workers check the index only
-  every 60 s (``INDEX_CHECK_EVERY_S``, not a setting), so once the rows have landed this
+  every JOBSTREAM_VECTOR_INDEX_CHECK_S (60 s by default), so once the rows have landed this
   script calls :meth:`VectorIndexManager.check` itself -- the same code under the same
   advisory lock -- instead of waiting for the timer; ``indexed`` is therefore "landed +
   one index build", and a deployment adds up to 60 s of timer slack on top;
