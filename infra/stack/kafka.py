@@ -141,8 +141,8 @@ def _format_storage(runtime: KafkaRuntime, config: Path, paths: StackPaths) -> N
                 runtime.classpath,
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                _cluster_id(),
+                # "=": a random id may start with "-", which argparse would take for an option.
+                f"--cluster-id={_cluster_id()}",
                 "-c",
                 str(config),
             ],

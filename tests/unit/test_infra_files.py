@@ -77,3 +77,19 @@ def test_server_properties_template_renders(tmp_path: Path, defaults: Settings) 
     assert "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093" in text
     assert f"log.dirs={tmp_path.resolve() / 'data' / 'kafka'}" in text
     assert "{" not in text
+
+
+@pytest.mark.integration
+def test_kraft_storage_formats_with_a_cluster_id_that_starts_with_a_dash(
+    tmp_path: Path, defaults: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One random cluster id in 64 starts with "-"; argparse must not take it for an option."""
+    from infra.stack import kafka
+    from infra.stack.paths import StackPaths
+
+    monkeypatch.setattr(kafka, "_cluster_id", lambda: "-abcdefghijklmnopqrstu")
+    paths = StackPaths.create(tmp_path)
+    config = kafka.render_config(defaults, paths)
+    kafka._format_storage(kafka.resolve_runtime(defaults), config, paths)
+    meta = (paths.datadir("kafka") / "meta.properties").read_text()
+    assert "cluster.id=-abcdefghijklmnopqrstu" in meta
