@@ -83,6 +83,25 @@ class Settings(BaseSettings):
         7 * 24 * 3600 * 1000, ge=60_000, description="Retention of cache-invalidation.v1."
     )
 
+    # --- api (Litestar + Strawberry) ----------------------------------------------
+    api_host: str = Field("127.0.0.1", description="API bind address.")
+    api_port: Port = Field(8000, description="API port: /graphql, /, /health, /metrics.")
+    admin_token: SecretStr | None = Field(
+        None, description="Required (Bearer) by admin mutations; unset = admin disabled."
+    )
+    l1_max_entries: int = Field(10_000, ge=0, description="In-process cache size (0 = off).")
+    l1_ttl_s: float = Field(30.0, gt=0, description="In-process cache entry lifetime.")
+    l2_ttl_s: float = Field(300.0, gt=0, description="Redis cache entry lifetime.")
+    invalidation_coalesce_ms: int = Field(
+        250, ge=0, le=900, description="Search results follow data changes at most this late."
+    )
+    max_query_chars: int = Field(1000, ge=1, description="Longest search text accepted.")
+    max_page_size: int = Field(100, ge=1, le=1000, description="Largest `first` accepted.")
+    max_query_depth: int = Field(8, ge=2, description="Deepest GraphQL selection accepted.")
+    max_request_bytes: int = Field(
+        64 * 1024, ge=1024, description="Largest GraphQL request body accepted."
+    )
+
     # --- domain -------------------------------------------------------------------
     embedding_dim: int = Field(384, ge=2, le=16_000, description="Vector dimension.")
     embedder: Literal["minilm", "hash"] = Field(
