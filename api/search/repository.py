@@ -1,0 +1,260 @@
+"""The read side of the postings table: ranked vector search, lookups, counts, facets.
+
+Search strategy (details and the reasons in :mod:`api.search.sql`):
+
+1. No valid ANN index listed in ``vector_index`` (the table is small, the sink builds the
+   index at ``JOBSTREAM_VECTOR_INDEX_MIN_ROWS``) -> exact scan. It is the right plan there.
+2. Otherwise, in one read-only transaction: ``SET LOCAL ivfflat.probes`` (from
+   ``vector_index``), ``ivfflat.iterative_scan = relaxed_order`` and ``ivfflat.max_probes``,
+   so a selective filter makes the index scan visit more lists instead of returning a
+   short page; fetch ``first + 1`` (+ slack) candidates and re-sort them by (distance, id).
+3. If that still yields fewer than ``first + 1`` rows -- the iterative scan stopped at
+   ``max_probes``, or the matches really end here -- run the exact query for the same
+   page. A page is therefore never short unless the result set ends.
+
+Pages are keyset-paginated on (distance, id): the next page starts strictly after the
+last hit, so there are no duplicates across pages and, on the exact path, no gaps
+(the concatenation of pages equals one big exact query).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import numpy.typing as npt
+
+from api.search import sql
+from api.search.cursor import Keyset, decode_cursor, encode_cursor, filter_fingerprint
+from api.search.errors import InvalidQuery
+from api.search.filters import PostingFilter
+from api.search.models import Facets, PostingView, SearchHit, SearchPage
+from api.search.vectors import to_pgvector_text
+
+MAX_FIRST = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class IndexInfo:
+    """The ANN index searches may use, as ``vector_index`` describes it."""
+
+    name: str
+    method: str
+    lists: int
+    probes: int
+
+
+@dataclass
+class SearchStats:
+    """Which path searches took (for metrics and tests): index, exact, index->exact."""
+
+    index_searches: int = 0
+    exact_searches: int = 0
+    fallbacks: int = 0
+
+
+class PostingRepository:
+    """Queries over ``postings`` through an asyncpg pool (no codec registration needed).
+
+    ``max_probes_fraction``: how much of an IVFFlat index an iterative scan may visit
+    before giving up on the index and running the exact query (a very selective filter
+    is cheaper exact, through the filter's B-tree/GIN indexes, than via most lists).
+    ``index_ttl_s``: how long the ``vector_index`` lookup is reused; a stale answer is
+    harmless (SET LOCAL of an absent index's settings is a no-op, and an index not yet
+    known only means exact scans for a few more seconds).
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        dim: int = 384,
+        max_probes_fraction: float = 0.25,
+        index_ttl_s: float = 5.0,
+    ) -> None:
+        self._pool = pool
+        self._dim = dim
+        self._max_probes_fraction = max_probes_fraction
+        self._index_ttl_s = index_ttl_s
+        self._index: tuple[float, IndexInfo | None] | None = None
+        self.stats = SearchStats()
+
+    # --- search ------------------------------------------------------------------------
+
+    async def search(
+        self,
+        vector: npt.ArrayLike,
+        filter: PostingFilter,
+        *,
+        first: int,
+        after: str | None,
+    ) -> SearchPage:
+        """Live postings matching ``filter`` nearest to ``vector`` (cosine), best first.
+
+        Raises InvalidFilter, InvalidCursor (``after``), InvalidQuery (vector, first).
+        """
+        _check_first(first)
+        canonical = filter.normalized()
+        fingerprint = filter_fingerprint(canonical.cache_key())
+        keyset = None if after is None else decode_cursor(after, fingerprint)
+        text = to_pgvector_text(vector, self._dim)
+        rows = await self._ranked(text, canonical, keyset, first + 1, exclude=None)
+        hits = tuple(_hit(r) for r in rows[:first])
+        end = rows[len(hits) - 1] if hits else None
+        cursor = (
+            None
+            if end is None
+            else encode_cursor(Keyset(float(end["distance"]), end["id"]), fingerprint)
+        )
+        return SearchPage(hits=hits, end_cursor=cursor, has_next_page=len(rows) > first)
+
+    async def similar(self, posting_id: str, *, first: int) -> list[SearchHit]:
+        """Nearest live postings to ``posting_id``'s embedding, itself excluded; [] if the
+        posting is unknown or deleted."""
+        _check_first(first)
+        async with self._pool.acquire() as conn:
+            text = await conn.fetchval(sql.EMBEDDING_OF, posting_id)
+        if text is None:
+            return []
+        rows = await self._ranked(text, PostingFilter(), None, first, exclude=posting_id)
+        return [_hit(r) for r in rows]
+
+    async def _ranked(
+        self,
+        vector_text: str,
+        f: PostingFilter,
+        keyset: Keyset | None,
+        limit: int,
+        *,
+        exclude: str | None,
+    ) -> list[asyncpg.Record]:
+        async with self._pool.acquire() as conn:
+            index = await self._current_index(conn)
+            if index is None:
+                self.stats.exact_searches += 1
+                query, args = sql.exact_search(f, vector_text, keyset, limit, exclude=exclude)
+                return list(await conn.fetch(query, *args))
+            candidates = max(limit * 2, limit + 10)
+            async with conn.transaction(readonly=True):
+                await conn.execute(self._settings(index, candidates))
+                query, args = sql.index_search(
+                    f, vector_text, keyset, limit, candidates, exclude=exclude
+                )
+                rows = list(await conn.fetch(query, *args))
+                if len(rows) >= limit:
+                    self.stats.index_searches += 1
+                    return rows
+                self.stats.fallbacks += 1
+                query, args = sql.exact_search(f, vector_text, keyset, limit, exclude=exclude)
+                return list(await conn.fetch(query, *args))
+
+    def _settings(self, index: IndexInfo, candidates: int) -> str:
+        """SET LOCAL statements (one round trip) for an iterative, filtered ANN scan."""
+        if index.method == "hnsw":
+            ef = max(40, candidates)
+            return (
+                f"SET LOCAL hnsw.ef_search = {min(ef, 1000)};"
+                " SET LOCAL hnsw.iterative_scan = relaxed_order"
+            )
+        lists = max(1, index.lists)
+        probes = min(max(1, index.probes), lists)
+        max_probes = max(probes, math.ceil(lists * self._max_probes_fraction))
+        return (
+            f"SET LOCAL ivfflat.probes = {probes};"
+            " SET LOCAL ivfflat.iterative_scan = relaxed_order;"
+            f" SET LOCAL ivfflat.max_probes = {max_probes}"
+        )
+
+    async def _current_index(self, conn: asyncpg.Connection) -> IndexInfo | None:
+        now = time.monotonic()
+        if self._index is not None and now - self._index[0] < self._index_ttl_s:
+            return self._index[1]
+        row = await conn.fetchrow(sql.CURRENT_INDEX)
+        info = None
+        if row is not None and row["method"] in ("ivfflat", "hnsw"):
+            info = IndexInfo(row["name"], row["method"], int(row["lists"]), int(row["probes"]))
+        self._index = (now, info)
+        return info
+
+    def forget_index(self) -> None:
+        """Re-read ``vector_index`` on the next search (tests, admin tools)."""
+        self._index = None
+
+    # --- lookups -----------------------------------------------------------------------
+
+    async def get_many(self, ids: Sequence[str]) -> dict[str, PostingView]:
+        """Live postings by id; unknown and deleted ids are simply absent."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(sql.GET_MANY, wanted)
+        return {r["id"]: _view(r) for r in rows}
+
+    async def get(self, posting_id: str) -> PostingView | None:
+        return (await self.get_many([posting_id])).get(posting_id)
+
+    async def count(self, filter: PostingFilter) -> int:
+        """Live postings matching ``filter``."""
+        query, args = sql.count(filter.normalized())
+        async with self._pool.acquire() as conn:
+            return int(await conn.fetchval(query, *args))
+
+    async def facets(self, vector: npt.ArrayLike | None, filter: PostingFilter) -> Facets:
+        """Counts per facet value over *all* live postings matching ``filter``.
+
+        ``vector`` is accepted for interface stability and ignored: a vector search ranks
+        every matching posting (there is no relevance cut-off), so the facet counts of
+        "the results" are the counts of the filtered set.
+        """
+        query, args = sql.facets(filter.normalized())
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(query, *args)
+        out = Facets.empty()
+        by_name: dict[str, dict[str, int]] = {
+            "english_level": out.english_level,
+            "remote_mode": out.remote_mode,
+            "employment_type": out.employment_type,
+            "experience": out.experience,
+        }
+        for r in rows:
+            if r["value"] is not None:
+                by_name[r["facet"]][r["value"]] = int(r["n"])
+        return out
+
+
+def _check_first(first: int) -> None:
+    if isinstance(first, bool) or not isinstance(first, int) or not 1 <= first <= MAX_FIRST:
+        raise InvalidQuery("first", f"first must be between 1 and {MAX_FIRST} (got {first!r})")
+
+
+def _hit(row: asyncpg.Record) -> SearchHit:
+    return SearchHit(posting_id=row["id"], score=1.0 - float(row["distance"]))
+
+
+def _view(r: asyncpg.Record) -> PostingView:
+    values: dict[str, Any] = dict(r)
+    return PostingView(
+        id=values["id"],
+        version=int(values["version"]),
+        title=values["title"],
+        company=values["company"],
+        city=values["city"] or "",
+        country_code=values["country_code"] or "",
+        remote_mode=values["remote_mode"],
+        employment_type=values["employment_type"],
+        experience_min_years=int(values["experience_min_years"]),
+        experience_max_years=int(values["experience_max_years"]),
+        english_level=values["english_level"],
+        skills=tuple(values["skills"] or ()),
+        salary_min=values["salary_min"],
+        salary_max=values["salary_max"],
+        salary_currency=values["salary_currency"],
+        description=values["description"] or "",
+        posted_at=values["posted_at"],
+        embedding_model=values["embedding_model"] or "",
+    )

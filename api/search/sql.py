@@ -1,0 +1,193 @@
+"""The repository's SQL, built from a canonical :class:`PostingFilter`.
+
+Every statement takes the query vector as *text* (``$1::text::vector``) inside a scalar
+subquery. Text because the pool may or may not have pgvector's binary codec registered
+(the parameter is typed ``text``, so asyncpg's built-in codec always applies; measured:
+formatting + parsing 384 floats costs ~0.1 ms of a multi-ms search). The subquery makes
+it an InitPlan, evaluated once per execution: a bare ``$1::text::vector`` in a *generic*
+plan (asyncpg prepares statements; PostgreSQL switches to a generic plan after five
+executions) would be re-parsed for every row of an exact scan.
+
+Two search shapes, chosen by the repository:
+
+- :func:`index_search`: ``ORDER BY embedding <=> q LIMIT n`` that the ANN index can serve,
+  inside a MATERIALIZED CTE whose output is re-sorted by (distance + 0, id) -- a plain
+  ``ORDER BY distance`` would be planned as already sorted (PostgreSQL 17+ propagates a
+  CTE's sort order), which relaxed-order output is not. The caller sets
+  ``ivfflat.probes``/``iterative_scan = relaxed_order`` with ``SET LOCAL``; those are read
+  when the scan starts, so they apply to cached plans too. Relaxed order may yield a hit
+  slightly out of order, hence the outer sort, and the CTE over-fetches so ties at the
+  page boundary are resolved by id instead of by scan order.
+- :func:`exact_search`: the distance is computed in a subquery behind ``OFFSET 0`` (an
+  optimisation fence), so no plan -- custom, generic or cached -- can use the ANN index
+  for the ordering; the result is the exact top-n. This is structural rather than
+  ``SET enable_indexscan = off``, which a cached generic plan would ignore.
+
+Both continue strictly after the cursor's keyset: ``(distance, id) > ($d, $id)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.search.cursor import Keyset
+from api.search.filters import PostingFilter
+
+QUERY_VECTOR = "(SELECT $1::text::vector)"
+DISTANCE = f"embedding <=> {QUERY_VECTOR}"
+
+VIEW_COLUMNS = (
+    "id, version, title, company, city, country_code, remote_mode, employment_type,"
+    " experience_min_years, experience_max_years, english_level, skills, salary_min,"
+    " salary_max, salary_currency, description, posted_at, embedding_model"
+)
+
+
+class Params:
+    """Positional parameters collected while building a statement ($1 is the vector)."""
+
+    def __init__(self, *initial: Any) -> None:
+        self.values: list[Any] = list(initial)
+
+    def add(self, value: Any, cast: str = "") -> str:
+        self.values.append(value)
+        return f"${len(self.values)}{cast}"
+
+
+def where(f: PostingFilter, params: Params) -> str:
+    """The WHERE conditions of a canonical filter, live postings only."""
+    conds = ["NOT deleted"]
+    if f.experience_min_years is not None:
+        # ranges overlap: posting.max >= asked.min and posting.min <= asked.max
+        conds.append(f"experience_max_years >= {params.add(f.experience_min_years, '::int')}")
+    if f.experience_max_years is not None:
+        conds.append(f"experience_min_years <= {params.add(f.experience_max_years, '::int')}")
+    for column, values in (
+        ("english_level", f.english_levels),
+        ("remote_mode", f.remote_modes),
+        ("employment_type", f.employment_types),
+    ):
+        if values:
+            conds.append(f"{column} = ANY({params.add(list(values), '::text[]')})")
+    if f.country_code is not None:
+        conds.append(f"country_code = {params.add(f.country_code, '::text')}")
+    if f.city is not None:
+        # pg_c_utf8 (PostgreSQL 17+): Unicode case mapping whatever the database locale,
+        # so "MÜNCHEN" matches "München" even in a C-locale cluster.
+        conds.append(
+            "lower(city COLLATE pg_c_utf8) = "
+            f"lower({params.add(f.city, '::text')} COLLATE pg_c_utf8)"
+        )
+    if f.skills_all:
+        conds.append(f"skills @> {params.add(list(f.skills_all), '::text[]')}")
+    if f.skills_any:
+        conds.append(f"skills && {params.add(list(f.skills_any), '::text[]')}")
+    if f.salary_min is not None:
+        conds.append(f"salary_max >= {params.add(f.salary_min, '::bigint')}")
+    if f.currency is not None:
+        conds.append(f"salary_currency = {params.add(f.currency, '::text')}")
+    if f.posted_after is not None:
+        conds.append(f"posted_at > {params.add(f.posted_after, '::timestamptz')}")
+    return " AND ".join(conds)
+
+
+def _after(keyset: Keyset | None, params: Params, distance: str) -> str:
+    if keyset is None:
+        return ""
+    d = params.add(keyset.distance, "::float8")
+    i = params.add(keyset.posting_id, "::text")
+    return f" AND ({distance}, id) > ({d}, {i})"
+
+
+def _excluding(exclude: str | None, params: Params) -> str:
+    return "" if exclude is None else f" AND id <> {params.add(exclude, '::text')}"
+
+
+def index_search(
+    f: PostingFilter,
+    vector_text: str,
+    keyset: Keyset | None,
+    limit: int,
+    candidates: int,
+    *,
+    exclude: str | None = None,
+) -> tuple[str, list[Any]]:
+    """Top ``limit`` by (distance, id) from ``candidates`` fetched in index order."""
+    params = Params(vector_text)
+    conds = where(f, params) + _excluding(exclude, params) + _after(keyset, params, DISTANCE)
+    n_candidates = params.add(candidates, "::int")
+    n = params.add(limit, "::int")
+    sql = (
+        "WITH candidates AS MATERIALIZED ("
+        f" SELECT id, {DISTANCE} AS distance FROM postings WHERE {conds}"
+        f" ORDER BY {DISTANCE} LIMIT {n_candidates})"
+        # "+ 0": PostgreSQL 17+ propagates the CTE's ORDER BY as a sort order of its
+        # output and would plan an Incremental Sort that trusts it -- wrong, because
+        # relaxed_order output is not sorted. A new expression forces a full sort.
+        f" SELECT id, distance FROM candidates ORDER BY distance + 0, id LIMIT {n}"
+    )
+    return sql, params.values
+
+
+def exact_search(
+    f: PostingFilter,
+    vector_text: str,
+    keyset: Keyset | None,
+    limit: int,
+    *,
+    exclude: str | None = None,
+) -> tuple[str, list[Any]]:
+    """Exact top ``limit`` by (distance, id); the OFFSET 0 fence keeps the ANN index out."""
+    params = Params(vector_text)
+    conds = where(f, params) + _excluding(exclude, params)
+    after = _after(keyset, params, "distance")
+    n = params.add(limit, "::int")
+    sql = (
+        f"SELECT id, distance FROM (SELECT id, {DISTANCE} AS distance FROM postings"
+        f" WHERE {conds} OFFSET 0) AS scored"
+        f" WHERE true{after} ORDER BY distance, id LIMIT {n}"
+    )
+    return sql, params.values
+
+
+def count(f: PostingFilter) -> tuple[str, list[Any]]:
+    params = Params()
+    return f"SELECT count(*) FROM postings WHERE {where(f, params)}", params.values
+
+
+def facets(f: PostingFilter) -> tuple[str, list[Any]]:
+    """One pass over the filtered rows, one grouping set per facet."""
+    params = Params()
+    sql = (
+        "SELECT CASE WHEN GROUPING(english_level) = 0 THEN 'english_level'"
+        " WHEN GROUPING(remote_mode) = 0 THEN 'remote_mode'"
+        " WHEN GROUPING(employment_type) = 0 THEN 'employment_type'"
+        " ELSE 'experience' END AS facet,"
+        " COALESCE(english_level, remote_mode, employment_type, bucket) AS value,"
+        " count(*) AS n"
+        " FROM (SELECT english_level, remote_mode, employment_type,"
+        " CASE WHEN experience_min_years <= 1 THEN '0-1'"
+        " WHEN experience_min_years <= 4 THEN '2-4'"
+        " WHEN experience_min_years <= 9 THEN '5-9' ELSE '10+' END AS bucket"
+        f" FROM postings WHERE {where(f, params)}) AS filtered"
+        " GROUP BY GROUPING SETS ((english_level), (remote_mode), (employment_type), (bucket))"
+    )
+    return sql, params.values
+
+
+GET_MANY = f"SELECT {VIEW_COLUMNS} FROM postings WHERE id = ANY($1::text[]) AND NOT deleted"
+
+# The embedding as text: independent of whether the pool registered a vector codec.
+EMBEDDING_OF = "SELECT embedding::text FROM postings WHERE id = $1 AND NOT deleted"
+
+# The newest *valid* cosine ANN index named in vector_index (streams/index.py writes it;
+# an interrupted CONCURRENTLY build leaves an invalid index that must not be trusted).
+CURRENT_INDEX = """
+SELECT v.name, v.method, v.lists, v.probes
+FROM vector_index v
+JOIN pg_class c ON c.relname = v.name
+JOIN pg_index i ON i.indexrelid = c.oid AND i.indisvalid
+WHERE i.indrelid = 'postings'::regclass AND v.opclass = 'vector_cosine_ops'
+ORDER BY v.built_at DESC
+LIMIT 1
+"""
