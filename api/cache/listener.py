@@ -1,0 +1,219 @@
+"""Every API instance reads every cache-invalidation.v1 event and applies it to its cache.
+
+No consumer group: a group would share the events out between instances, and each
+instance must evict from its own L1. The partitions are assigned by hand, the consumer
+starts at the end of the log (older events concern data this instance never cached;
+the generation starts from that position), and nothing is committed.
+
+If the connection drops, aiokafka reconnects and continues from the same position, so
+no event is skipped; a failure of the consumer itself rebuilds it at the positions
+already reached. ``status()`` reports connection, lag and the last event for /health.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from google.protobuf.message import DecodeError
+
+from api.cache.tiered import TieredCache
+from schemas.jobstream.v1 import events_pb2
+from schemas.settings import Settings
+
+log = structlog.get_logger("api.cache.listener")
+
+CONNECTED_WITHIN_S = 5.0
+
+
+class TopicMissing(RuntimeError):
+    """The invalidation topic does not exist (yet): `jobstream up` creates it."""
+
+
+class InvalidationListener:
+    """Background consumer of the invalidation log for one :class:`TieredCache`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        cache: TieredCache,
+        *,
+        ready_timeout_s: float = 5.0,
+        poll_ms: int = 200,
+    ) -> None:
+        self._settings = settings
+        self._cache = cache
+        self._topic = settings.topic_invalidations
+        self._ready_timeout_s = ready_timeout_s
+        self._poll_ms = poll_ms
+        self._client_id = f"jobstream-api-cache-{uuid.uuid4().hex[:8]}"
+        self._consumer: AIOKafkaConsumer | None = None
+        self._partitions: list[TopicPartition] = []
+        self._positions: dict[int, int] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self._events = 0
+        self._bad_records = 0
+        self._last_event_at: float | None = None
+        self._last_delay_s: float | None = None
+        self._last_error: str | None = None
+
+    async def start(self) -> None:
+        """Start consuming in the background; wait (``ready_timeout_s``) until positioned.
+
+        When Kafka is not reachable yet the API starts anyway: the listener keeps
+        retrying and ``status()`` says it is not connected.
+        """
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="cache-invalidation-listener")
+        if not await self.wait_ready(self._ready_timeout_s):
+            log.warning(
+                "invalidation listener not connected yet; retrying in the background",
+                topic=self._topic,
+                error=self._last_error,
+            )
+
+    async def wait_ready(self, timeout_s: float) -> bool:
+        """Whether the listener is assigned and positioned at the end of the log."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._ready.wait()
+        return self._ready.is_set()
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def status(self) -> dict[str, Any]:
+        """Health: connected, position, lag (records behind the log end), last event."""
+        now = time.time()
+        consumer = self._consumer
+        highwater: int | None = None
+        polled_ms: int | None = None
+        if consumer is not None and self._partitions:
+            marks = [consumer.highwater(tp) for tp in self._partitions]
+            if all(m is not None for m in marks):
+                highwater = sum(int(m) for m in marks)
+            polls = [consumer.last_poll_timestamp(tp) for tp in self._partitions]
+            known = [int(p) for p in polls if p is not None]
+            polled_ms = min(known) if len(known) == len(polls) else None
+        position = sum(self._positions.values())
+        connected = (
+            self._ready.is_set()
+            and consumer is not None
+            and polled_ms is not None
+            and now * 1000 - polled_ms < CONNECTED_WITHIN_S * 1000
+        )
+        return {
+            "topic": self._topic,
+            "connected": connected,
+            "running": self._task is not None and not self._task.done(),
+            "position": position,
+            "lag": None if highwater is None else max(0, highwater - position),
+            "events": self._events,
+            "bad_records": self._bad_records,
+            "last_event_at": self._last_event_at,
+            "last_event_age_s": None
+            if self._last_event_at is None
+            else round(now - self._last_event_at, 3),
+            "last_commit_to_apply_s": self._last_delay_s,
+            "generation": self._cache.generation,
+            "last_error": self._last_error,
+        }
+
+    # --- the loop -------------------------------------------------------------------
+    async def _run(self) -> None:
+        backoff = 0.5
+        while True:
+            consumer: AIOKafkaConsumer | None = None
+            try:
+                consumer = await self._connect()
+                backoff = 0.5
+                await self._consume(consumer)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._last_error = f"{type(exc).__name__}: {exc}"[:300]
+                log.warning("invalidation listener failed; reconnecting", error=self._last_error)
+            finally:
+                if consumer is not None:
+                    self._consumer = None
+                    with contextlib.suppress(Exception):
+                        await consumer.stop()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+
+    async def _connect(self) -> AIOKafkaConsumer:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._settings.kafka_bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+            client_id=self._client_id,
+            fetch_max_wait_ms=100,
+        )
+        try:
+            await consumer.start()
+            await consumer.topics()  # fresh metadata
+            numbers = consumer.partitions_for_topic(self._topic)
+            if not numbers:
+                raise TopicMissing(f"topic {self._topic!r} does not exist")
+            partitions = [TopicPartition(self._topic, p) for p in sorted(numbers)]
+            consumer.assign(partitions)
+            first_time = not self._positions
+            for tp in partitions:
+                if tp.partition in self._positions:
+                    consumer.seek(tp, self._positions[tp.partition])
+                else:
+                    await consumer.seek_to_end(tp)
+                    self._positions[tp.partition] = await consumer.position(tp)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            raise
+        self._partitions = partitions
+        self._consumer = consumer
+        if first_time:
+            self._cache.start_generation(sum(self._positions.values()))
+        self._last_error = None
+        self._ready.set()
+        log.info(
+            "invalidation listener positioned",
+            topic=self._topic,
+            position=sum(self._positions.values()),
+        )
+        return consumer
+
+    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            batches = await consumer.getmany(timeout_ms=self._poll_ms, max_records=1000)
+            for tp, records in batches.items():
+                for record in records:
+                    self._apply(tp.partition, record.offset, record.value)
+
+    def _apply(self, partition: int, offset: int, value: bytes | None) -> None:
+        try:
+            event = events_pb2.Invalidation.FromString(value or b"")
+        except DecodeError as exc:
+            # Advance the generation anyway: something changed, we cannot tell what.
+            self._bad_records += 1
+            log.warning(
+                "undecodable invalidation", partition=partition, offset=offset, error=str(exc)
+            )
+            event = events_pb2.Invalidation()
+        self._positions[partition] = offset + 1
+        self._cache.apply_invalidation(event, sum(self._positions.values()) - 1)
+        now = time.time()
+        self._events += 1
+        self._last_event_at = now
+        if event.HasField("committed_at"):
+            committed = event.committed_at.seconds + event.committed_at.nanos / 1e9
+            self._last_delay_s = round(now - committed, 4)
