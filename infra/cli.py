@@ -118,3 +118,7 @@ app.command("produce")(produce)
 from streams.cli import worker  # noqa: E402
 
 app.command("worker")(worker)
+
+from api.cli import api_command  # noqa: E402
+
+app.command("api")(api_command)

@@ -1,0 +1,174 @@
+"""The Litestar app, built from explicit parts: ``create_app(settings)``.
+
+Everything a request needs is opened by the lifespan and kept on ``app.state`` -- the
+asyncpg pool (pgvector codec registered), the Redis client, the TieredCache and its
+InvalidationListener, the Kafka producer for mutations, the embedder, the search
+service and the metrics -- so two apps in one process share nothing (the tests rely on
+it) and nothing happens at import time.
+
+Routes: ``/graphql`` (GraphiQL in a browser), ``/health``, ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import structlog
+from litestar import Litestar, Request, Response, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.enums import MediaType
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from pgvector.asyncpg import register_vector
+from redis.asyncio import Redis
+
+from api.cache import InvalidationListener, TieredCache
+from api.events import EventWriter
+from api.graphql.context import Context
+from api.graphql.errors import BAD_USER_INPUT
+from api.graphql.http import error_document, graphql_controller
+from api.graphql.schema import build_schema
+from api.health import health_report
+from api.metrics import CONTENT_TYPE, ApiMetrics
+from api.search import PostingRepository
+from api.service import SearchService
+from schemas.embedding import Embedder, make_embedder
+from schemas.settings import Settings
+
+log = structlog.get_logger("api.app")
+
+POOL_MAX_SIZE = 10
+REDIS_TIMEOUT_S = 1.0
+
+
+@dataclass
+class Resources:
+    """What the lifespan opened; closed in reverse order when the app stops."""
+
+    settings: Settings
+    pool: asyncpg.Pool
+    redis: Redis
+    cache: TieredCache
+    listener: InvalidationListener
+    writer: EventWriter
+    embedder: Embedder
+    service: SearchService
+    metrics: ApiMetrics
+
+    def context(self) -> Context:
+        return Context(
+            settings=self.settings,
+            service=self.service,
+            cache=self.cache,
+            writer=self.writer,
+            embedder=self.embedder,
+            metrics=self.metrics,
+        )
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await register_vector(conn)
+
+
+@asynccontextmanager
+async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+    """Open every dependency. The pool connects lazily (min_size=0) and the producer
+    retries on first use, so the API starts -- and /health reports -- while PostgreSQL
+    or Kafka are down."""
+    async with AsyncExitStack() as stack:
+        pool = await asyncpg.create_pool(
+            settings.postgres_dsn, min_size=0, max_size=POOL_MAX_SIZE, init=_init_connection
+        )
+        stack.push_async_callback(pool.close)
+        redis = Redis.from_url(
+            settings.redis_dsn,
+            socket_timeout=REDIS_TIMEOUT_S,
+            socket_connect_timeout=REDIS_TIMEOUT_S,
+        )
+        stack.push_async_callback(redis.aclose)
+        metrics = ApiMetrics()
+        cache = TieredCache(settings, redis, registry=metrics.registry)
+        stack.push_async_callback(cache.aclose)
+        listener = InvalidationListener(settings, cache)
+        await listener.start()
+        stack.push_async_callback(listener.stop)
+        writer = EventWriter(settings)
+        await writer.start()
+        stack.push_async_callback(writer.stop)
+        embedder = make_embedder(settings.embedder, settings.embedding_dim)
+        await asyncio.to_thread(embedder.embed, ["warm up"])  # load weights before traffic
+        repository = PostingRepository(pool, dim=settings.embedding_dim)
+        yield Resources(
+            settings=settings,
+            pool=pool,
+            redis=redis,
+            cache=cache,
+            listener=listener,
+            writer=writer,
+            embedder=embedder,
+            service=SearchService(settings, repository, cache, embedder),
+            metrics=metrics,
+        )
+
+
+def resources_of(state: State) -> Resources:
+    resources: Resources = state.resources
+    return resources
+
+
+def provide_context(state: State) -> Any:
+    """Dependency ``api_context``: the GraphQL context for this request (a Context;
+    typed Any so Litestar does not try to validate it as data)."""
+    return resources_of(state).context()
+
+
+@get("/health", sync_to_thread=False)
+async def health(state: State) -> Response[dict[str, Any]]:
+    r = resources_of(state)
+    status, body = await health_report(
+        pool=r.pool, redis=r.redis, cache=r.cache, listener=r.listener, writer=r.writer
+    )
+    return Response(body, status_code=status, media_type=MediaType.JSON)
+
+
+@get("/metrics", sync_to_thread=False)
+async def metrics(state: State) -> Response[bytes]:
+    return Response(resources_of(state).metrics.render(), media_type=CONTENT_TYPE)
+
+
+def create_app(settings: Settings) -> Litestar:
+    """The API app for these settings; nothing is opened until its lifespan starts."""
+    schema = build_schema(max_depth=settings.max_query_depth)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with open_resources(settings) as resources:
+            app.state.resources = resources
+            log.info("api ready", host=settings.api_host, port=settings.api_port)
+            yield
+
+    def too_large(request: Request[Any, Any, Any], exc: RequestEntityTooLarge) -> Response[Any]:
+        limit = settings.max_request_bytes
+        return Response(
+            error_document(
+                f"request body is larger than {limit} bytes (JOBSTREAM_MAX_REQUEST_BYTES)",
+                BAD_USER_INPUT,
+                limit=limit,
+            ),
+            status_code=413,
+            media_type=MediaType.JSON,
+        )
+
+    return Litestar(
+        route_handlers=[graphql_controller(schema), health, metrics],
+        dependencies={"api_context": Provide(provide_context, sync_to_thread=False)},
+        lifespan=[lifespan],
+        exception_handlers={RequestEntityTooLarge: too_large},
+        request_max_body_size=settings.max_request_bytes,
+        debug=False,
+    )

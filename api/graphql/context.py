@@ -1,0 +1,43 @@
+"""What every resolver gets as ``info.context``: the app's parts, never globals.
+
+A Strawberry ``BaseContext`` (a msgspec Struct) so the Litestar integration fills in
+``request``; the rest comes from the app's resources through a Litestar dependency.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from strawberry.litestar import BaseContext
+from strawberry.types import Info
+
+if TYPE_CHECKING:
+    from api.cache import TieredCache
+    from api.events import EventWriter
+    from api.metrics import ApiMetrics
+    from api.service import SearchService
+    from schemas.embedding import Embedder
+    from schemas.settings import Settings
+
+
+class Context(BaseContext, kw_only=True):
+    """Per-request context; ``request`` is set by strawberry.litestar."""
+
+    settings: Settings
+    service: SearchService
+    cache: TieredCache
+    writer: EventWriter
+    embedder: Embedder
+    metrics: ApiMetrics | None = None
+
+
+ContextInfo = Info[Context, Any]
+
+
+def header(info: ContextInfo, name: str) -> str | None:
+    """A request header (case-insensitive), or None outside an HTTP request."""
+    request = info.context.request
+    if request is None:
+        return None
+    value = request.headers.get(name)
+    return None if value is None else str(value)

@@ -1,0 +1,128 @@
+"""Machine-readable error codes in ``extensions.code``, and no stack traces, ever.
+
+Codes: ``BAD_USER_INPUT`` (syntax, unknown fields, wrong variables, limits, bad
+filters or cursors), ``NOT_FOUND``, ``UNAUTHENTICATED``, ``INTERNAL``. Known problems keep
+their message (it names the field or limit); anything unexpected is replaced by
+"internal error" with a correlation id, and its traceback is logged under that id, so an
+operator can find it and a client learns nothing about the code.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import structlog
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from api.events import EventLogUnavailable
+from api.search import InvalidCursor, InvalidFilter, InvalidQuery
+from api.service import BadInput, NotFound
+
+log = structlog.get_logger("api.graphql")
+
+BAD_USER_INPUT = "BAD_USER_INPUT"
+NOT_FOUND = "NOT_FOUND"
+UNAUTHENTICATED = "UNAUTHENTICATED"
+INTERNAL = "INTERNAL"
+CODES = frozenset({BAD_USER_INPUT, NOT_FOUND, UNAUTHENTICATED, INTERNAL})
+
+
+class ApiError(Exception):
+    """An error a resolver raises on purpose; ``code`` and ``field`` reach the client."""
+
+    code = INTERNAL
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class BadUserInput(ApiError):
+    code = BAD_USER_INPUT
+
+
+class NotFoundError(ApiError):
+    code = NOT_FOUND
+
+
+class Unauthenticated(ApiError):
+    code = UNAUTHENTICATED
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def classify(error: GraphQLError) -> GraphQLError:
+    """The client-facing version of one error, with ``extensions.code`` set.
+
+    Idempotent: an error that already carries one of our codes is returned unchanged.
+    """
+    extensions: dict[str, Any] = dict(error.extensions or {})
+    if extensions.get("code") in CODES:
+        return error
+    original = error.original_error
+    message = error.message
+    if original is None or isinstance(original, GraphQLError):
+        # Parse and validation errors, variable coercion, depth limit: the client's query.
+        if isinstance(original, GraphQLError) and original.extensions:
+            extensions = {**original.extensions, **extensions}
+        code = extensions.get("code")
+        extensions["code"] = code if code in CODES else BAD_USER_INPUT
+    elif isinstance(original, ApiError):
+        extensions["code"] = original.code
+        message = original.message
+        if original.field is not None:
+            extensions["field"] = original.field
+    elif isinstance(original, BadInput | InvalidFilter | InvalidCursor | InvalidQuery):
+        extensions["code"] = BAD_USER_INPUT
+        message = original.message
+        field = getattr(original, "field", None)
+        if isinstance(original, InvalidFilter):
+            field = "filter." + _camel(original.field)
+        if field is not None:
+            extensions["field"] = field
+    elif isinstance(original, NotFound):
+        extensions["code"] = NOT_FOUND
+        message = original.message
+    elif isinstance(original, EventLogUnavailable):
+        extensions["code"] = INTERNAL
+        message = str(original)
+    else:
+        correlation_id = uuid.uuid4().hex
+        log.error(
+            "unexpected error in a resolver",
+            correlation_id=correlation_id,
+            path=error.path,
+            exc_info=original,
+        )
+        extensions = {"code": INTERNAL, "correlationId": correlation_id}
+        message = f"internal error (correlation id {correlation_id})"
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions=extensions,
+    )
+
+
+def classify_all(errors: list[GraphQLError] | None) -> list[GraphQLError] | None:
+    return None if errors is None else [classify(error) for error in errors]
+
+
+class ErrorCodes(SchemaExtension):
+    """Rewrites every error of a result: code in ``extensions.code``, unexpected ones masked."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is not None and getattr(result, "errors", None):
+            result.errors = classify_all(result.errors)

@@ -1,0 +1,67 @@
+"""The /graphql route: Strawberry's Litestar controller, with errors always as JSON.
+
+Strawberry answers HTTP-level problems (a body that is not JSON, no query, a mutation
+over GET) with plain text; this controller answers them as a GraphQL error document with
+``extensions.code`` so clients parse one format. Result errors are classified again here
+as a safety net (``classify`` is idempotent).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cross_web import HTTPException
+from litestar import Request, Response
+from litestar.enums import MediaType
+from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.litestar import make_graphql_controller
+from strawberry.litestar.controller import GraphQLController
+from strawberry.types import ExecutionResult
+
+from api.graphql.context import Context
+from api.graphql.errors import BAD_USER_INPUT, classify_all
+from api.graphql.schema import ApiSchema
+
+
+def error_document(message: str, code: str = BAD_USER_INPUT, **extra: Any) -> dict[str, Any]:
+    """``{"errors": [{"message", "extensions": {"code", ...}}]}``."""
+    return {"errors": [{"message": message, "extensions": {"code": code, **extra}}]}
+
+
+async def context_getter(api_context: Any) -> Context:
+    """Hands the app's per-request Context (a Litestar dependency) to Strawberry.
+
+    Typed ``Any`` on purpose: Litestar would otherwise try to validate the Struct's
+    fields (services, pools) as data."""
+    context: Context = api_context
+    return context
+
+
+def graphql_controller(schema: ApiSchema, path: str = "/graphql") -> type[GraphQLController]:
+    base: Any = make_graphql_controller(
+        schema, path=path, context_getter=context_getter, graphql_ide="graphiql"
+    )
+
+    class Controller(base):  # type: ignore[misc]
+        async def execute_request(
+            self, request: Request[Any, Any, Any], context: Any, root_value: Any
+        ) -> Response[Any]:
+            try:
+                response: Response[Any] = await self.run(
+                    request, context=context, root_value=root_value
+                )
+            except HTTPException as exc:
+                return Response(
+                    error_document(exc.reason),
+                    status_code=exc.status_code,
+                    media_type=MediaType.JSON,
+                )
+            return response
+
+        async def process_result(
+            self, request: Any, result: ExecutionResult
+        ) -> GraphQLHTTPResponse:
+            result.errors = classify_all(result.errors)
+            return process_result(result)
+
+    return Controller

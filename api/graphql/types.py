@@ -1,0 +1,248 @@
+"""GraphQL output types: postings, the search connection, facets, cache stats, payloads.
+
+``Long`` carries versions and salaries: both are int64 in the domain, and GraphQL's
+``Int`` is 32-bit, so a producer's epoch-millisecond version would not fit ``Int``.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Annotated, Any, NewType
+
+import strawberry
+from graphql import IntValueNode, StringValueNode, ValueNode
+
+from api.graphql.context import ContextInfo
+from api.search import Facets as FacetsData
+from api.search import PostingView
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+def _parse_long(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"Long cannot represent {value!r}: expected an integer")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        value = int(value)
+    if not isinstance(value, int):
+        raise ValueError(f"Long cannot represent {value!r}: expected an integer")
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError(f"Long cannot represent {value}: outside the 64-bit range")
+    return value
+
+
+def _parse_long_literal(node: ValueNode, _variables: Any = None) -> int:
+    if isinstance(node, IntValueNode | StringValueNode):
+        return _parse_long(int(node.value) if isinstance(node, IntValueNode) else node.value)
+    raise ValueError("Long must be an integer literal")
+
+
+Long = NewType("Long", int)
+LONG_SCALAR = strawberry.scalar(
+    name="Long",
+    description="A 64-bit signed integer (JSON number; versions and salaries).",
+    serialize=int,
+    parse_value=_parse_long,
+    parse_literal=_parse_long_literal,
+)
+
+
+@strawberry.enum(description="Where the work happens.")
+class RemoteMode(enum.Enum):
+    ONSITE = "ONSITE"
+    HYBRID = "HYBRID"
+    REMOTE = "REMOTE"
+
+
+@strawberry.enum(description="Kind of contract.")
+class EmploymentType(enum.Enum):
+    FULL_TIME = "FULL_TIME"
+    PART_TIME = "PART_TIME"
+    CONTRACT = "CONTRACT"
+    INTERNSHIP = "INTERNSHIP"
+
+
+@strawberry.enum(description="Required English, from least to most.")
+class EnglishLevel(enum.Enum):
+    NONE = "NONE"
+    BASIC = "BASIC"
+    CONVERSATIONAL = "CONVERSATIONAL"
+    BUSINESS = "BUSINESS"
+    FLUENT = "FLUENT"
+    NATIVE = "NATIVE"
+
+
+def _name(value: object) -> str:
+    """An enum value from the read model as its name, whether stored as str or enum."""
+    return str(getattr(value, "name", value))
+
+
+@strawberry.type(description="A stated salary range in whole units of an ISO 4217 currency.")
+class Salary:
+    min: Long
+    max: Long
+    currency: str
+
+
+@strawberry.type(description="A live job posting at its latest version.")
+class Posting:
+    id: strawberry.ID
+    version: Long
+    title: str
+    company: str
+    city: str
+    country_code: str
+    remote_mode: RemoteMode
+    employment_type: EmploymentType
+    experience_min_years: int
+    experience_max_years: int
+    english_level: EnglishLevel
+    skills: list[str]
+    salary: Salary | None
+    description: str
+    posted_at: datetime
+    embedding_model: str
+
+    @classmethod
+    def from_view(cls, view: PostingView) -> Posting:
+        salary = None
+        if view.salary_min is not None and view.salary_max is not None and view.salary_currency:
+            salary = Salary(
+                min=Long(view.salary_min),
+                max=Long(view.salary_max),
+                currency=view.salary_currency,
+            )
+        return cls(
+            id=strawberry.ID(view.id),
+            version=Long(view.version),
+            title=view.title,
+            company=view.company,
+            city=view.city or "",
+            country_code=view.country_code,
+            remote_mode=RemoteMode(_name(view.remote_mode)),
+            employment_type=EmploymentType(_name(view.employment_type)),
+            experience_min_years=view.experience_min_years,
+            experience_max_years=view.experience_max_years,
+            english_level=EnglishLevel(_name(view.english_level)),
+            skills=list(view.skills),
+            salary=salary,
+            description=view.description or "",
+            posted_at=view.posted_at,
+            embedding_model=view.embedding_model,
+        )
+
+    @strawberry.field(description="The postings most similar to this one, best first.")  # type: ignore[untyped-decorator]
+    async def similar(
+        self,
+        info: ContextInfo,
+        first: Annotated[int | None, strawberry.argument(description="How many (default 5).")] = 5,
+    ) -> list[SimilarPosting]:
+        pairs = await info.context.service.similar(str(self.id), 5 if first is None else first)
+        return [
+            SimilarPosting(node=Posting.from_view(view), score=hit.score) for hit, view in pairs
+        ]
+
+
+@strawberry.type(description="A posting similar to another one, with its cosine similarity.")
+class SimilarPosting:
+    node: Posting
+    score: float
+
+
+@strawberry.type(description="One search hit.")
+class PostingEdge:
+    cursor: str
+    node: Posting
+    score: float = strawberry.field(
+        description="Cosine similarity to the query (higher is closer)."
+    )
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type(description="A page of search hits (Relay connection).")
+class PostingConnection:
+    edges: list[PostingEdge]
+    page_info: PageInfo
+    count_total: strawberry.Private[Any]  # () -> Awaitable[int], run only when asked
+
+    @strawberry.field(description="Live postings matching the filter (the query only ranks).")  # type: ignore[untyped-decorator]
+    async def total_count(self) -> int:
+        result: int = await self.count_total()
+        return result
+
+
+@strawberry.type
+class FacetCount:
+    value: str
+    count: int
+
+
+@strawberry.type(description="How many matching postings have each value.")
+class Facets:
+    english_level: list[FacetCount]
+    remote_mode: list[FacetCount]
+    employment_type: list[FacetCount]
+    experience: list[FacetCount]
+
+    @classmethod
+    def from_data(cls, data: FacetsData) -> Facets:
+        def counts(values: dict[str, int]) -> list[FacetCount]:
+            return [FacetCount(value=str(k), count=int(v)) for k, v in values.items()]
+
+        return cls(
+            english_level=counts(data.english_level),
+            remote_mode=counts(data.remote_mode),
+            employment_type=counts(data.employment_type),
+            experience=counts(data.experience),
+        )
+
+
+@strawberry.type(description="Hits and misses of one cache level.")
+class CacheLevelStats:
+    level: str
+    hits: int
+    misses: int
+    hit_rate: float
+
+
+@strawberry.type(description="The API process's caches: L1 in-process, L2 Redis.")
+class CacheStats:
+    levels: list[CacheLevelStats]
+    hits: int
+    misses: int
+    hit_rate: float
+    generation: int
+    redis_healthy: bool
+
+
+@strawberry.type(description="A problem with one field of a mutation's input.")
+class FieldError:
+    field: str
+    code: str
+    message: str
+
+
+@strawberry.type(description="The event written to the log (the read model follows).")
+class Accepted:
+    id: strawberry.ID
+    version: Long
+
+
+@strawberry.type(description="accepted is set when Kafka acknowledged the event; else errors.")
+class PublishResult:
+    accepted: Accepted | None
+    errors: list[FieldError]
+
+
+@strawberry.type
+class CacheFlushResult:
+    cleared: int = strawberry.field(description="L1 entries dropped in this process.")

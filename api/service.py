@@ -1,0 +1,319 @@
+"""The one query path of the API: embeddings, search pages, postings, facets, all cached.
+
+GraphQL resolvers and the web UI both call :class:`SearchService`, so caching rules and
+limits live in one place:
+
+- query embeddings: kind ``embedding``, key = the normalised query text
+  (NFKC, casefold, whitespace collapsed), computed in a thread (MiniLM takes ms of CPU);
+- search pages, facets, counts and similar-lists: generational (any committed change
+  bumps the generation, so a cached page never outlives the data it was computed on
+  by more than the invalidation delay); key = normalised query + filter + paging;
+- postings by id: kind ``posting``, evicted per id by invalidation events. A search page
+  only holds ids and scores; its postings are always fetched by id through the cache,
+  so an evicted (changed or deleted) posting is never served stale from a cached page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import re
+import unicodedata
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from api.cache import JsonCodec, NumpyCodec, TieredCache
+from api.search import (
+    MAX_FIRST,
+    Facets,
+    PostingFilter,
+    PostingRepository,
+    PostingView,
+    SearchHit,
+    SearchPage,
+)
+from schemas.embedding import Embedder
+from schemas.settings import Settings
+
+T = TypeVar("T")
+_SPACE = re.compile(r"\s+")
+
+
+class BadInput(ValueError):
+    """A request the service refuses; ``field`` names the argument, the message the limit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class NotFound(LookupError):
+    """The posting does not exist (never did, or is deleted)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+_EDGE_PREFIX = "e1:"
+
+
+def edge_cursor(base: str | None, skip: int) -> str:
+    """A cursor pointing after the ``skip``-th hit following the repository cursor ``base``.
+
+    The repository only names the end of a page; Relay wants a cursor on every edge.
+    Resuming from one re-reads ``skip`` hits of the page after ``base`` and drops them.
+    """
+    raw = json.dumps([base, skip], separators=(",", ":")).encode()
+    return _EDGE_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def split_cursor(after: str | None) -> tuple[str | None, int]:
+    """(repository cursor, hits to skip) of an ``after`` argument; BadInput if garbled."""
+    if after is None or not after.startswith(_EDGE_PREFIX):
+        return after, 0
+    body = after.removeprefix(_EDGE_PREFIX)
+    try:
+        base, skip = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    except (ValueError, TypeError, binascii.Error):
+        raise BadInput("after", "after is not a cursor this API returned") from None
+    if not (base is None or isinstance(base, str)) or not isinstance(skip, int) or skip < 0:
+        raise BadInput("after", "after is not a cursor this API returned")
+    return base, skip
+
+
+class _Missing(Exception):
+    """Raised by a posting loader so the cache stores nothing for an absent id."""
+
+
+def normalise_query(text: str) -> str:
+    """The cache key of a query: equal for texts a user would consider the same."""
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+def _page_codec() -> JsonCodec[SearchPage]:
+    return JsonCodec(SearchPage.to_dict, SearchPage.from_dict)
+
+
+def _hits_to_dict(hits: list[SearchHit]) -> dict[str, Any]:
+    return {"hits": [[h.posting_id, h.score] for h in hits]}
+
+
+def _hits_from_dict(data: dict[str, Any]) -> list[SearchHit]:
+    return [SearchHit(str(pid), float(score)) for pid, score in data["hits"]]
+
+
+def _count_to_dict(count: int) -> dict[str, Any]:
+    return {"count": count}
+
+
+def _count_from_dict(data: dict[str, Any]) -> int:
+    return int(data["count"])
+
+
+class _PostingBatch:
+    """Collects the ids whose cache lookups missed at about the same time and loads
+    them with one ``get_many`` (a tiny dataloader: a page of 20 misses is one query)."""
+
+    def __init__(self, repository: PostingRepository) -> None:
+        self._repository = repository
+        self._ids: list[str] = []
+        self._task: asyncio.Task[dict[str, PostingView]] | None = None
+        self._closed = False
+
+    async def load(self, posting_id: str) -> PostingView:
+        if self._closed:  # a late miss after the batch left: load it alone
+            found = await self._repository.get_many([posting_id])
+        else:
+            self._ids.append(posting_id)
+            if self._task is None:
+                self._task = asyncio.ensure_future(self._run())
+            found = await asyncio.shield(self._task)
+        view = found.get(posting_id)
+        if view is None:
+            raise _Missing(posting_id)
+        return view
+
+    async def _run(self) -> dict[str, PostingView]:
+        await asyncio.sleep(0)  # let the other lookups of this page register their ids
+        self._closed = True
+        return await self._repository.get_many(list(dict.fromkeys(self._ids)))
+
+
+class SearchService:
+    """Search, postings, similar postings and facets for one process, through the cache."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        repository: PostingRepository,
+        cache: TieredCache,
+        embedder: Embedder,
+    ) -> None:
+        self.settings = settings
+        self.repository = repository
+        self.cache = cache
+        self.embedder = embedder
+        self._posting_codec: JsonCodec[PostingView] = JsonCodec(
+            PostingView.to_dict, PostingView.from_dict
+        )
+        self._page_codec = _page_codec()
+        self._facets_codec: JsonCodec[Facets] = JsonCodec(Facets.to_dict, Facets.from_dict)
+        self._hits_codec: JsonCodec[list[SearchHit]] = JsonCodec(_hits_to_dict, _hits_from_dict)
+        self._count_codec: JsonCodec[int] = JsonCodec(_count_to_dict, _count_from_dict)
+        self._vector_codec = NumpyCodec()
+
+    # --- checks ---------------------------------------------------------------------
+    def check_query(self, text: str, *, field: str = "query") -> str:
+        """The normalised query, or BadInput naming the limit."""
+        limit = self.settings.max_query_chars
+        if len(text) > limit:
+            raise BadInput(
+                field,
+                f"{field} is {len(text)} characters long; the limit is {limit} "
+                "(JOBSTREAM_MAX_QUERY_CHARS)",
+            )
+        normalised = normalise_query(text)
+        if not normalised:
+            raise BadInput(field, f"{field} must contain some text")
+        return normalised
+
+    def check_first(self, first: int, *, field: str = "first") -> int:
+        limit = self.settings.max_page_size
+        if not 1 <= first <= limit:
+            raise BadInput(
+                field,
+                f"{field} must be between 1 and {limit} (JOBSTREAM_MAX_PAGE_SIZE), got {first}",
+            )
+        return first
+
+    # --- building blocks ------------------------------------------------------------
+    async def embed(self, normalised: str) -> npt.NDArray[np.float32]:
+        """The query vector, cached by normalised text; the model runs in a thread."""
+
+        async def compute() -> npt.NDArray[np.float32]:
+            vectors = await asyncio.to_thread(self.embedder.embed, [normalised])
+            return np.asarray(vectors[0], dtype=np.float32)
+
+        return await self.cache.get_or_load("embedding", normalised, compute, self._vector_codec)
+
+    async def _cached(
+        self,
+        kind: str,
+        key: str,
+        loader: Callable[[], Awaitable[T]],
+        codec: Any,
+    ) -> T:
+        result: T = await self.cache.get_or_load(kind, key, loader, codec, generational=True)
+        return result
+
+    async def postings(self, ids: Sequence[str]) -> dict[str, PostingView]:
+        """Postings by id through the cache; absent (deleted) ids are left out."""
+        unique = list(dict.fromkeys(ids))
+        if not unique:
+            return {}
+        batch = _PostingBatch(self.repository)
+
+        async def one(posting_id: str) -> PostingView | None:
+            try:
+                view: PostingView = await self.cache.get_or_load(
+                    "posting",
+                    posting_id,
+                    lambda: batch.load(posting_id),
+                    self._posting_codec,
+                )
+            except _Missing:
+                return None
+            return view
+
+        views = await asyncio.gather(*(one(pid) for pid in unique))
+        return {pid: view for pid, view in zip(unique, views, strict=True) if view is not None}
+
+    # --- the operations -------------------------------------------------------------
+    async def search(
+        self, query_text: str, filter: PostingFilter, first: int, after: str | None
+    ) -> tuple[SearchPage, dict[str, PostingView]]:
+        """One page of hits for the query under the filter, and their postings by id.
+
+        Raises BadInput (limits), InvalidFilter, InvalidCursor (from the repository).
+        """
+        normalised = self.check_query(query_text)
+        self.check_first(first)
+        filter.validate()
+        base, skip = split_cursor(after)
+        key = f"{normalised}\x1f{filter.cache_key()}\x1f{first}\x1f{after or ''}"
+
+        async def load() -> SearchPage:
+            vector = await self.embed(normalised)
+            size = min(first + skip, MAX_FIRST)
+            page = await self.repository.search(vector, filter, first=size, after=base)
+            if not skip:
+                return page
+            return SearchPage(
+                hits=page.hits[skip:],
+                end_cursor=page.end_cursor,
+                has_next_page=page.has_next_page,
+            )
+
+        page: SearchPage = await self._cached("search", key, load, self._page_codec)
+        found = await self.postings([hit.posting_id for hit in page.hits])
+        return page, found
+
+    @staticmethod
+    def edge_cursors(after: str | None, page: SearchPage) -> list[str]:
+        """A resumable cursor per hit of ``page`` (fetched with ``after``); the last one is
+        the repository's own end cursor when it has one."""
+        base, skip = split_cursor(after)
+        cursors = [edge_cursor(base, skip + i + 1) for i in range(len(page.hits))]
+        if cursors and page.end_cursor is not None:
+            cursors[-1] = page.end_cursor
+        return cursors
+
+    async def count(self, filter: PostingFilter) -> int:
+        """How many live postings match the filter (the connection's totalCount)."""
+        filter.validate()
+        return await self._cached(
+            "count",
+            filter.cache_key(),
+            lambda: self.repository.count(filter),
+            self._count_codec,
+        )
+
+    async def posting(self, posting_id: str) -> PostingView:
+        """One posting; NotFound when it does not exist or is deleted."""
+        found = await self.postings([posting_id])
+        view = found.get(posting_id)
+        if view is None:
+            raise NotFound(f"posting {posting_id!r} does not exist")
+        return view
+
+    async def similar(self, posting_id: str, first: int) -> list[tuple[SearchHit, PostingView]]:
+        """The postings nearest to this one (itself excluded), best first."""
+        self.check_first(first)
+        hits: list[SearchHit] = await self._cached(
+            "similar",
+            f"{posting_id}\x1f{first}",
+            lambda: self.repository.similar(posting_id, first=first),
+            self._hits_codec,
+        )
+        found = await self.postings([hit.posting_id for hit in hits])
+        return [(hit, found[hit.posting_id]) for hit in hits if hit.posting_id in found]
+
+    async def facets(self, query_text: str | None, filter: PostingFilter) -> Facets:
+        """Counts per facet value for the filter (and the query, when one is given)."""
+        blank = query_text is None or not query_text.strip()
+        normalised = None if query_text is None or blank else self.check_query(query_text)
+        filter.validate()
+        key = f"{normalised or ''}\x1f{filter.cache_key()}"
+
+        async def load() -> Facets:
+            vector = None if normalised is None else await self.embed(normalised)
+            return await self.repository.facets(vector, filter)
+
+        return await self._cached("facets", key, load, self._facets_codec)
