@@ -62,6 +62,7 @@ class InvalidationListener:
         self._last_event_at: float | None = None
         self._last_delay_s: float | None = None
         self._last_error: str | None = None
+        self._positioned_at: float | None = None
 
     async def start(self) -> None:
         """Start consuming in the background; wait (``ready_timeout_s``) until positioned.
@@ -106,12 +107,11 @@ class InvalidationListener:
             known = [int(p) for p in polls if p is not None]
             polled_ms = min(known) if len(known) == len(polls) else None
         position = sum(self._positions.values())
-        connected = (
-            self._ready.is_set()
-            and consumer is not None
-            and polled_ms is not None
-            and now * 1000 - polled_ms < CONNECTED_WITHIN_S * 1000
+        recent_poll = polled_ms is not None and now * 1000 - polled_ms < CONNECTED_WITHIN_S * 1000
+        just_positioned = (
+            self._positioned_at is not None and now - self._positioned_at < CONNECTED_WITHIN_S
         )
+        connected = consumer is not None and (recent_poll or just_positioned)
         return {
             "topic": self._topic,
             "connected": connected,
@@ -162,8 +162,10 @@ class InvalidationListener:
         )
         try:
             await consumer.start()
-            await consumer.topics()  # fresh metadata
-            numbers = consumer.partitions_for_topic(self._topic)
+            # Without a subscription the consumer's own metadata never lists the topic;
+            # ask the cluster (what ``consumer.topics()`` does) and keep the answer.
+            cluster = await consumer._client.fetch_all_metadata()
+            numbers = cluster.partitions_for_topic(self._topic)
             if not numbers:
                 raise TopicMissing(f"topic {self._topic!r} does not exist")
             partitions = [TopicPartition(self._topic, p) for p in sorted(numbers)]
@@ -184,6 +186,7 @@ class InvalidationListener:
         if first_time:
             self._cache.start_generation(sum(self._positions.values()))
         self._last_error = None
+        self._positioned_at = time.time()
         self._ready.set()
         log.info(
             "invalidation listener positioned",

@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -339,7 +340,7 @@ class TieredCache:
         assert self._redis is not None
         pending = self._pending
         while pending.keys:
-            batch = list(pending.keys.items())[:500]
+            batch = list(itertools.islice(pending.keys.items(), 500))
             async with asyncio.timeout(self._timeout_s * 5):
                 pipe = self._redis.pipeline(transaction=False)
                 for full, _ in batch:
