@@ -127,7 +127,7 @@ def provide_context(state: State) -> Any:
     return resources_of(state).context()
 
 
-@get("/health", sync_to_thread=False)
+@get("/health")
 async def health(state: State) -> Response[dict[str, Any]]:
     r = resources_of(state)
     status, body = await health_report(
@@ -136,7 +136,7 @@ async def health(state: State) -> Response[dict[str, Any]]:
     return Response(body, status_code=status, media_type=MediaType.JSON)
 
 
-@get("/metrics", sync_to_thread=False)
+@get("/metrics")
 async def metrics(state: State) -> Response[bytes]:
     return Response(resources_of(state).metrics.render(), media_type=CONTENT_TYPE)
 
