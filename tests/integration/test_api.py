@@ -487,3 +487,17 @@ async def test_metrics_count_operations_and_cache(api: Api) -> None:
 
 def test_worker_still_alive(worker: WorkerProcess) -> None:
     assert worker.alive(), worker.tail()
+
+
+async def test_graphiql_in_a_browser_and_queries_over_get(api: Api) -> None:
+    page = await api.client.get("/graphql", headers={"accept": "text/html"})
+    assert page.status_code == 200
+    assert "graphiql" in page.text.lower()
+    query = await api.client.get("/graphql", params={"query": "{ cacheStats { generation } }"})
+    assert query.status_code == 200
+    assert "generation" in query.json()["data"]["cacheStats"]
+    mutation = await api.client.get(
+        "/graphql", params={"query": "mutation { cacheFlush { cleared } }"}
+    )
+    assert mutation.status_code in (400, 405)
+    assert mutation.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
