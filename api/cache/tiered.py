@@ -5,11 +5,16 @@ version more than 1 s after the commit):
 
 - Every API instance consumes every Invalidation (see :mod:`api.cache.listener`) and
   evicts the named postings from its L1 at once and from L2 by writing a short-lived
-  *tombstone* over the key (not a DEL).
-- L2 fills use ``SET NX``. A stale fill -- from a load that read the database before the
+  *tombstone* stamped with the event's log position ``P`` (offset + 1) -- not a DEL.
+- Every L2 fill carries the log position its instance had applied *before* the load
+  started (``S``) and goes through a Lua script: it may replace a tombstone only when
+  ``S >= P`` (that instance had applied the event, so its database read saw the commit),
+  and never replaces a value. A stale fill -- a load that read the database before the
   commit -- either lands before the tombstone (and is overwritten by it) or after it
-  (and is refused by NX). Plain DEL could not give that: a fill racing on another
-  connection could land after the DEL and live for ``l2_ttl_s``.
+  (and is refused). Plain DEL could not give that: a fill racing on another connection
+  could land after the DEL and live for ``l2_ttl_s``. Tombstones only move forward
+  (a lagging instance never replaces ``P2`` by an older ``P``), and a fresh load may
+  refill L2 at once, so a just-changed posting is not kept out of L2.
 - Locally, an eviction marks the key's in-flight load *stale*: its result is returned to
   the callers that were already waiting (their request began before the event) but is
   stored in neither L1 nor L2, and callers arriving after the eviction start a new load.
@@ -38,7 +43,7 @@ import hashlib
 import itertools
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -58,8 +63,35 @@ log = structlog.get_logger("api.cache")
 
 POSTING = "posting"
 VALUE_PREFIX = b"v"
-TOMBSTONE = b"x"
+TOMBSTONE = b"x"  # + the log position of the eviction, e.g. b"x1042"
+
+# KEYS[1]; ARGV: payload, ttl ms, log position before the load, overwrite-a-value flag.
+FILL_LUA = """
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local tag = string.sub(cur, 1, 1)
+  if tag == 'x' then
+    if (tonumber(string.sub(cur, 2)) or 0) > tonumber(ARGV[3]) then return 0 end
+  elseif tag == 'v' and ARGV[4] ~= '1' then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+# KEYS[1]; ARGV: log position of the eviction, ttl ms. Never moves a tombstone backwards.
+TOMBSTONE_LUA = """
+local cur = redis.call('GET', KEYS[1])
+if cur and string.sub(cur, 1, 1) == 'x'
+   and (tonumber(string.sub(cur, 2)) or 0) > tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('SET', KEYS[1], 'x' .. ARGV[1], 'PX', ARGV[2])
+return 1
+"""
 _MISSING: Any = object()
+_ABSENT: Any = object()  # a batch load did not return this key
 _KIND = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _GLOB_SPECIAL = re.compile(r"([\\*?\[\]])")
 
@@ -74,9 +106,9 @@ class _Flight:
 
 @dataclass
 class _Pending:
-    """L2 evictions not yet confirmed by Redis: full key -> (kind, eviction number)."""
+    """L2 evictions not yet confirmed: full key -> (kind, eviction number, log position)."""
 
-    keys: dict[str, tuple[str, int]] = field(default_factory=dict)
+    keys: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     purge_kinds: set[str] = field(default_factory=set)
     counter: int = 0
 
@@ -99,7 +131,7 @@ class TieredCache:
         registry: CollectorRegistry | None = None,
         redis_timeout_s: float = 0.2,
         breaker_open_s: float = 2.0,
-        tombstone_s: float = 5.0,
+        tombstone_s: float = 10.0,
         max_pending_evictions: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -183,12 +215,61 @@ class TieredCache:
             self._flights[full] = flight
             self._spawn(self._fill(kind, full, loader, codec, flight))
         self._ensure_worker()
-        return cast(T, await asyncio.shield(flight.future))
+        value = await asyncio.shield(flight.future)
+        if value is _ABSENT:  # joined a batch load that found nothing: ask our own loader
+            return await loader()
+        return cast(T, value)
+
+    async def get_many_or_load(
+        self,
+        kind: str,
+        keys: Iterable[str],
+        loader: Callable[[list[str]], Awaitable[Mapping[str, T]]],
+        codec: Codec[T],
+    ) -> dict[str, T]:
+        """Values of many non-generational keys: L1, then one MGET, then one
+        ``loader(missing_keys)`` call, which returns the values it found by key.
+
+        Keys the loader does not return are left out of the result and not cached (a
+        page of postings whose ids include a deleted one). Same single-flight and
+        eviction guards as :meth:`get_or_load`: a key already loading is awaited, not
+        loaded twice.
+        """
+        counters = self._counters(kind)
+        result: dict[str, T] = {}
+        waits: dict[str, asyncio.Future[Any]] = {}
+        mine: dict[str, tuple[str, _Flight]] = {}
+        for key in dict.fromkeys(keys):
+            full = self._full_key(kind, key, None)
+            if self._l1 is not None:
+                value = self._l1.get(full, _MISSING)
+                if value is not _MISSING:
+                    counters.l1_hits += 1
+                    result[key] = value
+                    continue
+            counters.l1_misses += 1
+            flight = self._flights.get(full)
+            if flight is None:
+                future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                future.add_done_callback(_retrieve)
+                flight = _Flight(future)
+                self._flights[full] = flight
+                mine[key] = (full, flight)
+            waits[key] = flight.future
+        if mine:
+            self._spawn(self._fill_many(kind, mine, loader, codec))
+        self._ensure_worker()
+        if waits:
+            values = await asyncio.shield(asyncio.gather(*waits.values()))
+            for key, value in zip(waits, values, strict=True):
+                if value is not _ABSENT and value is not None:
+                    result[key] = value
+        return result
 
     async def evict(self, kind: str, keys: Iterable[str], *, generational: bool = False) -> None:
         """Drop keys from L1 and L2 (tombstones); for ``generational``, the current generation's."""
         gen = self._generation.visible if generational else None
-        self._evict_local(kind, keys, gen)
+        self._evict_local(kind, keys, gen, self._generation.pending + 1)
         if self._pending and self.redis_healthy:
             try:
                 await self._deliver()
@@ -202,7 +283,7 @@ class TieredCache:
         L1 and in-flight loads are handled synchronously; the L2 tombstones are written
         by a background task (until then this instance does not read those keys from L2).
         """
-        self._evict_local(POSTING, (p.id for p in event.postings), None)
+        self._evict_local(POSTING, (p.id for p in event.postings), None, offset + 1)
         committed_at: float | None = None
         if event.HasField("committed_at"):
             committed_at = event.committed_at.seconds + event.committed_at.nanos / 1e9
@@ -249,13 +330,14 @@ class TieredCache:
         flight: _Flight,
     ) -> None:
         counters = self._counters(kind)
+        start = self._generation.pending  # before any read: what our load can have missed
         try:
             write_l2 = self._l2_usable(kind, full)
             overwrite = False
             if write_l2:
                 raw = await self._l2_get(full)
-                if raw == TOMBSTONE:
-                    write_l2 = False  # evicted moments ago by some instance: NX would refuse
+                if raw is not None and raw[:1] == TOMBSTONE:
+                    pass  # evicted recently: the fill script decides whether we may refill
                 elif raw is not None and raw[:1] == VALUE_PREFIX:
                     try:
                         value = codec.loads(raw[1:])
@@ -285,7 +367,7 @@ class TieredCache:
                 except Exception as exc:
                     log.warning("value not encodable for L2", key=full, error=repr(exc))
                     return
-                await self._l2_set(full, payload, nx=not overwrite)
+                await self._l2_set(full, payload, start=start, overwrite=overwrite)
         except asyncio.CancelledError:
             self._drop_flight(full, flight)
             flight.future.cancel()
@@ -294,6 +376,69 @@ class TieredCache:
             self._drop_flight(full, flight)
             if not flight.future.done():
                 flight.future.set_exception(exc)
+
+    async def _fill_many(
+        self,
+        kind: str,
+        flights: dict[str, tuple[str, _Flight]],
+        loader: Callable[[list[str]], Awaitable[Mapping[str, T]]],
+        codec: Codec[T],
+    ) -> None:
+        counters = self._counters(kind)
+        start = self._generation.pending
+        todo = dict(flights)
+        try:
+            readable = [k for k, (full, _) in todo.items() if self._l2_usable(kind, full)]
+            if readable:
+                raws = await self._l2_mget([todo[k][0] for k in readable])
+                for key, raw in zip(readable, raws, strict=True):
+                    if raw is not None and raw[:1] == VALUE_PREFIX:
+                        try:
+                            value = codec.loads(raw[1:])
+                        except Exception:
+                            continue
+                        counters.l2_hits += 1
+                        full, flight = todo.pop(key)
+                        self._settle(kind, full, flight, value)
+            if not todo:
+                return
+            counters.l2_misses += len(todo)
+            try:
+                found = await loader(list(todo))
+            except Exception as exc:
+                counters.load_errors += 1
+                for full, flight in todo.values():
+                    self._drop_flight(full, flight)
+                    if not flight.future.done():
+                        flight.future.set_exception(exc)
+                return
+            counters.loads += 1
+            writes: list[tuple[str, bytes]] = []
+            for key, (full, flight) in list(todo.items()):
+                del todo[key]
+                value = found.get(key, _ABSENT)
+                if value is _ABSENT or value is None:
+                    self._drop_flight(full, flight)
+                    if not flight.future.done():
+                        flight.future.set_result(_ABSENT)
+                    continue
+                if self._settle(kind, full, flight, value):
+                    try:
+                        writes.append((full, VALUE_PREFIX + codec.dumps(value)))
+                    except Exception as exc:
+                        log.warning("value not encodable for L2", key=full, error=repr(exc))
+            if writes and self.redis_healthy:
+                await self._l2_set_many(writes, start=start)
+        except asyncio.CancelledError:
+            for full, flight in todo.values():
+                self._drop_flight(full, flight)
+                flight.future.cancel()
+            raise
+        except Exception as exc:
+            for full, flight in todo.values():
+                self._drop_flight(full, flight)
+                if not flight.future.done():
+                    flight.future.set_exception(exc)
 
     def _settle(self, kind: str, full: str, flight: _Flight, value: Any) -> bool:
         """Hand the value to the waiters; store it in L1 unless evicted meanwhile.
@@ -315,7 +460,7 @@ class TieredCache:
             del self._flights[full]
 
     # --- eviction -------------------------------------------------------------------
-    def _evict_local(self, kind: str, keys: Iterable[str], gen: int | None) -> None:
+    def _evict_local(self, kind: str, keys: Iterable[str], gen: int | None, position: int) -> None:
         pending = self._pending
         for key in keys:
             full = self._full_key(kind, key, gen)
@@ -326,10 +471,10 @@ class TieredCache:
                 flight.stale = True
             if self._redis is not None:
                 pending.counter += 1
-                pending.keys[full] = (kind, pending.counter)
+                pending.keys[full] = (kind, pending.counter, position)
         if len(pending.keys) > self._max_pending:
             # A long outage under heavy ingest: stop tracking keys, purge the kinds instead.
-            pending.purge_kinds.update(k for k, _ in pending.keys.values())
+            pending.purge_kinds.update(entry[0] for entry in pending.keys.values())
             pending.keys.clear()
             log.warning(
                 "too many L2 evictions pending; will purge", kinds=sorted(pending.purge_kinds)
@@ -343,8 +488,8 @@ class TieredCache:
             batch = list(itertools.islice(pending.keys.items(), 500))
             async with asyncio.timeout(self._timeout_s * 5):
                 pipe = self._redis.pipeline(transaction=False)
-                for full, _ in batch:
-                    pipe.set(full, TOMBSTONE, px=self._tombstone_ms)
+                for full, (_, _, position) in batch:
+                    pipe.eval(TOMBSTONE_LUA, 1, full, position, self._tombstone_ms)
                 await pipe.execute()
             for full, entry in batch:
                 if pending.keys.get(full) == entry:  # not evicted again meanwhile
@@ -383,15 +528,37 @@ class TieredCache:
         except Exception as exc:
             self._l2_failed(exc)
             return None
-        if raw is None:
-            return None
-        return raw.encode() if isinstance(raw, str) else bytes(raw)
+        return _as_bytes(raw)
 
-    async def _l2_set(self, full: str, payload: bytes, *, nx: bool) -> None:
+    async def _l2_mget(self, fulls: list[str]) -> list[bytes | None]:
         assert self._redis is not None
         try:
             async with asyncio.timeout(self._timeout_s):
-                await self._redis.set(full, payload, px=self._l2_ttl_ms, nx=nx)
+                raws = await self._redis.mget(fulls)
+        except Exception as exc:
+            self._l2_failed(exc)
+            return [None] * len(fulls)
+        return [_as_bytes(r) for r in raws]
+
+    async def _l2_set_many(self, writes: list[tuple[str, bytes]], *, start: int) -> None:
+        assert self._redis is not None
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                pipe = self._redis.pipeline(transaction=False)
+                for full, payload in writes:
+                    pipe.eval(FILL_LUA, 1, full, payload, self._l2_ttl_ms, start, 0)
+                await pipe.execute()
+        except Exception as exc:
+            self._l2_failed(exc)
+
+    async def _l2_set(self, full: str, payload: bytes, *, start: int, overwrite: bool) -> None:
+        """Fill L2 unless a value is there or a tombstone newer than ``start`` (FILL_LUA)."""
+        assert self._redis is not None
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await self._redis.eval(
+                    FILL_LUA, 1, full, payload, self._l2_ttl_ms, start, int(overwrite)
+                )
         except Exception as exc:
             self._l2_failed(exc)
 
@@ -466,6 +633,12 @@ class TieredCache:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _as_bytes(raw: bytes | str | None) -> bytes | None:
+    if raw is None:
+        return None
+    return raw.encode() if isinstance(raw, str) else bytes(raw)
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

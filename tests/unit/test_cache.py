@@ -17,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from api.cache import CodecError, JsonCodec, NumpyCodec, TieredCache
 from api.cache.generation import Generation
-from api.cache.tiered import TOMBSTONE
+from api.cache.tiered import FILL_LUA, TOMBSTONE_LUA
 from schemas.jobstream.v1 import events_pb2
 from schemas.settings import Settings
 
@@ -63,6 +63,33 @@ class FakeRedis:
         self.data[key] = value
         return True
 
+    async def eval(self, script: str, numkeys: int, key: str, *args: Any) -> int:
+        self._check()
+        return self.run_script(script, key, *args)
+
+    def run_script(self, script: str, key: str, *args: Any) -> int:
+        """FILL_LUA and TOMBSTONE_LUA, in Python."""
+        cur = self.data.get(key)
+        if script == TOMBSTONE_LUA:
+            position = int(args[0])
+            if cur is not None and cur[:1] == b"x" and int(cur[1:]) > position:
+                return 0
+            self.data[key] = b"x%d" % position
+            return 1
+        assert script == FILL_LUA
+        payload, _, start, overwrite = args
+        if cur is not None:
+            if cur[:1] == b"x" and int(cur[1:]) > int(start):
+                return 0
+            if cur[:1] == b"v" and str(overwrite) != "1":
+                return 0
+        self.data[key] = payload
+        return 1
+
+    async def mget(self, keys: list[str]) -> list[bytes | None]:
+        self._check()
+        return [self.data.get(k) for k in keys]
+
     async def ping(self) -> bool:
         self._check()
         return True
@@ -83,16 +110,14 @@ class FakeRedis:
 class FakePipeline:
     def __init__(self, redis: FakeRedis) -> None:
         self.redis = redis
-        self.ops: list[tuple[str, bytes, int | None]] = []
+        self.ops: list[tuple[Any, ...]] = []
 
-    def set(self, key: str, value: bytes, px: int | None = None) -> None:
-        self.ops.append((key, value, px))
+    def eval(self, script: str, numkeys: int, key: str, *args: Any) -> None:
+        self.ops.append((script, key, *args))
 
-    async def execute(self) -> list[bool]:
+    async def execute(self) -> list[int]:
         self.redis._check()
-        for key, value, _ in self.ops:
-            self.redis.data[key] = value
-        return [True] * len(self.ops)
+        return [self.redis.run_script(*op) for op in self.ops]
 
 
 def make(
@@ -266,7 +291,7 @@ async def test_invalidation_evicts_l1_and_tombstones_l2() -> None:
     new_loader, new_calls = counting("v2")
     assert await cache.get_or_load("posting", "p1", new_loader, BYTES) == "v2"
     await asyncio.sleep(0.01)  # the background tombstone writer
-    assert fake.data["t:posting:p1"] == TOMBSTONE
+    assert fake.data["t:posting:p1"] in (b"x1", b'v"v2"')  # never v1 again
     assert new_calls == [1]
     assert calls == [1]
 
@@ -291,7 +316,8 @@ async def test_a_load_in_flight_during_an_invalidation_is_not_stored() -> None:
     release.set()
     assert await waiter == "v1"
     await asyncio.sleep(0.01)
-    assert fake.data.get("t:posting:p1") == TOMBSTONE
+    # The load that began after the event (position 8) may refill over the tombstone x8.
+    assert fake.data["t:posting:p1"] in (b"x8", b'v"v2"')
     again, again_calls = counting("v2")
     assert await cache.get_or_load("posting", "p1", again, BYTES) == "v2"
     assert again_calls == []  # v2 came from L1
@@ -312,11 +338,34 @@ async def test_a_stale_fill_from_another_instance_cannot_outlive_the_tombstone()
     late = asyncio.create_task(b.get_or_load("posting", "p1", slow_old, BYTES))
     await asyncio.sleep(0.01)
     await a.evict("posting", ["p1"])
-    assert fake.data["t:posting:p1"] == TOMBSTONE
+    assert fake.data["t:posting:p1"][:1] == b"x"
     release.set()
     assert await late == "v1"
     await asyncio.sleep(0.01)
-    assert fake.data["t:posting:p1"] == TOMBSTONE
+    assert fake.data["t:posting:p1"][:1] == b"x"
+
+
+async def test_tombstones_let_fresh_loads_refill_and_never_move_back() -> None:
+    fake = FakeRedis()
+    ahead, behind = make(fake), make(fake)
+    ahead.start_generation(10)
+    behind.start_generation(10)
+    ahead.apply_invalidation(invalidation("p1"), offset=10)
+    ahead.apply_invalidation(invalidation("p1"), offset=11)  # p1 changed twice
+    await asyncio.sleep(0.01)
+    assert fake.data["t:posting:p1"] == b"x12"
+    # The lagging instance applies the first event only: the tombstone stays at 12 ...
+    behind.apply_invalidation(invalidation("p1"), offset=10)
+    await asyncio.sleep(0.01)
+    assert fake.data["t:posting:p1"] == b"x12"
+    # ... and its load (it has not seen commit 12) may not fill L2.
+    assert await behind.get_or_load("posting", "p1", counting("v2")[0], BYTES) == "v2"
+    await asyncio.sleep(0.01)
+    assert fake.data["t:posting:p1"] == b"x12"
+    # The instance that applied both may: its database read saw both commits.
+    assert await ahead.get_or_load("posting", "p1", counting("v3")[0], BYTES) == "v3"
+    await asyncio.sleep(0.01)
+    assert fake.data["t:posting:p1"] == b'v"v3"'
 
 
 async def test_generation_moves_generational_keys_only() -> None:
@@ -332,6 +381,79 @@ async def test_generation_moves_generational_keys_only() -> None:
     await cache.get_or_load("search", "q", loader, BYTES, generational=True)
     await cache.get_or_load("embedding", "q", loader, BYTES)
     assert len(calls) == 3
+
+
+# --- batches ---------------------------------------------------------------------------
+async def test_get_many_uses_l1_one_mget_and_one_load_for_the_misses() -> None:
+    fake = FakeRedis()
+    cache = make(fake)
+    other = make(fake)
+    batches: list[list[str]] = []
+
+    async def load_many(ids: list[str]) -> dict[str, str]:
+        batches.append(ids)
+        return {i: f"post-{i}" for i in ids if i != "gone"}
+
+    await cache.get_or_load("posting", "p0", counting("post-p0")[0], BYTES)  # L1
+    await asyncio.sleep(0.01)
+    got = await cache.get_many_or_load(
+        "posting", ["p0", "p1", "p2", "gone", "p1"], load_many, BYTES
+    )
+    assert got == {"p0": "post-p0", "p1": "post-p1", "p2": "post-p2"}
+    assert batches == [["p1", "p2", "gone"]]
+    await asyncio.sleep(0.01)
+    assert "t:posting:gone" not in fake.data
+    # Another instance: everything found in L2 by one MGET, nothing loaded.
+    calls = fake.calls
+    assert await other.get_many_or_load("posting", ["p1", "p2", "p0"], load_many, BYTES) == {
+        "p1": "post-p1",
+        "p2": "post-p2",
+        "p0": "post-p0",
+    }
+    assert fake.calls == calls + 1
+    assert len(batches) == 1
+    assert other.stats().l2_hits == 3
+
+
+async def test_get_many_shares_flights_and_respects_evictions() -> None:
+    fake = FakeRedis()
+    cache = make(fake)
+    release = asyncio.Event()
+    batches: list[list[str]] = []
+
+    async def slow_old(ids: list[str]) -> dict[str, str]:
+        batches.append(ids)
+        await release.wait()
+        return {i: "v1" for i in ids}
+
+    first = asyncio.create_task(cache.get_many_or_load("posting", ["a", "b"], slow_old, BYTES))
+    await asyncio.sleep(0.01)
+    second = asyncio.create_task(cache.get_many_or_load("posting", ["b"], slow_old, BYTES))
+    await asyncio.sleep(0.01)
+    cache.apply_invalidation(invalidation("a"), offset=0)
+    release.set()
+    assert await first == {"a": "v1", "b": "v1"}
+    assert await second == {"b": "v1"}
+    assert batches == [["a", "b"]]  # b was joined, not loaded twice
+    await asyncio.sleep(0.01)
+    assert fake.data["t:posting:a"][:1] == b"x"  # the stale a was not written
+    assert fake.data["t:posting:b"] == b'v"v1"'
+    fresh, fresh_calls = counting("v2")
+    assert await cache.get_or_load("posting", "a", fresh, BYTES) == "v2"
+    assert await cache.get_or_load("posting", "b", fresh, BYTES) == "v1"
+    assert fresh_calls == [1]
+
+
+async def test_get_many_loader_errors_reach_every_caller() -> None:
+    cache = make()
+
+    async def broken(ids: list[str]) -> dict[str, str]:
+        raise RuntimeError("database down")
+
+    with pytest.raises(RuntimeError, match="database down"):
+        await cache.get_many_or_load("posting", ["a", "b"], broken, BYTES)
+    loader, _ = counting("ok")
+    assert await cache.get_or_load("posting", "a", loader, BYTES) == "ok"
 
 
 # --- generation coalescing ---------------------------------------------------------------
@@ -427,7 +549,7 @@ async def test_redis_outage_is_skipped_logged_once_and_recovers() -> None:
         if cache.redis_healthy:
             break
     assert cache.redis_healthy
-    assert fake.data["t:posting:warm"] == TOMBSTONE
+    assert fake.data["t:posting:warm"][:1] == b"x"
     loader2, calls2 = counting("v")
     cache.clear_l1()
     await cache.get_or_load("posting", "k0", loader2, BYTES)  # was not in L2 (down)
