@@ -14,7 +14,11 @@ version more than 1 s after the commit):
   (and is refused). Plain DEL could not give that: a fill racing on another connection
   could land after the DEL and live for ``l2_ttl_s``. Tombstones only move forward
   (a lagging instance never replaces ``P2`` by an older ``P``), and a fresh load may
-  refill L2 at once, so a just-changed posting is not kept out of L2.
+  refill L2 at once, so a just-changed posting is not kept out of L2. Tombstones live
+  ``tombstone_s`` (10 s): an instance lagging more than that behind the log could refill
+  an old value, until it applies the event itself and evicts again -- such an instance
+  breaks the 1 s bound on its own anyway, and its listener ``status()`` shows the lag.
+  Manual :meth:`evict` stamps one past the current position (conservative).
 - Locally, an eviction marks the key's in-flight load *stale*: its result is returned to
   the callers that were already waiting (their request began before the event) but is
   stored in neither L1 nor L2, and callers arriving after the eviction start a new load.
