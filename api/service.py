@@ -8,9 +8,10 @@ limits live in one place:
 - search pages, facets, counts and similar-lists: generational (any committed change
   bumps the generation, so a cached page never outlives the data it was computed on
   by more than the invalidation delay); key = normalised query + filter + paging;
-- postings by id: kind ``posting``, evicted per id by invalidation events. A search page
-  only holds ids and scores; its postings are always fetched by id through the cache,
-  so an evicted (changed or deleted) posting is never served stale from a cached page.
+- postings by id: kind ``posting`` (one MGET and one batch load per page), evicted per id
+  by invalidation events. A search page only holds ids and scores; its postings are
+  always fetched by id through the cache, so an evicted (changed or deleted) posting is
+  never served stale from a cached page.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from api.cache import JsonCodec, NumpyCodec, TieredCache
+from api.cache import POSTING, JsonCodec, NumpyCodec, TieredCache
 from api.search import (
     MAX_FIRST,
     Facets,
@@ -88,10 +89,6 @@ def split_cursor(after: str | None) -> tuple[str | None, int]:
     return base, skip
 
 
-class _Missing(Exception):
-    """Raised by a posting loader so the cache stores nothing for an absent id."""
-
-
 def normalise_query(text: str) -> str:
     """The cache key of a query: equal for texts a user would consider the same."""
     return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
@@ -115,35 +112,6 @@ def _count_to_dict(count: int) -> dict[str, Any]:
 
 def _count_from_dict(data: dict[str, Any]) -> int:
     return int(data["count"])
-
-
-class _PostingBatch:
-    """Collects the ids whose cache lookups missed at about the same time and loads
-    them with one ``get_many`` (a tiny dataloader: a page of 20 misses is one query)."""
-
-    def __init__(self, repository: PostingRepository) -> None:
-        self._repository = repository
-        self._ids: list[str] = []
-        self._task: asyncio.Task[dict[str, PostingView]] | None = None
-        self._closed = False
-
-    async def load(self, posting_id: str) -> PostingView:
-        if self._closed:  # a late miss after the batch left: load it alone
-            found = await self._repository.get_many([posting_id])
-        else:
-            self._ids.append(posting_id)
-            if self._task is None:
-                self._task = asyncio.ensure_future(self._run())
-            found = await asyncio.shield(self._task)
-        view = found.get(posting_id)
-        if view is None:
-            raise _Missing(posting_id)
-        return view
-
-    async def _run(self) -> dict[str, PostingView]:
-        await asyncio.sleep(0)  # let the other lookups of this page register their ids
-        self._closed = True
-        return await self._repository.get_many(list(dict.fromkeys(self._ids)))
 
 
 class SearchService:
@@ -214,26 +182,14 @@ class SearchService:
         return result
 
     async def postings(self, ids: Sequence[str]) -> dict[str, PostingView]:
-        """Postings by id through the cache; absent (deleted) ids are left out."""
+        """Postings by id through the cache (L1, one MGET, one ``get_many`` for the rest);
+        absent (deleted) ids are left out and not cached."""
         unique = list(dict.fromkeys(ids))
         if not unique:
             return {}
-        batch = _PostingBatch(self.repository)
-
-        async def one(posting_id: str) -> PostingView | None:
-            try:
-                view: PostingView = await self.cache.get_or_load(
-                    "posting",
-                    posting_id,
-                    lambda: batch.load(posting_id),
-                    self._posting_codec,
-                )
-            except _Missing:
-                return None
-            return view
-
-        views = await asyncio.gather(*(one(pid) for pid in unique))
-        return {pid: view for pid, view in zip(unique, views, strict=True) if view is not None}
+        return await self.cache.get_many_or_load(
+            POSTING, unique, self.repository.get_many, self._posting_codec
+        )
 
     # --- the operations -------------------------------------------------------------
     async def search(

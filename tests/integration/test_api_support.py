@@ -539,7 +539,6 @@ class Api:
 
     def __init__(self, client: AsyncTestClient[Any]) -> None:
         self.client = client
-        self.landed_at = 0.0  # when the test's data was in the database (monotonic)
 
     async def raw(
         self,
