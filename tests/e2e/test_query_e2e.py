@@ -34,6 +34,7 @@ from tests.integration.test_api_support import (
     SEARCH_IDS,
     Api,
     app_settings,
+    reset_redis,
     running_api,
     wait_until,
 )
@@ -121,6 +122,7 @@ class ApiProcess:
 @pytest.fixture
 async def topics(stack: Settings) -> Topics:
     await reset_table(stack)
+    await reset_redis(stack)
     return await make_topics(stack, partitions=3)
 
 

@@ -28,6 +28,7 @@ from tests.integration.test_api_support import (
     Api,
     app_settings,
     matches,
+    reset_redis,
     running_api,
     wait_until,
 )
@@ -45,6 +46,7 @@ pytestmark = pytest.mark.integration
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def topics(stack: Settings) -> Topics:
     await reset_table(stack)
+    await reset_redis(stack)
     return await make_topics(stack, partitions=3)
 
 

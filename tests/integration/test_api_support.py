@@ -18,6 +18,7 @@ from typing import Any
 
 from litestar.testing import AsyncTestClient
 from pydantic import SecretStr
+from redis.asyncio import Redis
 
 from api.app import create_app
 from schemas.settings import Settings
@@ -517,6 +518,17 @@ def _docs() -> list[Doc]:
 CORPUS: list[Doc] = _docs()
 BY_ID: dict[str, Doc] = {doc.id: doc for doc in CORPUS}
 PYTHON_BACKEND = {"py-1", "py-2", "py-3", "py-5"}  # py-4 is junior, still python backend
+
+
+async def reset_redis(settings: Settings) -> None:
+    """Empty the L2 cache: its entries and tombstones are stamped with positions in another
+    test's invalidation topic, which would refuse this test's fills (positions restart
+    at 0 on a fresh topic)."""
+    client = Redis.from_url(settings.redis_dsn)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
 
 
 def app_settings(stack: Settings, topics: Topics, **overrides: Any) -> Settings:
