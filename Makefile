@@ -20,10 +20,14 @@ $(STAMP): pyproject.toml constraints.txt
 deps: $(STAMP)
 
 ## demo: install, start the stack, and run the main job on the embedded defaults
+# The demo embeds with the hashing embedder on both sides (postings and queries), so it
+# runs in seconds; JOBSTREAM_EMBEDDER=minilm make demo uses all-MiniLM-L6-v2 for both.
+demo: export JOBSTREAM_EMBEDDER ?= hash
 demo: deps
 	$(BIN)/jobstream up --workers 2
-	$(BIN)/jobstream produce --generate 10000 --embedder hash
+	$(BIN)/jobstream produce --generate 10000
 	$(BIN)/jobstream status
+	@echo "GraphiQL: http://127.0.0.1:$${JOBSTREAM_API_PORT:-8000}/graphql   metrics: :$${JOBSTREAM_GATEWAY_METRICS_PORT:-9107} (gateway) :$${JOBSTREAM_WORKER_METRICS_PORT:-9108}+ (workers) and /metrics on the API"
 
 ## test: install and run the whole suite (lint, types, unit, integration on a real stack)
 test: deps lint

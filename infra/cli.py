@@ -49,7 +49,7 @@ def up(
             "--workers",
             min=0,
             max=64,
-            help="Also run the gateway and this many sink workers (one group).",
+            help="Also run the gateway, this many sink workers (one group) and the API.",
         ),
     ] = 0,
 ) -> None:

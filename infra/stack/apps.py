@@ -1,4 +1,4 @@
-"""The platform's own processes under the stack: the gateway and N sink workers.
+"""The platform's own processes under the stack: the gateway, N sink workers, the API.
 
 They run as `python -m gateway` / `python -m streams` subprocesses with pid files beside
 the services', so `down` stops exactly what `up --workers N` started. Each worker gets
@@ -16,6 +16,7 @@ from infra.stack.paths import StackPaths
 from schemas.settings import Settings
 
 GATEWAY = "gateway"
+API = "api"
 
 
 def worker_name(index: int) -> str:
@@ -30,33 +31,62 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def start_gateway(settings: Settings, paths: StackPaths) -> str:
-    pidfile = paths.pidfile(GATEWAY)
-    if process.running(pidfile) is not None:
-        return f"already running on {settings.gateway_target}"
-    if process.port_open(settings.gateway_host, settings.gateway_port):
-        owner = process.port_owner(settings.gateway_port) or "another process"
-        raise ServiceError(
-            GATEWAY,
-            f"port {settings.gateway_port} is already taken by {owner}",
-            log=paths.log(GATEWAY),
-            hint="stop it, or set JOBSTREAM_GATEWAY_PORT",
-        )
-    proc = process.spawn(
-        [sys.executable, "-m", "gateway"], log=paths.log(GATEWAY), pidfile=pidfile, env=_env()
+    return _start_server(
+        paths,
+        GATEWAY,
+        "gateway",
+        settings.gateway_host,
+        settings.gateway_port,
+        "JOBSTREAM_GATEWAY_PORT",
+        settings.startup_timeout_s,
     )
+
+
+def start_api(settings: Settings, paths: StackPaths) -> str:
+    return _start_server(
+        paths,
+        API,
+        "api",
+        settings.api_host,
+        settings.api_port,
+        "JOBSTREAM_API_PORT",
+        settings.startup_timeout_s,
+    )
+
+
+def _start_server(
+    paths: StackPaths,
+    name: str,
+    module: str,
+    host: str,
+    port: int,
+    port_variable: str,
+    timeout: float,
+) -> str:
+    """Spawn `python -m module` and wait until it listens on host:port."""
+    pidfile, log = paths.pidfile(name), paths.log(name)
+    if process.running(pidfile) is not None:
+        return f"already running on {host}:{port}"
+    if process.port_open(host, port):
+        owner = process.port_owner(port) or "another process"
+        raise ServiceError(
+            name,
+            f"port {port} is already taken by {owner}",
+            log=log,
+            hint=f"stop it, or set {port_variable}",
+        )
+    proc = process.spawn([sys.executable, "-m", module], log=log, pidfile=pidfile, env=_env())
     if not process.wait_until(
-        lambda: process.port_open(settings.gateway_host, settings.gateway_port),
-        timeout=settings.startup_timeout_s,
-        alive=proc.is_running,
+        lambda: process.port_open(host, port), timeout=timeout, alive=proc.is_running
     ):
         process.stop(pidfile, timeout=5)
         raise ServiceError(
-            GATEWAY,
-            "the gateway did not start listening",
-            log=paths.log(GATEWAY),
-            hint="read the log's last lines:\n" + process.tail(paths.log(GATEWAY)),
+            name,
+            f"it did not start listening on {host}:{port}",
+            log=log,
+            hint="read the log's last lines:\n" + process.tail(log),
         )
-    return f"started on {settings.gateway_target}"
+    return f"started on {host}:{port}"
 
 
 def start_workers(settings: Settings, paths: StackPaths, count: int) -> str:
@@ -104,6 +134,7 @@ def stop_all(paths: StackPaths) -> list[str]:
     for pidfile in sorted(paths.run.glob("worker-*.pid")):
         if process.stop(pidfile, timeout=45):
             stopped.append(pidfile.stem)
-    if process.stop(paths.pidfile(GATEWAY), timeout=45):
-        stopped.append(GATEWAY)
+    for name in (API, GATEWAY):
+        if process.stop(paths.pidfile(name), timeout=45):
+            stopped.append(name)
     return stopped

@@ -19,7 +19,7 @@ Report = Callable[[str, str], None]
 
 
 def up(settings: Settings, report: Report, *, workers: int = 0) -> None:
-    """Start the services; with workers > 0 also the gateway and that many workers."""
+    """Start the services; with workers > 0 also the gateway, that many workers, the API."""
     paths = StackPaths.create(settings.home)
     report("kafka", _kafka_module(settings).start(settings, paths))
     created = asyncio.run(ensure_topics(settings, timeout=settings.startup_timeout_s))
@@ -29,6 +29,7 @@ def up(settings: Settings, report: Report, *, workers: int = 0) -> None:
     if workers > 0:
         report("gateway", apps.start_gateway(settings, paths))
         report("workers", apps.start_workers(settings, paths, workers))
+        report("api", apps.start_api(settings, paths))
 
 
 def _kafka_module(settings: Settings) -> KafkaRunner:
@@ -85,10 +86,13 @@ def _app_statuses(settings: Settings, paths: StackPaths) -> list[ServiceStatus]:
     found = []
     for pidfile in sorted(paths.run.glob("*.pid")):
         name = pidfile.stem
-        if name != apps.GATEWAY and not name.startswith("worker-"):
+        if name not in (apps.GATEWAY, apps.API) and not name.startswith("worker-"):
             continue
         proc = process.running(pidfile)
-        address = settings.gateway_target if name == apps.GATEWAY else settings.consumer_group
+        address = {
+            apps.GATEWAY: settings.gateway_target,
+            apps.API: f"http://{settings.api_host}:{settings.api_port}/graphql",
+        }.get(name, settings.consumer_group)
         detail = f"log {paths.log(name)}" if proc else "exited: see its log, then `jobstream up`"
         found.append(
             ServiceStatus(name, proc is not None, address, detail, proc.pid if proc else None)

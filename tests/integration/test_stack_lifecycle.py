@@ -160,7 +160,7 @@ def test_up_with_workers_runs_the_ingest_path_and_down_stops_it(tmp_path: Path) 
     try:
         jobstream(env, "up", "--workers", "2")
         started = pids(home)
-        assert {"gateway", "worker-1", "worker-2"} <= set(started)
+        assert {"gateway", "worker-1", "worker-2", "api"} <= set(started)
         again = jobstream(env, "up", "--workers", "2")
         assert "2 running" in again.stdout
         assert pids(home) == started, "a second `up --workers` must not restart anything"
@@ -187,6 +187,17 @@ def test_up_with_workers_runs_the_ingest_path_and_down_stops_it(tmp_path: Path) 
         assert names["gateway"]
         assert names["worker-1"]
         assert names["worker-2"]
+        assert names["api"]
+        import urllib.request
+
+        api = f"http://127.0.0.1:{env['JOBSTREAM_API_PORT']}"
+        query = json.dumps({"query": '{ posting(id: "job-0-0000007") { id title } }'}).encode()
+        request = urllib.request.Request(
+            f"{api}/graphql", data=query, headers={"content-type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer = json.loads(response.read())
+        assert answer["data"]["posting"]["id"] == "job-0-0000007", answer
     finally:
         jobstream(env, "down", check=False)
     assert processes_under(home) == []

@@ -50,6 +50,7 @@ def local_env(home: Path) -> dict[str, str]:
         "JOBSTREAM_GATEWAY_PORT": str(free_port()),
         "JOBSTREAM_GATEWAY_METRICS_PORT": str(free_port()),
         "JOBSTREAM_WORKER_METRICS_PORT": "0",
+        "JOBSTREAM_API_PORT": str(free_port()),
     }
 
 
