@@ -31,10 +31,15 @@ def _aware(value: datetime | None) -> datetime | None:
 @strawberry.input(name="PostingFilter", description="All given conditions must hold.")
 class PostingFilterInput:
     experience_min_years: int | None = strawberry.field(
-        default=None, description="Postings asking at least this many years."
+        default=None,
+        description=(
+            "Lower end of your years of experience: postings whose [min, max] years"
+            " range overlaps [experienceMinYears, experienceMaxYears] match."
+        ),
     )
     experience_max_years: int | None = strawberry.field(
-        default=None, description="Postings asking at most this many years."
+        default=None,
+        description="Upper end of the years of experience you have (see experienceMinYears).",
     )
     english_levels: list[EnglishLevel] | None = strawberry.field(
         default=None, description="Any of these English levels."
