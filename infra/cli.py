@@ -122,3 +122,9 @@ app.command("worker")(worker)
 from api.cli import api_command  # noqa: E402
 
 app.command("api")(api_command)
+
+from streams.ops.cli import register_ops  # noqa: E402
+from streams.rebuild.cli import register_rebuild  # noqa: E402
+
+register_ops(app)
+register_rebuild(app)

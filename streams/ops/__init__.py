@@ -1,0 +1,1 @@
+"""Operating the log: consumer-group offsets, dead letters, replay (issue #5)."""
