@@ -7,10 +7,14 @@ Heavy imports (Litestar, asyncpg, the model) happen inside the command so
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from litestar import Litestar
 
 
 def configure_logging(level: str) -> None:
@@ -46,10 +50,20 @@ def api_command(
     port: Annotated[
         int | None, typer.Option("--port", help="Port (default JOBSTREAM_API_PORT).")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", min=1, max=64, help="Server processes (default JOBSTREAM_API_WORKERS)."
+        ),
+    ] = None,
 ) -> None:
-    """Serve the GraphQL API (/graphql, /health, /metrics) in the foreground.
+    """Serve the GraphQL API and the web UI (/graphql, /, /health, /metrics) in the foreground.
 
-    Example: [bold]jobstream api --port 8000[/bold]
+    One process is CPU-bound at a few hundred GraphQL requests/s; ``--workers`` runs
+    several on the same port (each with its own L1 cache and invalidation listener, all
+    sharing Redis), so use one per core.
+
+    Examples: [bold]jobstream api --port 8000[/bold] · [bold]jobstream api --workers 2[/bold]
     """
     import uvicorn
 
@@ -61,19 +75,40 @@ def api_command(
         overrides["api_host"] = host
     if port is not None:
         overrides["api_port"] = port
+    if workers is not None:
+        overrides["api_workers"] = workers
     try:
         settings = load_settings(**overrides)
     except SettingsError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
     configure_logging(settings.log_level)
+    server: dict[str, Any] = {
+        "host": settings.api_host,
+        "port": settings.api_port,
+        "log_level": settings.log_level.lower(),
+        "lifespan": "on",
+    }
+    if settings.api_workers == 1:
+        uvicorn.run(create_app(settings), **server)
+        return
+    # Worker processes import the app themselves: pass the overrides through the
+    # environment, which load_settings() reads in each of them.
+    os.environ["JOBSTREAM_API_HOST"] = settings.api_host
+    os.environ["JOBSTREAM_API_PORT"] = str(settings.api_port)
     uvicorn.run(
-        create_app(settings),
-        host=settings.api_host,
-        port=settings.api_port,
-        log_level=settings.log_level.lower(),
-        lifespan="on",
+        "api.cli:app_from_environment", factory=True, workers=settings.api_workers, **server
     )
+
+
+def app_from_environment() -> Litestar:
+    """The app for one of several server processes (uvicorn's ``factory``)."""
+    from api.app import create_app
+    from schemas.settings import load_settings
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
 
 
 def main() -> None:

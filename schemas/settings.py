@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     # --- api (Litestar + Strawberry) ----------------------------------------------
     api_host: str = Field("127.0.0.1", description="API bind address.")
     api_port: Port = Field(8000, description="API port: /graphql, /, /health, /metrics.")
+    api_workers: int = Field(
+        1, ge=1, le=64, description="API server processes (one per core; each has its own L1)."
+    )
     admin_token: SecretStr | None = Field(
         None, description="Required (Bearer) by admin mutations; unset = admin disabled."
     )

@@ -8,11 +8,16 @@ similar, facets, cache stats, limits, error codes, admin, health and metrics.
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
+import psutil
 import pytest
 import pytest_asyncio
 
@@ -33,6 +38,8 @@ from tests.integration.test_api_support import (
     wait_until,
 )
 from tests.integration.test_sink_support import (
+    PYTHON,
+    ROOT,
     Topics,
     WorkerProcess,
     make_topics,
@@ -509,3 +516,47 @@ async def test_graphiql_in_a_browser_and_queries_over_get(api: Api) -> None:
     )
     assert mutation.status_code in (400, 405)
     assert mutation.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_several_server_processes_serve_one_port(
+    api: Api, topics: Topics, tmp_path: Path
+) -> None:
+    """``python -m api --workers 2``: two uvicorn processes behind one port, both answering
+    from the same read model; SIGTERM stops them all."""
+    port = free_port()
+    env = topics.env(JOBSTREAM_API_PORT=str(port), JOBSTREAM_LOG_LEVEL="WARNING")
+    log = tmp_path / "api.log"
+    servers: list[psutil.Process] = []
+    with log.open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            PYTHON, "-m", "api", "--workers", "2", cwd=ROOT, env=env, stdout=out, stderr=out
+        )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+
+            async def healthy() -> bool:
+                try:
+                    return (await client.get("/health")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await wait_until(healthy, timeout=90, what="API processes to answer", interval=0.5)
+            servers = [
+                child
+                for child in psutil.Process(proc.pid).children()
+                if "spawn_main" in " ".join(child.cmdline())
+            ]
+            assert len(servers) >= 2, (servers, log.read_text())
+            query = "query($q: String!) { search(query: $q, first: 4) { edges { node { id } } } }"
+            for _ in range(8):  # new connections: the kernel spreads them over both
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as fresh:
+                    answer = await fresh.post(
+                        "/graphql", json={"query": query, "variables": {"q": "python backend"}}
+                    )
+                edges = answer.json()["data"]["search"]["edges"]
+                assert edges[0]["node"]["id"] in PYTHON_BACKEND, answer.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), timeout=30) == 0, log.read_text()
+    _, alive = psutil.wait_procs(servers, timeout=10)
+    assert not alive, alive

@@ -17,7 +17,7 @@ from api.graphql.errors import INTERNAL, UNAUTHENTICATED, Unauthenticated
 from api.graphql.export import SCHEMA_FILE, main
 from api.graphql.inputs import embedding_text, input_field
 from api.graphql.permissions import ADMIN_DISABLED, check_admin
-from api.graphql.schema import build_schema, sdl
+from api.graphql.schema import DOCUMENT_CACHE_SIZE, build_schema, sdl
 from api.graphql.types import EmploymentType, EnglishLevel, RemoteMode
 from api.metrics import operation_label
 from api.service import BadInput, edge_cursor, normalise_query, split_cursor
@@ -197,3 +197,23 @@ async def test_cache_stats_shape() -> None:
     assert stats["generation"] == 3
     assert stats["redisHealthy"] is False
     assert stats["levels"][1] == {"level": "l2", "hits": 1, "misses": 0}
+
+
+async def test_a_repeated_document_is_parsed_and_validated_once() -> None:
+    """Parse + validate cost five times a cached search: the caches must hit across
+    requests, which needs the depth rule to be the same object every time."""
+    from strawberry.extensions.parser_cache import _get_parse_cache
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    parse, validate = (
+        _get_parse_cache(DOCUMENT_CACHE_SIZE),
+        _get_validate_cache(DOCUMENT_CACHE_SIZE),
+    )
+    schema = build_schema()
+    query = "query Repeated { cacheStats { generation } __typename }"
+    await schema.execute(query, context_value=context())
+    before = parse.cache_info().hits, validate.cache_info().hits
+    for _ in range(3):
+        await schema.execute(query, context_value=context())
+    after = parse.cache_info().hits, validate.cache_info().hits
+    assert (after[0] - before[0], after[1] - before[1]) == (3, 3)
