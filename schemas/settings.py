@@ -7,7 +7,9 @@ servers. A bad value fails at start with the variable's name and what is wrong.
 
 from __future__ import annotations
 
+import fnmatch
 import re
+import zoneinfo
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -20,11 +22,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _HOSTPORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+_ERROR_CLASS = re.compile(r"^[a-z0-9_*?]{1,64}$")
 
 
 class SettingsError(ValueError):
@@ -77,6 +80,9 @@ class Settings(BaseSettings):
     topic_invalidations: str = Field("cache-invalidation.v1", description="Cache events.")
     topic_gateway_sequences: str = Field(
         "gateway-sequences.v1", description="Last acked sequence per producer (compacted)."
+    )
+    topic_operations: str = Field(
+        "operations.v1", description="Admin operation commands and their answers (1 partition)."
     )
     topic_partitions: int = Field(6, ge=1, le=1000, description="Partitions of postings.v1.")
     invalidation_retention_ms: int = Field(
@@ -152,6 +158,19 @@ class Settings(BaseSettings):
     )
     worker_metrics_port: int = Field(9108, ge=0, le=65535, description="0 picks a free port.")
 
+    # --- maintenance (streams/maintenance) ----------------------------------------
+    maintenance_cron: str = Field(
+        "0 2 * * *", description="When the leader worker runs maintenance (5-field cron)."
+    )
+    maintenance_timezone: str = Field(
+        "UTC", description="IANA time zone the maintenance cron is read in, e.g. Europe/Berlin."
+    )
+    retryable_error_classes: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("unexpected", "db_*"),
+        description="Dead-letter error classes maintenance redrives (comma-separated, "
+        "* wildcards): failures a fix can cure, not bytes that can never decode.",
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
 
     @field_validator("kafka_bootstrap_servers")
@@ -163,12 +182,50 @@ class Settings(BaseSettings):
         return ",".join(parts)
 
     @field_validator(
-        "topic_postings", "topic_dead_letters", "topic_invalidations", "topic_gateway_sequences"
+        "topic_postings",
+        "topic_dead_letters",
+        "topic_invalidations",
+        "topic_gateway_sequences",
+        "topic_operations",
     )
     @classmethod
     def _topic(cls, value: str) -> str:
         if not _TOPIC.match(value) or value in {".", ".."}:
             raise ValueError("a Kafka topic name is 1-249 chars of [A-Za-z0-9._-]")
+        return value
+
+    @field_validator("maintenance_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter  # type: ignore[import-untyped]
+
+        value = " ".join(value.split())
+        if len(value.split()) != 5 or not croniter.is_valid(value):
+            raise ValueError("expected a 5-field cron expression, e.g. '0 2 * * *' (02:00 daily)")
+        return value
+
+    @field_validator("maintenance_timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                "unknown time zone; expected an IANA name, e.g. UTC or Europe/Berlin"
+            ) from None
+        return value
+
+    @field_validator("retryable_error_classes", mode="before")
+    @classmethod
+    def _error_classes(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(p.strip() for p in value.split(",") if p.strip())
+        if isinstance(value, list | tuple):
+            bad = [str(v) for v in value if not _ERROR_CLASS.match(str(v))]
+            if bad:
+                raise ValueError(
+                    f"error classes are lower-case [a-z0-9_] names with * wildcards; bad: {bad}"
+                )
         return value
 
     @field_validator("database_url")
@@ -195,12 +252,18 @@ class Settings(BaseSettings):
         ]
         if len(set(topics)) != len(topics):
             raise ValueError("JOBSTREAM_TOPIC_* must name four different topics")
+        if self.topic_operations in topics:
+            raise ValueError("JOBSTREAM_TOPIC_OPERATIONS must differ from the other topics")
         return self
 
     # --- derived ------------------------------------------------------------------
     @property
     def kafka_port(self) -> int:
         return int(self.kafka_bootstrap_servers.split(",")[0].rsplit(":", 1)[1])
+
+    def is_retryable(self, error_class: str) -> bool:
+        """Whether maintenance may redrive dead letters of this class."""
+        return any(fnmatch.fnmatchcase(error_class, p) for p in self.retryable_error_classes)
 
     @property
     def gateway_target(self) -> str:

@@ -58,4 +58,12 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
                 "cleanup.policy": "delete",
             },
         ),
+        # Admin operation commands and their completions (streams/maintenance): one
+        # partition keeps them in order for the one worker that owns it; only live
+        # requesters wait for an answer, so a week is plenty.
+        TopicSpec(
+            settings.topic_operations,
+            1,
+            {"retention.ms": str(7 * 24 * 3600 * 1000), "cleanup.policy": "delete"},
+        ),
     ]

@@ -287,12 +287,27 @@ class TieredCache:
         L1 and in-flight loads are handled synchronously; the L2 tombstones are written
         by a background task (until then this instance does not read those keys from L2).
         """
+        if event.flush_all:
+            self._flush_local()
         self._evict_local(POSTING, (p.id for p in event.postings), None, offset + 1)
         committed_at: float | None = None
         if event.HasField("committed_at"):
             committed_at = event.committed_at.seconds + event.committed_at.nanos / 1e9
         self._generation.observe(offset + 1, committed_at)
         self._ensure_worker()
+
+    def _flush_local(self) -> None:
+        """A flush-all event (``jobstream rebuild`` swapped the read model): every cached
+        posting is suspect. L1 and in-flight loads go now; L2's postings are purged (and
+        not read meanwhile). Every instance purges when it applies the event, after
+        marking its own loads stale, so a pre-swap fill cannot outlive the last purge."""
+        if self._l1 is not None:
+            self._l1.clear()
+        for flight in self._flights.values():
+            flight.stale = True
+        self._flights.clear()
+        if self._redis is not None:
+            self._pending.purge_kinds.add(POSTING)
 
     def clear_l1(self) -> int:
         """Drop every L1 entry (L2 and the generation stay); returns how many there were."""

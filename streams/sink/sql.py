@@ -76,8 +76,12 @@ _updates = ",\n    ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c != "id")
 # bisection step while isolating a record the database rejects). ORDER BY id: rows are
 # locked in one global order, so two workers overlapping during a rebalance cannot
 # deadlock on each other's batches.
-UPSERT = f"""
-INSERT INTO postings AS p ({_cols}, updated_at)
+
+
+def upsert(table: str = "postings") -> str:
+    """The version-guarded merge into ``table`` (``jobstream rebuild`` targets its new table)."""
+    return f"""
+INSERT INTO {table} AS p ({_cols}, updated_at)
 SELECT {_cols}, now() FROM {STAGING} WHERE n >= $1 AND n < $2 ORDER BY id
 ON CONFLICT (id) DO UPDATE SET
     {_updates},
@@ -85,6 +89,9 @@ ON CONFLICT (id) DO UPDATE SET
 WHERE p.version < EXCLUDED.version
 RETURNING p.id, p.version, p.deleted
 """
+
+
+UPSERT = upsert()
 
 OUTBOX_INSERT = "INSERT INTO invalidation_outbox (payload) VALUES ($1) RETURNING id"
 OUTBOX_DELETE = "DELETE FROM invalidation_outbox WHERE id = ANY($1::bigint[])"

@@ -63,9 +63,21 @@ class PostingsWriter:
     """Owns the asyncpg pool; recreated connections get the codec and staging table."""
 
     def __init__(
-        self, dsn: str, *, dim: int, source: str, pool_size: int = 2, timeout_s: float = 60.0
+        self,
+        dsn: str,
+        *,
+        dim: int,
+        source: str,
+        pool_size: int = 2,
+        timeout_s: float = 60.0,
+        table: str = "postings",
+        outbox: bool = True,
     ) -> None:
+        """``table``/``outbox``: ``jobstream rebuild`` writes a new, not yet visible table
+        with the same rules and announces nothing until it swaps it in."""
         self._dsn = dsn
+        self._upsert = sql.upsert(table)
+        self._announce = outbox
         self._dim = dim
         self._source = source
         self._pool_size = pool_size
@@ -176,11 +188,11 @@ class PostingsWriter:
             records=[_staging_row(start + i, row) for i, row in enumerate(rows)],
             columns=sql.STAGING_COLUMNS,
         )
-        changed = await conn.fetch(sql.UPSERT, start, start + len(rows))
+        changed = await conn.fetch(self._upsert, start, start + len(rows))
         return [Changed(r["id"], r["version"], r["deleted"]) for r in changed]
 
     async def _outbox(self, conn: asyncpg.Connection, result: WriteResult) -> None:
-        if not result.changed:
+        if not result.changed or not self._announce:
             return
         payload = build_invalidation(result.changed, source=self._source).SerializeToString()
         result.outbox_id = await conn.fetchval(sql.OUTBOX_INSERT, payload)

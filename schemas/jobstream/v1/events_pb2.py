@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19jobstream/v1/events.proto\x12\x0cjobstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\">\n\x0e\x43hangedPosting\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x0f\n\x07\x64\x65leted\x18\x03 \x01(\x08\"\x80\x01\n\x0cInvalidation\x12.\n\x08postings\x18\x01 \x03(\x0b\x32\x1c.jobstream.v1.ChangedPosting\x12\x30\n\x0c\x63ommitted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06source\x18\x03 \x01(\t\"\xe8\x01\n\nDeadLetter\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x13\n\x0b\x65rror_class\x18\x03 \x01(\t\x12\x15\n\rerror_message\x18\x04 \x01(\t\x12\x16\n\x0eoriginal_topic\x18\x05 \x01(\t\x12\x1a\n\x12original_partition\x18\x06 \x01(\x05\x12\x17\n\x0foriginal_offset\x18\x07 \x01(\x03\x12\x33\n\x0f\x66irst_failed_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61ttempts\x18\t \x01(\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19jobstream/v1/events.proto\x12\x0cjobstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\">\n\x0e\x43hangedPosting\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x0f\n\x07\x64\x65leted\x18\x03 \x01(\x08\"\x93\x01\n\x0cInvalidation\x12.\n\x08postings\x18\x01 \x03(\x0b\x32\x1c.jobstream.v1.ChangedPosting\x12\x30\n\x0c\x63ommitted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x11\n\tflush_all\x18\x04 \x01(\x08\"\xe8\x01\n\nDeadLetter\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x13\n\x0b\x65rror_class\x18\x03 \x01(\t\x12\x15\n\rerror_message\x18\x04 \x01(\t\x12\x16\n\x0eoriginal_topic\x18\x05 \x01(\t\x12\x1a\n\x12original_partition\x18\x06 \x01(\x05\x12\x17\n\x0foriginal_offset\x18\x07 \x01(\x03\x12\x33\n\x0f\x66irst_failed_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61ttempts\x18\t \x01(\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,7 +35,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CHANGEDPOSTING']._serialized_start=76
   _globals['_CHANGEDPOSTING']._serialized_end=138
   _globals['_INVALIDATION']._serialized_start=141
-  _globals['_INVALIDATION']._serialized_end=269
-  _globals['_DEADLETTER']._serialized_start=272
-  _globals['_DEADLETTER']._serialized_end=504
+  _globals['_INVALIDATION']._serialized_end=288
+  _globals['_DEADLETTER']._serialized_start=291
+  _globals['_DEADLETTER']._serialized_end=523
 # @@protoc_insertion_point(module_scope)

@@ -20,14 +20,16 @@ class ChangedPosting(_message.Message):
     def __init__(self, id: _Optional[str] = ..., version: _Optional[int] = ..., deleted: _Optional[bool] = ...) -> None: ...
 
 class Invalidation(_message.Message):
-    __slots__ = ("postings", "committed_at", "source")
+    __slots__ = ("postings", "committed_at", "source", "flush_all")
     POSTINGS_FIELD_NUMBER: _ClassVar[int]
     COMMITTED_AT_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    FLUSH_ALL_FIELD_NUMBER: _ClassVar[int]
     postings: _containers.RepeatedCompositeFieldContainer[ChangedPosting]
     committed_at: _timestamp_pb2.Timestamp
     source: str
-    def __init__(self, postings: _Optional[_Iterable[_Union[ChangedPosting, _Mapping]]] = ..., committed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[str] = ...) -> None: ...
+    flush_all: bool
+    def __init__(self, postings: _Optional[_Iterable[_Union[ChangedPosting, _Mapping]]] = ..., committed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[str] = ..., flush_all: _Optional[bool] = ...) -> None: ...
 
 class DeadLetter(_message.Message):
     __slots__ = ("key", "value", "error_class", "error_message", "original_topic", "original_partition", "original_offset", "first_failed_at", "attempts")
