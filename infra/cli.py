@@ -128,3 +128,7 @@ from streams.rebuild.cli import register_rebuild  # noqa: E402
 
 register_ops(app)
 register_rebuild(app)
+
+from infra.replay_cli import replay  # noqa: E402
+
+app.command("replay")(replay)

@@ -1,0 +1,30 @@
+"""The one error type of the ops tools: a message an operator can act on, and an exit code."""
+
+from __future__ import annotations
+
+EXIT_FAILED = 1  # the operation ran and failed (refused, unknown group, nothing landed)
+EXIT_USAGE = 2  # bad input: flags, datetimes, PARTITION:OFFSET
+EXIT_UNREACHABLE = 3  # the broker did not answer
+
+
+class OpsError(Exception):
+    """Raised with a complete, specific sentence; the CLI prints it and exits ``exit_code``."""
+
+    def __init__(self, message: str, *, exit_code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+class UsageError(OpsError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, exit_code=EXIT_USAGE)
+
+
+class BrokerUnreachable(OpsError):
+    def __init__(self, servers: str, detail: str) -> None:
+        super().__init__(
+            f"cannot reach Kafka at {servers} ({detail}); start it with `jobstream up` or "
+            "point JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS at a running broker",
+            exit_code=EXIT_UNREACHABLE,
+        )

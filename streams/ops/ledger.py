@@ -1,0 +1,101 @@
+"""The redrive ledger: which dead letters were already re-produced, and where to.
+
+Kept in a compacted Kafka topic, ``<dlq topic>.redriven``, one record per redriven letter,
+keyed ``<partition>:<offset>`` of the letter in the DLQ. Why a keyed ledger rather than a
+committed consumer-group offset on the DLQ: a redrive may be filtered (``--error-class``)
+or limited (``--limit``), so what was redriven is a set, not a prefix -- an offset would
+either skip the letters a filter left behind or redrive the same ones again. Why Kafka
+rather than PostgreSQL: the read model can be dropped and rebuilt from the log
+(invariant 1); the record of what was re-produced into that log belongs with it.
+Compaction is safe: no Faust agent reads this topic, and a letter is written once.
+
+A ledger entry is written after its record was acked by postings.v1 (acks=all): a
+crash in between redrives that letter again next time, which the version rules make a
+no-op (invariant 4) -- at least once, never lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from schemas.settings import Settings
+from streams.ops.kafka import admin_client, consumer, log_bounds
+from streams.ops.scan import scan
+
+LEDGER_CONFIG = {
+    "cleanup.policy": "compact",
+    "retention.ms": "-1",
+    "min.compaction.lag.ms": "3600000",
+}
+
+
+def ledger_topic(settings: Settings) -> str:
+    return f"{settings.topic_dead_letters}.redriven"
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    letter: str  # "<dlq partition>:<offset>"
+    to: str  # "<topic>:<partition>:<offset>" of the re-produced record
+    error_class: str
+    run: str
+    at: str
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {"to": self.to, "error_class": self.error_class, "run": self.run, "at": self.at}
+        ).encode()
+
+
+async def ensure_ledger(settings: Settings) -> str:
+    """Create the ledger topic if missing (idempotent); return its name."""
+    name = ledger_topic(settings)
+    async with admin_client(settings) as admin:
+        if name not in set(await admin.list_topics()):
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics([NewTopic(name, 1, 1, topic_configs=LEDGER_CONFIG)])
+    return name
+
+
+async def read_ledger(settings: Settings) -> dict[str, dict[str, Any]]:
+    """letter coordinates -> what the ledger says of it; {} when nothing was redriven yet."""
+    name = ledger_topic(settings)
+    async with consumer(settings) as client:
+        parts = client.partitions_for_topic(name)
+        if not parts:
+            await client._client.force_metadata_update()
+            parts = client.partitions_for_topic(name)
+        if not parts:
+            return {}
+        from aiokafka import TopicPartition
+
+        tps = [TopicPartition(name, p) for p in parts]
+        starts, ends = await log_bounds(client, tps)
+        done: dict[str, dict[str, Any]] = {}
+        async for record in scan(client, starts, ends):
+            if record.key is None:
+                continue
+            key = record.key.decode()
+            if record.value is None:
+                done.pop(key, None)
+            else:
+                try:
+                    done[key] = json.loads(record.value)
+                except ValueError:
+                    done[key] = {}
+        return done
+
+
+async def record(producer: AIOKafkaProducer, topic: str, entries: Iterable[LedgerEntry]) -> None:
+    """Write entries and wait for every ack."""
+    futures = [await producer.send(topic, e.encode(), key=e.letter.encode()) for e in entries]
+    for f in futures:
+        await f
