@@ -6,7 +6,8 @@ InvalidationListener, the Kafka producer for mutations, the embedder, the search
 service and the metrics -- so two apps in one process share nothing (the tests rely on
 it) and nothing happens at import time.
 
-Routes: ``/graphql`` (GraphiQL in a browser), ``/health``, ``/metrics``.
+Routes: ``/graphql`` (GraphiQL in a browser), ``/health``, ``/metrics``, and the web UI
+(``/``, ``/postings/{id}``, ``/robots.txt``, ``/static/…``; see :mod:`api.web`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from api.health import health_report
 from api.metrics import CONTENT_TYPE, ApiMetrics
 from api.search import PostingRepository
 from api.service import SearchService
+from api.web import HTTP_ERROR_HANDLERS, Assets, template_config, web_router
 from schemas.embedding import Embedder, make_embedder
 from schemas.settings import Settings
 
@@ -144,11 +146,13 @@ async def metrics(state: State) -> Response[bytes]:
 def create_app(settings: Settings) -> Litestar:
     """The API app for these settings; nothing is opened until its lifespan starts."""
     schema = build_schema(max_depth=settings.max_query_depth)
+    assets = Assets()  # read (and hashed) once per app, before the first page
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with open_resources(settings) as resources:
             app.state.resources = resources
+            app.state.web_assets = assets
             log.info("api ready", host=settings.api_host, port=settings.api_port)
             yield
 
@@ -165,10 +169,11 @@ def create_app(settings: Settings) -> Litestar:
         )
 
     return Litestar(
-        route_handlers=[graphql_controller(schema), health, metrics],
+        route_handlers=[graphql_controller(schema), health, metrics, web_router()],
         dependencies={"api_context": Provide(provide_context, sync_to_thread=False)},
         lifespan=[lifespan],
-        exception_handlers={RequestEntityTooLarge: too_large},
+        exception_handlers={RequestEntityTooLarge: too_large, **HTTP_ERROR_HANDLERS},
+        template_config=template_config(),
         request_max_body_size=settings.max_request_bytes,
         debug=False,
     )

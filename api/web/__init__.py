@@ -1,0 +1,52 @@
+"""The web UI: server-rendered search and posting pages on the API's own service layer.
+
+Wire it into an app with :func:`web_router` (the routes, with an HTML 500 page),
+:func:`template_config` (Jinja2 through Litestar's template engine) and
+:data:`HTTP_ERROR_HANDLERS` (HTML 404/405 for browsers, JSON for API clients), and put
+an :class:`~api.web.assets.Assets` on ``app.state.web_assets``. See api/web/README.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Router
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.exceptions import MethodNotAllowedException, NotFoundException
+from litestar.template.config import TemplateConfig
+
+from api.web.assets import Assets
+from api.web.routes import ROUTES, http_error_handler, internal_error_handler
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+HTTP_ERROR_HANDLERS: dict[Any, Any] = {
+    NotFoundException: http_error_handler,
+    MethodNotAllowedException: http_error_handler,
+}
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    """Jinja2 with autoescaping on, whitespace trimmed, templates from api/web/templates."""
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))
+
+
+def web_router() -> Router:
+    """The pages; an unexpected error inside them is an HTML 500 page, never a trace."""
+    return Router(
+        path="/",
+        route_handlers=ROUTES,
+        exception_handlers={Exception: internal_error_handler},
+    )
+
+
+__all__ = ["HTTP_ERROR_HANDLERS", "Assets", "template_config", "web_router"]

@@ -1,0 +1,220 @@
+"""The search page's URL: query-string parameters <-> :class:`SearchParams`.
+
+Filters and the page live in the URL so a search can be shared, bookmarked and reloaded.
+Parsing is strict (a bad value is a 400 page naming the parameter, never a silently
+ignored filter) but forgiving about form noise: empty fields mean "any", enum values are
+case-insensitive, unknown parameters (``utm_source`` …) are ignored.
+
+| parameter | meaning | maps to |
+| --- | --- | --- |
+| ``q`` | free text, ranked by meaning | the query (empty: newest first) |
+| ``exp_min`` / ``exp_max`` | years of experience the job should accept | experience overlap |
+| ``english`` (repeatable) | English levels | ``english_levels`` |
+| ``remote`` (repeatable) | remote modes | ``remote_modes`` |
+| ``type`` (repeatable) | employment types | ``employment_types`` |
+| ``country`` | ISO 3166-1 alpha-2 code | ``country_code`` |
+| ``city`` | city name, case-insensitive | ``city`` |
+| ``skills`` | comma-separated; the posting has all of them | ``skills_all`` |
+| ``after`` | the page cursor of the previous page | keyset cursor |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from urllib.parse import urlencode
+
+from api.search import InvalidFilter, PostingFilter
+from schemas.domain import EmploymentType, EnglishLevel, RemoteMode
+from schemas.domain import limits as L
+
+MAX_QUERY_STRING = 4096
+MAX_CURSOR_CHARS = 512
+MAX_SKILLS_CHARS = 600
+
+# PostingFilter field -> URL parameter, so a filter error names what the user can edit.
+FIELD_TO_PARAM = {
+    "experience_min_years": "exp_min",
+    "experience_max_years": "exp_max",
+    "english_levels": "english",
+    "remote_modes": "remote",
+    "employment_types": "type",
+    "country_code": "country",
+    "city": "city",
+    "skills_all": "skills",
+    "query": "q",
+    "after": "after",
+}
+
+
+class BadParam(ValueError):
+    """A query-string value the page cannot use; ``param`` is the URL parameter's name."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(f"{param}: {message}")
+        self.param = param
+        self.message = message
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """A parsed search URL: the query text, the filter fields and the page cursor."""
+
+    q: str = ""
+    exp_min: int | None = None
+    exp_max: int | None = None
+    english: tuple[str, ...] = ()
+    remote: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    country: str | None = None
+    city: str | None = None
+    skills: tuple[str, ...] = ()
+    after: str | None = None
+    extra: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+    def to_filter(self) -> PostingFilter:
+        return PostingFilter(
+            experience_min_years=self.exp_min,
+            experience_max_years=self.exp_max,
+            english_levels=self.english,
+            remote_modes=self.remote,
+            employment_types=self.types,
+            country_code=self.country,
+            city=self.city,
+            skills_all=self.skills,
+        )
+
+    @property
+    def has_filters(self) -> bool:
+        return not self.to_filter().is_empty
+
+    def pairs(self, *, after: str | None = None) -> list[tuple[str, str]]:
+        """The canonical query-string pairs (empty values left out), page ``after``."""
+        out: list[tuple[str, str]] = []
+        if self.q:
+            out.append(("q", self.q))
+        if self.exp_min is not None:
+            out.append(("exp_min", str(self.exp_min)))
+        if self.exp_max is not None:
+            out.append(("exp_max", str(self.exp_max)))
+        out += [("english", v.lower()) for v in self.english]
+        out += [("remote", v.lower()) for v in self.remote]
+        out += [("type", v.lower()) for v in self.types]
+        if self.country:
+            out.append(("country", self.country))
+        if self.city:
+            out.append(("city", self.city))
+        if self.skills:
+            out.append(("skills", ", ".join(self.skills)))
+        if after:
+            out.append(("after", after))
+        return out
+
+    def url(self, *, after: str | None = None) -> str:
+        query = urlencode(self.pairs(after=after))
+        return "/?" + query if query else "/"
+
+    def without(self, param: str, value: str | None = None) -> str:
+        """The URL of this search with one filter (or one value of it) removed, page 1."""
+        changes: dict[str, object] = {}
+        if param in ("english", "remote", "types", "skills"):
+            current: tuple[str, ...] = getattr(self, param)
+            changes[param] = tuple(v for v in current if value is not None and v != value)
+        else:
+            changes[param] = "" if param == "q" else None
+        return replace(self, **changes).url()  # type: ignore[arg-type]
+
+
+def _one(values: Sequence[str], name: str) -> str | None:
+    """The single value of a parameter; repeated with different values is an error."""
+    cleaned = [v.strip() for v in values if v.strip()]
+    if not cleaned:
+        return None
+    if len(set(cleaned)) > 1:
+        raise BadParam(name, f"{name} is given {len(cleaned)} times with different values")
+    return cleaned[0]
+
+
+def _years(values: Sequence[str], name: str) -> int | None:
+    raw = _one(values, name)
+    if raw is None:
+        return None
+    try:
+        years = int(raw)
+    except ValueError:
+        raise BadParam(name, f"{name} must be a whole number of years (got {raw!r})") from None
+    if not L.EXPERIENCE_MIN_YEARS <= years <= L.EXPERIENCE_MAX_YEARS:
+        raise BadParam(
+            name,
+            f"{name} must be between {L.EXPERIENCE_MIN_YEARS} and {L.EXPERIENCE_MAX_YEARS}"
+            f" (got {years})",
+        )
+    return years
+
+
+def _enums(values: Sequence[str], name: str, names: Iterable[str]) -> tuple[str, ...]:
+    known = list(names)
+    chosen: set[str] = set()
+    for value in values:
+        for part in value.split(","):
+            key = part.strip().upper().replace("-", "_").replace(" ", "_")
+            if not key:
+                continue
+            if key not in known:
+                expected = ", ".join(k.lower() for k in known)
+                raise BadParam(
+                    name, f"unknown {name} value {part.strip()!r}; use one of {expected}"
+                )
+            chosen.add(key)
+    return tuple(k for k in known if k in chosen)
+
+
+def parse(params: Mapping[str, Sequence[str]], *, raw_length: int = 0) -> SearchParams:
+    """A :class:`SearchParams` from the parsed query string; :class:`BadParam` if unusable.
+
+    The values are checked here only as far as the URL goes (numbers, enum names, sizes);
+    :func:`check` then runs the shared PostingFilter validation and maps its field
+    names back to parameter names.
+    """
+    if raw_length > MAX_QUERY_STRING:
+        raise BadParam("query string", f"the query string is longer than {MAX_QUERY_STRING} bytes")
+
+    def get(name: str) -> Sequence[str]:
+        return params.get(name, ())
+
+    skills_raw = _one(get("skills"), "skills") or ""
+    if len(skills_raw) > MAX_SKILLS_CHARS:
+        raise BadParam("skills", f"skills is longer than {MAX_SKILLS_CHARS} characters")
+    skills = tuple(dict.fromkeys(s.strip() for s in skills_raw.split(",") if s.strip()))
+    if len(skills) > L.SKILLS_MAX_COUNT:
+        raise BadParam("skills", f"at most {L.SKILLS_MAX_COUNT} skills (got {len(skills)})")
+    after = _one(get("after"), "after")
+    if after is not None and len(after) > MAX_CURSOR_CHARS:
+        raise BadParam("after", "after is not a page cursor this site made (too long)")
+    country = _one(get("country"), "country")
+    parsed = SearchParams(
+        q=(_one(get("q"), "q") or ""),
+        exp_min=_years(get("exp_min"), "exp_min"),
+        exp_max=_years(get("exp_max"), "exp_max"),
+        english=_enums(get("english"), "english", (m.name for m in EnglishLevel)),
+        remote=_enums(get("remote"), "remote", (m.name for m in RemoteMode)),
+        types=_enums(get("type"), "type", (m.name for m in EmploymentType)),
+        country=country.upper() if country else None,
+        city=_one(get("city"), "city"),
+        skills=skills,
+        after=after,
+    )
+    check(parsed)
+    return parsed
+
+
+def check(parsed: SearchParams) -> None:
+    """Run the shared filter validation; errors name the URL parameter."""
+    try:
+        parsed.to_filter().validate()
+    except InvalidFilter as exc:
+        param = FIELD_TO_PARAM.get(exc.field, exc.field)
+        message = exc.message
+        for field_name, name in FIELD_TO_PARAM.items():
+            message = message.replace(field_name, name)
+        raise BadParam(param, message) from None

@@ -1,0 +1,315 @@
+"""The web pages: ``/`` search, ``/postings/{id}`` detail, error pages, robots.txt, assets.
+
+Every data access goes through the app's :class:`~api.service.SearchService` -- the same
+service, caches and limits as the GraphQL resolvers -- so the pages and the API can never
+disagree. (The one extra listing, newest-first without a query, is in :mod:`api.web.latest`
+and caches the same way.) Errors never show a trace: bad parameters get a 400 page naming
+the parameter, unknown postings a 404 page, anything else a 500 page with a reference id
+that is also in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import structlog
+from litestar import MediaType, Request, Response, get
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.response import Template
+
+from api.search import InvalidCursor, InvalidFilter, InvalidQuery, PostingView
+from api.service import BadInput, NotFound, SearchService
+from api.web.assets import Assets
+from api.web.latest import is_latest_cursor, latest
+from api.web.params import FIELD_TO_PARAM, BadParam, SearchParams, parse
+from api.web.views import (
+    ENGLISH_LABELS,
+    REMOTE_LABELS,
+    TYPE_LABELS,
+    Card,
+    Detail,
+    FilterOptions,
+    label,
+)
+
+log = structlog.get_logger("api.web")
+
+PAGE_SIZE = 20
+SIMILAR = 6
+MAX_ID_CHARS = 200
+HTML_CACHE = "no-cache"  # always revalidate: results change as postings land
+
+ROBOTS = """User-agent: *
+Allow: /
+Disallow: /graphql
+Disallow: /metrics
+Disallow: /health
+Disallow: /web/
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Chip:
+    label: str
+    url: str
+
+
+def _service(state: State) -> SearchService:
+    service: SearchService = state.resources.service
+    return service
+
+
+def _assets(state: State) -> Assets:
+    assets: Assets = state.web_assets
+    return assets
+
+
+def page(
+    state: State, name: str, context: dict[str, Any], status: int = 200, **headers: str
+) -> Template:
+    """A rendered template with the asset URLs and no-cache (pages follow the data)."""
+    return Template(
+        template_name=name,
+        context={"assets": _assets(state).urls, **context},
+        status_code=status,
+        media_type=MediaType.HTML,
+        headers={"cache-control": HTML_CACHE, **headers},
+    )
+
+
+def error_page(
+    state: State,
+    status: int,
+    title: str,
+    message: str,
+    *,
+    param: str | None = None,
+    back: str | None = None,
+    reference: str | None = None,
+) -> Template:
+    context = {
+        "title": title,
+        "message": message,
+        "param": param,
+        "back": back,
+        "reference": reference,
+    }
+    return page(state, "error.html", context, status)
+
+
+def _chips(p: SearchParams) -> list[Chip]:
+    chips: list[Chip] = []
+    if p.exp_min is not None:
+        chips.append(Chip(f"From {p.exp_min} years", p.without("exp_min")))
+    if p.exp_max is not None:
+        chips.append(Chip(f"Up to {p.exp_max} years", p.without("exp_max")))
+    for attr, labels, prefix in (
+        ("english", ENGLISH_LABELS, "English: "),
+        ("remote", REMOTE_LABELS, ""),
+        ("types", TYPE_LABELS, ""),
+    ):
+        for value in getattr(p, attr):
+            chips.append(Chip(prefix + label(labels, value), p.without(attr, value)))
+    if p.country:
+        chips.append(Chip(f"Country: {p.country}", p.without("country")))
+    if p.city:
+        chips.append(Chip(f"City: {p.city}", p.without("city")))
+    for skill in p.skills:
+        chips.append(Chip(f"Skill: {skill}", p.without("skills", skill)))
+    return chips
+
+
+def _as_bad_param(exc: Exception) -> BadParam:
+    """The service's and repository's input errors, named by URL parameter."""
+    if isinstance(exc, InvalidCursor):
+        return BadParam("after", "the page link is out of date or was edited; start again")
+    if isinstance(exc, BadInput | InvalidFilter | InvalidQuery):
+        param = FIELD_TO_PARAM.get(exc.field, exc.field)
+        message = exc.message
+        for field_name, name in FIELD_TO_PARAM.items():
+            message = message.replace(field_name, name)
+        return BadParam(param, message)
+    raise exc
+
+
+def _query_dict(request: Request[Any, Any, Any]) -> dict[str, list[str]]:
+    return {key: request.query_params.getall(key) for key in request.query_params}
+
+
+async def _results(state: State, p: SearchParams) -> tuple[list[Card], str | None, bool]:
+    """The page's cards, the next page's cursor and whether there is one."""
+    service = _service(state)
+    posting_filter = p.to_filter()
+    if p.q:
+        if is_latest_cursor(p.after):
+            raise BadParam("after", "this page link belongs to a search without a query")
+        search_page, postings = await service.search(p.q, posting_filter, PAGE_SIZE, p.after)
+        cards = [
+            Card.of(postings[h.posting_id], h.score)
+            for h in search_page.hits
+            if h.posting_id in postings
+        ]
+        cursors = service.edge_cursors(p.after, search_page)
+        end = cursors[-1] if cursors else None
+        return cards, end, search_page.has_next_page
+    if p.after is not None and not is_latest_cursor(p.after):
+        raise BadParam("after", "this page link belongs to a search with a query")
+    latest_page, found = await latest(
+        service, state.resources.pool, posting_filter, first=PAGE_SIZE, after=p.after
+    )
+    views: list[PostingView] = [found[i] for i in latest_page.ids if i in found]
+    return [Card.of(v) for v in views], latest_page.end_cursor, latest_page.has_next_page
+
+
+@get("/", include_in_schema=False, sync_to_thread=False)
+async def search_page(request: Request[Any, Any, Any], state: State) -> Template:
+    """The search page: query, filters, result count, one page of results."""
+    service = _service(state)
+    try:
+        p = parse(_query_dict(request), raw_length=len(request.scope.get("query_string", b"")))
+    except BadParam as exc:
+        return _bad_request(state, exc)
+    posting_filter = p.to_filter()
+    try:
+        count, facets, (cards, end, has_next) = await asyncio.gather(
+            service.count(posting_filter),
+            service.facets(None, posting_filter),
+            _results(state, p),
+        )
+    except (BadParam, BadInput, InvalidCursor, InvalidFilter, InvalidQuery) as exc:
+        return _bad_request(state, exc if isinstance(exc, BadParam) else _as_bad_param(exc))
+    poll_query = urlencode([pair for pair in p.pairs() if pair[0] != "q"])
+    context = {
+        "p": p,
+        "error": None,
+        "count": count,
+        "cards": cards,
+        "options": FilterOptions.of(facets, p.english, p.remote, p.types),
+        "chips": _chips(p),
+        "next_url": p.url(after=end) if has_next and end else None,
+        "first_url": p.url(),
+        "poll_url": "/web/count" + ("?" + poll_query if poll_query else ""),
+    }
+    return page(state, "search.html", context)
+
+
+def _bad_request(state: State, exc: BadParam) -> Template:
+    return error_page(
+        state,
+        400,
+        "That search cannot be run",
+        exc.message,
+        param=exc.param,
+        back="/",
+    )
+
+
+@get("/web/count", include_in_schema=False, sync_to_thread=False)
+async def count_json(request: Request[Any, Any, Any], state: State) -> Response[dict[str, Any]]:
+    """How many postings match the filters now (the page's "new postings" poll)."""
+    try:
+        p = parse(_query_dict(request), raw_length=len(request.scope.get("query_string", b"")))
+        count = await _service(state).count(p.to_filter())
+    except BadParam as exc:
+        return Response(
+            {"error": exc.message, "param": exc.param}, status_code=400, media_type=MediaType.JSON
+        )
+    return Response(
+        {"count": count}, media_type=MediaType.JSON, headers={"cache-control": "no-store"}
+    )
+
+
+@get("/postings/{posting_id:str}", include_in_schema=False, sync_to_thread=False)
+async def posting_page(state: State, posting_id: str) -> Template:
+    """One posting in full, and the postings nearest to it, each linking on."""
+    service = _service(state)
+    if not posting_id or len(posting_id) > MAX_ID_CHARS or not posting_id.isprintable():
+        return not_found_page(state, "There is no posting with that id.")
+    try:
+        view, similar = await asyncio.gather(
+            service.posting(posting_id), service.similar(posting_id, SIMILAR)
+        )
+    except NotFound:
+        return not_found_page(
+            state, f"There is no posting {posting_id!r}: it may have been filled and removed."
+        )
+    context = {"d": Detail.of(view), "similar": [Card.of(v, h.score) for h, v in similar]}
+    return page(state, "posting.html", context)
+
+
+def not_found_page(state: State, message: str) -> Template:
+    return error_page(state, 404, "Page not found", message)
+
+
+@get("/robots.txt", include_in_schema=False, sync_to_thread=False)
+async def robots() -> Response[str]:
+    return Response(
+        ROBOTS, media_type=MediaType.TEXT, headers={"cache-control": "public, max-age=86400"}
+    )
+
+
+@get("/static/{name:str}", include_in_schema=False, sync_to_thread=False)
+async def static_file(request: Request[Any, Any, Any], state: State, name: str) -> Response[bytes]:
+    """A static asset; hashed names are immutable, plain names revalidate by ETag."""
+    found = _assets(state).find(name)
+    if found is None:
+        raise NotFoundException(f"no static file {name!r}")
+    asset, cache_control = found
+    headers = {"cache-control": cache_control, "etag": asset.etag}
+    if request.headers.get("if-none-match") == asset.etag:
+        return Response(b"", status_code=304, headers=headers)
+    return Response(asset.body, media_type=asset.media_type, headers=headers)
+
+
+def wants_html(request: Request[Any, Any, Any]) -> bool:
+    """Browsers (and the web pages' paths) get HTML errors; API clients keep JSON."""
+    path = request.url.path
+    if path.startswith(("/graphql", "/health", "/metrics", "/web/")):
+        return False
+    return (
+        "text/html" in request.headers.get("accept", "")
+        or path == "/"
+        or (path.startswith("/postings/"))
+    )
+
+
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """404/405/... as an HTML page for browsers; Litestar's JSON shape for everyone else."""
+    status = exc.status_code
+    if not wants_html(request):
+        return Response(
+            {"status_code": status, "detail": exc.detail},
+            status_code=status,
+            media_type=MediaType.JSON,
+        )
+    state = request.app.state
+    if status == 404:
+        return not_found_page(state, "There is nothing at this address.")
+    return error_page(state, status, "Request not possible", str(exc.detail))
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Any unexpected failure in a page: a 500 page with a reference, the trace in the log."""
+    reference = uuid.uuid4().hex[:12]
+    log.error("web page failed", path=request.url.path, reference=reference, exc_info=exc)
+    if not wants_html(request):
+        return Response(
+            {"status_code": 500, "detail": "Internal Server Error", "reference": reference},
+            status_code=500,
+            media_type=MediaType.JSON,
+        )
+    return error_page(
+        request.app.state,
+        500,
+        "Something went wrong",
+        "The page could not be built. Please try again in a moment.",
+        reference=reference,
+    )
+
+
+ROUTES = [search_page, posting_page, count_json, robots, static_file]

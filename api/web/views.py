@@ -1,0 +1,210 @@
+"""View models: what the templates show, computed from PostingView and Facets.
+
+Templates stay logic-free (no formatting rules in Jinja); everything a page prints about
+a posting -- location line, key facts, salary, snippet -- is decided here, once, and
+unit-testable without a server.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import quote
+
+from api.search import Facets, PostingView
+from schemas.domain import EmploymentType, EnglishLevel, RemoteMode
+
+SNIPPET_CHARS = 220
+EN_DASH = "\u2013"  # ranges print as "2\u20135 years", as typeset text does
+
+ENGLISH_LABELS = {
+    "NONE": "No English needed",
+    "BASIC": "Basic",
+    "CONVERSATIONAL": "Conversational",
+    "BUSINESS": "Business",
+    "FLUENT": "Fluent",
+    "NATIVE": "Native",
+}
+REMOTE_LABELS = {"ONSITE": "On site", "HYBRID": "Hybrid", "REMOTE": "Remote"}
+TYPE_LABELS = {
+    "FULL_TIME": "Full time",
+    "PART_TIME": "Part time",
+    "CONTRACT": "Contract",
+    "INTERNSHIP": "Internship",
+    "TEMPORARY": "Temporary",
+}
+
+
+def label(mapping: dict[str, str], name: str) -> str:
+    """A human label for an enum name (falls back to "Title case" for new values)."""
+    return mapping.get(name, name.replace("_", " ").capitalize())
+
+
+def experience_text(lo: int, hi: int) -> str:
+    if hi <= 0:
+        return "No experience required"
+    if lo == hi:
+        return f"{lo} year{'s' if lo != 1 else ''} of experience"
+    return f"{lo}{EN_DASH}{hi} years of experience"
+
+
+def salary_text(lo: int | None, hi: int | None, currency: str | None) -> str | None:
+    if lo is None or hi is None or not currency:
+        return None
+    if lo == hi:
+        return f"{lo:,} {currency}"
+    return f"{lo:,}{EN_DASH}{hi:,} {currency}"
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """The first sentences of a description, cut at a word boundary with an ellipsis."""
+    flat = re.sub(r"\s+", " ", text).strip()
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit].rsplit(" ", 1)[0].rstrip(",.;:")
+    return cut + "…"
+
+
+def location_text(view: PostingView) -> str:
+    place = ", ".join(p for p in (view.city, view.country_code) if p)
+    return place or "Anywhere"
+
+
+def posting_url(posting_id: str) -> str:
+    return "/postings/" + quote(posting_id, safe="")
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """One result in a list: enough to decide whether to open the posting."""
+
+    id: str
+    url: str
+    title: str
+    company: str
+    location: str
+    facts: tuple[str, ...]
+    salary: str | None
+    skills: tuple[str, ...]
+    snippet: str
+    posted: str
+    posted_iso: str
+    score: float | None
+
+    @classmethod
+    def of(cls, view: PostingView, score: float | None = None) -> Card:
+        return cls(
+            id=view.id,
+            url=posting_url(view.id),
+            title=view.title,
+            company=view.company,
+            location=location_text(view),
+            facts=(
+                label(REMOTE_LABELS, view.remote_mode),
+                label(TYPE_LABELS, view.employment_type),
+                experience_text(view.experience_min_years, view.experience_max_years),
+                "English: " + label(ENGLISH_LABELS, view.english_level),
+            ),
+            salary=salary_text(view.salary_min, view.salary_max, view.salary_currency),
+            skills=view.skills[:6],
+            snippet=snippet(view.description),
+            posted=_date(view.posted_at),
+            posted_iso=view.posted_at.isoformat(),
+            score=score,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Detail:
+    """The detail page's posting: every field, formatted."""
+
+    card: Card
+    paragraphs: tuple[str, ...]
+    skills: tuple[str, ...]
+    version: int
+    meta_description: str
+
+    @classmethod
+    def of(cls, view: PostingView) -> Detail:
+        card = Card.of(view)
+        sentences = re.split(r"(?<=[.!?])\s+", view.description.strip())
+        paragraphs = tuple(
+            " ".join(sentences[i : i + 3]) for i in range(0, len(sentences), 3) if sentences[i]
+        )
+        return cls(
+            card=card,
+            paragraphs=paragraphs,
+            skills=view.skills,
+            version=view.version,
+            meta_description=snippet(
+                f"{view.title} at {view.company}, {card.location}. {view.description}", 155
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """A filter checkbox: URL value, label, count in the current result set, checked."""
+
+    value: str
+    label: str
+    count: int | None
+    checked: bool
+
+
+def options(
+    names: list[str],
+    labels: dict[str, str],
+    counts: dict[str, int] | None,
+    chosen: tuple[str, ...],
+) -> list[Option]:
+    return [
+        Option(
+            value=name.lower(),
+            label=label(labels, name),
+            count=None if counts is None else counts.get(name, 0),
+            checked=name in chosen,
+        )
+        for name in names
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class FilterOptions:
+    english: list[Option]
+    remote: list[Option]
+    types: list[Option]
+
+    @classmethod
+    def of(
+        cls,
+        facets: Facets | None,
+        english: tuple[str, ...],
+        remote: tuple[str, ...],
+        types: tuple[str, ...],
+    ) -> FilterOptions:
+        return cls(
+            english=options(
+                [m.name for m in EnglishLevel],
+                ENGLISH_LABELS,
+                facets.english_level if facets else None,
+                english,
+            ),
+            remote=options(
+                [m.name for m in RemoteMode],
+                REMOTE_LABELS,
+                facets.remote_mode if facets else None,
+                remote,
+            ),
+            types=options(
+                [m.name for m in EmploymentType],
+                TYPE_LABELS,
+                facets.employment_type if facets else None,
+                types,
+            ),
+        )
+
+
+def _date(when: datetime) -> str:
+    return when.strftime("%-d %b %Y")
