@@ -1,0 +1,1 @@
+"""Scheduled maintenance (a Faust crontab on the leader worker) and admin operations."""

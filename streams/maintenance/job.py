@@ -1,0 +1,217 @@
+"""The maintenance job: what the nightly crontab, ``jobstream maintenance run`` and the
+``runMaintenance`` mutation all run.
+
+1. redrive dead letters whose error class is retryable (JOBSTREAM_RETRYABLE_ERROR_CLASSES:
+   failures a fix can cure, e.g. ``db_*``; never bytes that cannot decode) -- through
+   :func:`streams.ops.redrive.redrive`, the same code as ``jobstream replay --from-dlq``,
+   so its ledger keeps a letter from being redriven twice;
+2. ``VACUUM ANALYZE postings`` (tombstones and superseded versions leave dead tuples);
+3. vector index upkeep (:class:`streams.index.VectorIndexManager`, create/rebuild/drop);
+4. a report: postings, dead letters, redriven letters, consumer lag -- logged and returned.
+
+A failing step is reported and the others still run. One run at a time (advisory lock).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from schemas.settings import Settings
+from streams.index import IndexPolicy, VectorIndexManager
+from streams.rebuild.connect import connect_db, start_kafka
+from streams.rebuild.errors import AlreadyRunning
+
+log = structlog.get_logger("streams.maintenance")
+
+MAINTENANCE_LOCK_KEY = 0x6A73_6D6E  # "jsmn"
+
+
+class RedriveResult(Protocol):
+    redriven: int
+    landed: int
+    failed_again: int
+    pending: int
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+class Redriver(Protocol):
+    """``streams.ops.redrive.redrive``'s shape (tests may pass a stand-in)."""
+
+    async def __call__(
+        self,
+        settings: Settings,
+        *,
+        limit: int | None = ...,
+        error_class: str | Collection[str] | None = ...,
+        execute: bool = ...,
+        wait_s: float = ...,
+    ) -> Any: ...
+
+
+def default_redriver() -> Redriver:
+    from streams.ops.redrive import redrive
+
+    return redrive
+
+
+@dataclass
+class MaintenanceReport:
+    started_at: str = ""
+    ok: bool = True
+    errors: list[str] = field(default_factory=list)
+    postings: int = 0
+    live_postings: int = 0
+    tombstones: int = 0
+    dead_letters: int = 0
+    retryable_classes: list[str] = field(default_factory=list)
+    redriven: int = 0
+    redrive_landed: int = 0
+    redrive_failed_again: int = 0
+    redrive_pending: int = 0
+    vacuum_seconds: float = 0.0
+    vector_index_action: str | None = None
+    vector_index: str | None = None
+    consumer_lag: int | None = None
+    consumer_lag_by_partition: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+
+async def run_maintenance(
+    settings: Settings,
+    *,
+    redriver: Redriver | None = None,
+    redrive_limit: int | None = None,
+    redrive_wait_s: float = 30.0,
+) -> MaintenanceReport:
+    """Run every step once; raises only when another run holds the lock or PostgreSQL
+    is unreachable (then nothing can be done)."""
+    report = MaintenanceReport(started_at=datetime.now(UTC).isoformat())
+    started = time.perf_counter()
+    conn = await connect_db(settings)
+    try:
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", MAINTENANCE_LOCK_KEY):
+            raise AlreadyRunning("maintenance run")
+        await _step(
+            report, "redrive", _redrive(settings, report, redriver, redrive_limit, redrive_wait_s)
+        )
+        await _step(report, "vacuum", _vacuum(conn, report))
+        await _step(report, "vector index", _index(settings, report))
+        await _step(report, "counts", _counts(conn, report))
+        await _step(report, "kafka", _kafka_counts(settings, report))
+    finally:
+        await conn.close()  # releases the lock
+    report.seconds = time.perf_counter() - started
+    report.ok = not report.errors
+    log.info("maintenance report", **report.to_json())
+    return report
+
+
+async def _step(report: MaintenanceReport, name: str, work: Any) -> None:
+    try:
+        await work
+    except Exception as exc:
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        report.errors.append(f"{name}: {message}")
+        log.warning("maintenance step failed", step=name, error=message)
+
+
+async def _redrive(
+    settings: Settings,
+    report: MaintenanceReport,
+    redriver: Redriver | None,
+    limit: int | None,
+    wait_s: float,
+) -> None:
+    redrive = redriver or default_redriver()
+    # A dry run lists the letters not redriven yet by class; the retryable patterns
+    # (wildcards allowed) pick the classes to redrive for real.
+    listed = await redrive(settings, limit=None, error_class=None, execute=False, wait_s=0)
+    classes = sorted(
+        c for c in listed.to_json().get("by_error_class", {}) if settings.is_retryable(c)
+    )
+    report.retryable_classes = classes
+    if not classes:
+        return
+    done = await redrive(settings, limit=limit, error_class=classes, execute=True, wait_s=wait_s)
+    report.redriven = done.redriven
+    report.redrive_landed = done.landed
+    report.redrive_failed_again = done.failed_again
+    report.redrive_pending = done.pending
+
+
+async def _vacuum(conn: Any, report: MaintenanceReport) -> None:
+    t0 = time.perf_counter()
+    await conn.execute("VACUUM (ANALYZE) postings")
+    report.vacuum_seconds = time.perf_counter() - t0
+
+
+async def _index(settings: Settings, report: MaintenanceReport) -> None:
+    manager = VectorIndexManager(
+        settings.postgres_dsn, IndexPolicy(min_rows=settings.vector_index_min_rows)
+    )
+    report.vector_index_action = await manager.check()
+    conn = await connect_db(settings)
+    try:
+        state = await manager.current(conn)
+    finally:
+        await conn.close()
+    report.vector_index = None if state is None else state.name
+
+
+async def _counts(conn: Any, report: MaintenanceReport) -> None:
+    row = await conn.fetchrow(
+        "SELECT count(*) AS rows, count(*) FILTER (WHERE deleted) AS tombstones FROM postings"
+    )
+    report.postings = int(row["rows"])
+    report.tombstones = int(row["tombstones"])
+    report.live_postings = report.postings - report.tombstones
+
+
+async def _kafka_counts(settings: Settings, report: MaintenanceReport) -> None:
+    """Dead letters in the DLQ (log end - start) and the sink group's lag."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, client_id="jobstream-maintenance"
+    )
+    await start_kafka(consumer, settings)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, client_id="jobstream-maintenance"
+    )
+    try:
+        await start_kafka(admin, settings)
+        cluster = await consumer._client.fetch_all_metadata()
+        dlq = [
+            TopicPartition(settings.topic_dead_letters, p)
+            for p in sorted(cluster.partitions_for_topic(settings.topic_dead_letters) or ())
+        ]
+        if dlq:
+            starts = await consumer.beginning_offsets(dlq)
+            ends = await consumer.end_offsets(dlq)
+            report.dead_letters = sum(ends[tp] - starts[tp] for tp in dlq)
+        postings = [
+            TopicPartition(settings.topic_postings, p)
+            for p in sorted(cluster.partitions_for_topic(settings.topic_postings) or ())
+        ]
+        committed = await admin.list_consumer_group_offsets(settings.consumer_group)
+        ends = await consumer.end_offsets(postings)
+        lag = {}
+        for tp in postings:
+            meta = committed.get(tp)
+            done = meta.offset if meta is not None and meta.offset >= 0 else 0
+            lag[str(tp.partition)] = max(0, ends[tp] - done)
+        report.consumer_lag_by_partition = lag
+        report.consumer_lag = sum(lag.values())
+    finally:
+        await admin.close()
+        await consumer.stop()

@@ -1,0 +1,74 @@
+"""Connections for the one-shot commands: bounded retries, then a clear error.
+
+A worker retries forever (it holds offsets meanwhile); an operator's command should
+say within seconds that a service is not there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from schemas.settings import Settings
+from streams.rebuild.errors import BrokerUnreachable, DatabaseUnreachable
+
+CONNECT_TIMEOUT_S = 10.0
+_NETWORK = (OSError, asyncio.TimeoutError, asyncpg.CannotConnectNowError, KafkaConnectionError)
+
+
+async def connect_db(settings: Settings, *, timeout_s: float | None = None) -> Any:
+    """One asyncpg connection, or :class:`DatabaseUnreachable`."""
+    timeout_s = CONNECT_TIMEOUT_S if timeout_s is None else timeout_s
+    try:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(_NETWORK),
+            wait=wait_exponential(multiplier=0.2, max=2.0),
+            stop=stop_after_delay(timeout_s),
+            reraise=True,
+        ):
+            with attempt:
+                return await asyncpg.connect(settings.postgres_dsn, timeout=5)
+    except _NETWORK as exc:
+        raise DatabaseUnreachable(settings.postgres_dsn, str(exc) or type(exc).__name__) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def start_kafka(
+    client: Any,
+    settings: Settings,
+    *,
+    timeout_s: float | None = None,
+) -> None:
+    """Start a Kafka client (consumer, producer, admin), or :class:`BrokerUnreachable`
+    after ``timeout_s``."""
+    timeout_s = CONNECT_TIMEOUT_S if timeout_s is None else timeout_s
+    try:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(_NETWORK),
+            wait=wait_exponential(multiplier=0.2, max=2.0),
+            stop=stop_after_delay(timeout_s),
+            reraise=True,
+        ):
+            with attempt:
+                await asyncio.wait_for(client.start(), timeout_s)
+    except _NETWORK as exc:
+        await (client.close() if hasattr(client, "close") else client.stop())
+        raise BrokerUnreachable(
+            settings.kafka_bootstrap_servers, str(exc) or type(exc).__name__
+        ) from None
+
+
+def producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_request_size=8 * 1024 * 1024,
+        client_id=client_id,
+    )
