@@ -78,7 +78,44 @@ def status(settings: Settings) -> list[ServiceStatus]:
         _postgres_status(settings, paths),
         _redis_status(settings, paths),
         *_app_statuses(settings, paths),
+        *_group_statuses(settings),
     ]
+
+
+def _group_statuses(settings: Settings) -> list[ServiceStatus]:
+    """The sink's consumer group: its state, then one row per member with its partitions
+    (absent when Kafka does not answer -- the kafka row says so)."""
+    from streams.ops.errors import OpsError
+    from streams.ops.group import describe_group
+
+    try:
+        group = asyncio.run(asyncio.wait_for(describe_group(settings), 10))
+    except (OpsError, OSError, TimeoutError):
+        return []
+    topic = settings.topic_postings
+    owned = sorted(p for m in group.members for p in m.partitions.get(topic, ()))
+    rows = [
+        ServiceStatus(
+            "group",
+            True,
+            group.group,
+            f"{group.state}, {len(group.members)} member(s), "
+            f"{len(owned)}/{settings.topic_partitions} partitions of {topic} assigned",
+            extra=group.to_json(),
+        )
+    ]
+    for m in group.members:
+        parts = m.partitions.get(topic, [])
+        rows.append(
+            ServiceStatus(
+                "member",
+                True,
+                m.host.lstrip("/"),
+                f"partitions {', '.join(map(str, parts)) or 'none'} — {m.member_id}",
+                extra=m.to_json(),
+            )
+        )
+    return rows
 
 
 def _app_statuses(settings: Settings, paths: StackPaths) -> list[ServiceStatus]:

@@ -1,0 +1,150 @@
+"""Offset reset for reprocessing: refused while workers run; to earliest it changes
+nothing in the read model; to a datetime it replays only what came after it."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from schemas.settings import Settings
+from streams.ops.offsets import show_offsets
+from tests.integration.test_ops_support import cli, cli_json, ops_settings, snapshot, wait_group
+from tests.integration.test_sink_faults import as_records, history
+from tests.integration.test_sink_support import (
+    WorkerProcess,
+    committed_and_end,
+    encoded,
+    make_topics,
+    metrics,
+    posting,
+    produce,
+    reset_table,
+    table,
+    wait_caught_up,
+)
+
+pytestmark = pytest.mark.integration
+
+
+async def stop(worker: WorkerProcess, settings: Settings) -> None:
+    """SIGTERM, then wait until the broker has the group empty (a clean leave is immediate)."""
+    worker.terminate()
+    await wait_group(settings, lambda s: not s.members, what="the group to be empty")
+
+
+async def test_reset_refused_while_running_then_to_earliest_reprocesses_and_changes_nothing(
+    stack: Settings, tmp_path: Path
+) -> None:
+    await reset_table(stack)
+    topics = await make_topics(stack, partitions=3)
+    settings = ops_settings(topics)
+    events = history(ids=400, seed=7)
+    await produce(stack, topics.postings, as_records(events, topics.partitions, pack_every=2))
+    worker = WorkerProcess(topics, tmp_path, "first").start()
+    try:
+        await wait_caught_up(topics, timeout=90)
+        before = await snapshot(stack)
+        assert len(before) == 400
+        committed, ends = await committed_and_end(topics)
+
+        shown = await cli_json(topics, "offsets", "show")  # default group: the sink's
+        assert shown["group"] == topics.group
+        assert shown["members"] == 1
+        assert shown["total_lag"] == 0
+        assert {p["partition"]: p["committed"] for p in shown["partitions"]} == committed
+        assert all(p["owner"] for p in shown["partitions"])
+
+        code, out, err = await cli(
+            topics, "offsets", "reset", "--group", topics.group, "--to-earliest", "--execute"
+        )
+        assert code == 1, out + err
+        assert "active member" in err
+        assert "Nothing was changed" in err
+        assert (await committed_and_end(topics))[0] == committed
+
+        dry = await cli_json(topics, "offsets", "reset", "-g", topics.group, "--to-earliest")
+        assert dry["executed"] is False
+        assert dry["to_reprocess"] == sum(ends.values())
+        assert (await committed_and_end(topics))[0] == committed
+
+        await stop(worker, settings)
+        plan = await cli_json(
+            topics, "offsets", "reset", "-g", topics.group, "--to-earliest", "--execute"
+        )
+        assert plan["executed"] is True
+        assert [(p["old"], p["new"]) for p in plan["partitions"]] == [
+            (committed[p], 0) for p in range(3)
+        ]
+        assert (await committed_and_end(topics))[0] == dict.fromkeys(range(3), 0)
+
+        worker = WorkerProcess(topics, tmp_path, "again").start()
+        await wait_caught_up(topics, timeout=90)
+        samples = metrics(worker.metrics_port)
+        assert samples["jobstream_sink_events_consumed_total"] == len(events)  # all re-read
+        assert samples["jobstream_sink_skipped_stale_total"] == len(events)  # none applied
+        assert await snapshot(stack) == before  # row count, versions, contents, updated_at
+    finally:
+        if worker.alive():
+            worker.kill9()
+
+
+async def test_reset_to_a_datetime_replays_only_what_came_after_it(
+    stack: Settings, tmp_path: Path
+) -> None:
+    await reset_table(stack)
+    topics = await make_topics(stack, partitions=3)
+    settings = ops_settings(topics)
+    rng = np.random.default_rng(3)
+    early = [posting(f"early{i:03d}", 1, rng) for i in range(60)]
+    late = [posting(f"late{i:03d}", 1, rng) for i in range(60)]
+    await produce(stack, topics.postings, encoded(early))
+    await asyncio.sleep(0.05)  # record timestamps are milliseconds: keep them apart
+    cut = datetime.now(UTC)
+    await asyncio.sleep(0.05)
+    metas = await produce(stack, topics.postings, encoded(late))
+    first_late = {}
+    for m in metas:
+        first_late[m.partition] = min(first_late.get(m.partition, m.offset), m.offset)
+    worker = WorkerProcess(topics, tmp_path, "w").start()
+    try:
+        await wait_caught_up(topics, timeout=90)
+        assert len(await table(stack)) == 120
+        await stop(worker, settings)
+        await reset_table(stack)  # the read model lost everything; reprocess from `cut`
+
+        code, _, err = await cli(
+            topics, "offsets", "reset", "-g", topics.group, "--to-datetime", "not-a-time"
+        )
+        assert code == 2
+        assert "ISO 8601" in err
+
+        plan = await cli_json(
+            topics, "offsets", "reset", "-g", topics.group,
+            "--to-datetime", cut.isoformat(), "--execute",
+        )  # fmt: skip
+        assert {p["partition"]: p["new"] for p in plan["partitions"]} == first_late
+        assert plan["to_reprocess"] == len(late)
+        worker = WorkerProcess(topics, tmp_path, "again").start()
+        await wait_caught_up(topics, timeout=90)
+        assert sorted(await table(stack)) == sorted(p.id for p in late)
+        report = await show_offsets(settings)
+        assert report.total_lag == 0
+    finally:
+        if worker.alive():
+            worker.kill9()
+
+
+async def test_unknown_group_is_a_clear_error(stack: Settings) -> None:
+    topics = await make_topics(stack, partitions=2)
+    code, _, err = await cli(topics, "offsets", "show", "--group", "no-such-group-xyz")
+    assert code == 1
+    assert "unknown consumer group 'no-such-group-xyz'" in err
+    code, _, err = await cli(
+        topics, "offsets", "reset", "-g", "no-such-group-xyz", "--to-earliest", "--execute"
+    )
+    assert code == 1
+    assert "unknown consumer group" in err
