@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint proto deps system-deps up down status bench clean
+.PHONY: demo test lint proto deps browser-deps system-deps up down status bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	bash infra/bootstrap.sh
@@ -19,18 +19,31 @@ $(STAMP): pyproject.toml constraints.txt
 
 deps: $(STAMP)
 
-## demo: install, start the stack, and run the main job on the embedded defaults
-# The demo embeds with the hashing embedder on both sides (postings and queries), so it
-# runs in seconds; JOBSTREAM_EMBEDDER=minilm make demo uses all-MiniLM-L6-v2 for both.
-demo: export JOBSTREAM_EMBEDDER ?= hash
+# Debian's chromium for tests/browser (Playwright drives it; `playwright install` is never run).
+browser-deps:
+	bash infra/bootstrap.sh --chromium
+
+## demo: install, start the stack, stream 10,000 postings with real MiniLM embeddings
+# The UI works from the first second (postings appear as they land). MiniLM vectors are
+# kept in .jobstream/cache/embeddings, so a second `make demo` skips the model.
+# JOBSTREAM_EMBEDDER=hash make demo embeds with the hashing embedder instead (seconds).
+DEMO_POSTINGS ?= 10000
+API_URL = http://$${JOBSTREAM_API_HOST:-127.0.0.1}:$${JOBSTREAM_API_PORT:-8000}
+demo: export JOBSTREAM_EMBEDDER ?= minilm
 demo: deps
-	$(BIN)/jobstream up --workers 2
-	$(BIN)/jobstream produce --generate 10000
-	$(BIN)/jobstream status
-	@echo "GraphiQL: http://127.0.0.1:$${JOBSTREAM_API_PORT:-8000}/graphql   metrics: :$${JOBSTREAM_GATEWAY_METRICS_PORT:-9107} (gateway) :$${JOBSTREAM_WORKER_METRICS_PORT:-9108}+ (workers) and /metrics on the API"
+	@start=$$(date +%s); \
+	$(BIN)/jobstream up --workers 2 && \
+	echo "web UI (usable now; postings appear as they land): $(API_URL)/" && \
+	$(BIN)/jobstream produce --generate $(DEMO_POSTINGS) --embedder $$JOBSTREAM_EMBEDDER && \
+	$(BIN)/jobstream status && \
+	echo "demo ready in $$(( $$(date +%s) - start )) s" && \
+	echo "  web UI:   $(API_URL)/" && \
+	echo "  GraphiQL: $(API_URL)/graphql" && \
+	echo "  metrics:  $(API_URL)/metrics (API), :$${JOBSTREAM_GATEWAY_METRICS_PORT:-9107}/metrics (gateway), :$${JOBSTREAM_WORKER_METRICS_PORT:-9108}+/metrics (workers)" && \
+	echo "  stop:     $(BIN)/jobstream down"
 
 ## test: install and run the whole suite (lint, types, unit, integration on a real stack)
-test: deps lint
+test: deps browser-deps lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: deps

@@ -93,6 +93,14 @@ def produce(
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Generator seed.")] = 0,
+    embedding_cache: Annotated[
+        bool,
+        typer.Option(
+            "--embedding-cache/--no-embedding-cache",
+            help="Keep MiniLM vectors on disk (JOBSTREAM_HOME/cache/embeddings): a re-run "
+            "of the same postings skips the model.",
+        ),
+    ] = True,
     batch_size: Annotated[
         int | None,
         typer.Option("--batch-size", min=1, help="Postings per batch (<= max_batch_records)."),
@@ -144,7 +152,10 @@ def produce(
     else:
         assert generate is not None
         kind = embedder or settings.embedder
-        items, total, source = _generated_source(generate, seed, kind, settings.embedding_dim)
+        cache_home = settings.home if embedding_cache else None
+        items, total, source = _generated_source(
+            generate, seed, kind, settings.embedding_dim, cache_home
+        )
     pid = producer_id or default_producer_id(source)
     token = settings.ingest_token.get_secret_value() if settings.ingest_token else None
     try:
@@ -178,7 +189,9 @@ def _file_source(path: Path) -> tuple[object, int, str]:
     return read_ndjson(path), total, f"file:{path.resolve()}"
 
 
-def _generated_source(n: int, seed: int, kind: str, dim: int) -> tuple[object, int, str]:
+def _generated_source(
+    n: int, seed: int, kind: str, dim: int, cache_home: Path | None = None
+) -> tuple[object, int, str]:
     try:
         import gateway.generator  # noqa: F401
     except ImportError as exc:
@@ -198,6 +211,14 @@ def _generated_source(n: int, seed: int, kind: str, dim: int) -> tuple[object, i
 
     async def embed(texts: list[str]) -> object:
         return await asyncio.to_thread(model.embed, texts)
+
+    if cache_home is not None and kind == "minilm":  # hashing is cheaper than a lookup
+        from gateway.embedding_cache import EmbeddingCache, cache_path
+
+        store = EmbeddingCache(cache_path(cache_home, model.name), dim)
+
+        async def embed(texts: list[str]) -> object:
+            return await asyncio.to_thread(store.embed, texts, model.embed)
 
     items = generated(n, seed=seed, embed=embed, model=model.name)
     return items, n, f"generate:{n}:{seed}:{model.name}"

@@ -1,9 +1,26 @@
 #!/usr/bin/env bash
 # Installs what pip cannot: a JDK 17+ and Maven for the Kafka broker. Debian/Ubuntu only;
 # elsewhere it only checks and tells what is missing. Safe to run again.
+# --chromium (make test): also Debian's chromium, for the browser tests and Lighthouse.
 set -euo pipefail
 
+with_chromium=0
+[[ "${1:-}" == "--chromium" ]] && with_chromium=1
+
 need=()
+if ((with_chromium)); then
+  if ! command -v chromium >/dev/null; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+      echo "bootstrap: installing chromium with apt-get (browser tests)" >&2
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq
+      apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core
+    else
+      echo "bootstrap: chromium is missing; the browser tests will be skipped" >&2
+    fi
+  fi
+  exit 0
+fi
 java_ok() {
   command -v java >/dev/null || return 1
   local v

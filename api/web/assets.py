@@ -15,7 +15,11 @@ from pathlib import Path
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 LONG_CACHE = "public, max-age=31536000, immutable"
 SHORT_CACHE = "public, max-age=300"
-MEDIA_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+MEDIA_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +51,7 @@ def _load(name: str) -> Asset:
 class Assets:
     """The app's static files by served name (hashed and plain)."""
 
-    def __init__(self, names: tuple[str, ...] = ("app.css", "app.js")) -> None:
+    def __init__(self, names: tuple[str, ...] = ("app.css", "app.js", "icon.svg")) -> None:
         self.by_name: dict[str, Asset] = {}
         self.urls: dict[str, str] = {}
         for name in names:

@@ -266,6 +266,17 @@ async def static_file(request: Request[Any, Any, Any], state: State, name: str) 
     return Response(asset.body, media_type=asset.media_type, headers=headers)
 
 
+@get("/favicon.ico", include_in_schema=False, sync_to_thread=False)
+async def favicon(state: State) -> Response[bytes]:
+    """Browsers ask for /favicon.ico whatever the page says: the SVG icon."""
+    found = _assets(state).find("icon.svg")
+    assert found is not None
+    asset, cache_control = found
+    return Response(
+        asset.body, media_type=asset.media_type, headers={"cache-control": cache_control}
+    )
+
+
 def wants_html(request: Request[Any, Any, Any]) -> bool:
     """Browsers (and the web pages' paths) get HTML errors; API clients keep JSON."""
     path = request.url.path
@@ -312,4 +323,4 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     )
 
 
-ROUTES = [search_page, posting_page, count_json, robots, static_file]
+ROUTES = [search_page, posting_page, count_json, robots, static_file, favicon]

@@ -1,0 +1,157 @@
+"""The web UI in headless chromium: search, filter, page, open, follow, 360 px.
+
+Each test leaves a full-page screenshot in tests/browser/artifacts/ (git-ignored), so a
+failing run shows what the browser saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.test_api_support import CORPUS
+
+pytestmark = pytest.mark.integration
+
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 360, "height": 740}
+
+
+@pytest.fixture
+def page(browser: Any, base_url: str) -> Iterator[Any]:
+    context = browser.new_context(viewport=DESKTOP, base_url=base_url, java_script_enabled=True)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    yield page
+    context.close()
+    assert errors == [], errors
+
+
+def shot(page: Any, artifacts: Path, name: str) -> None:
+    page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
+
+
+def result_titles(page: Any) -> list[str]:
+    return [t.strip() for t in page.locator("ol.results h3 a").all_inner_texts()]
+
+
+def test_search_by_meaning(page: Any, artifacts: Path) -> None:
+    page.goto("/")
+    assert page.title() == "Job search \u2013 JobStream"
+    page.get_by_label("What are you looking for?").fill("registered nurse in a hospital")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/?q=registered+nurse*")
+    assert set(result_titles(page)[:2]) == {"Registered Nurse", "Intensive Care Nurse"}
+    assert page.locator("p.summary strong").inner_text() == str(len(CORPUS))
+    shot(page, artifacts, "search")
+
+
+def test_apply_filters_and_remove_one(page: Any, artifacts: Path) -> None:
+    page.goto("/?q=developer")
+    page.get_by_role("checkbox", name="Remote").check()
+    page.get_by_label("Skills, comma-separated (all required)").fill("python")
+    page.get_by_role("button", name="Apply filters").click()
+    page.wait_for_url("**remote=remote**")
+    expected = {d.title for d in CORPUS if d.remote == "REMOTE" and "python" in d.skills}
+    assert set(result_titles(page)) == expected
+    assert page.locator("p.summary strong").inner_text() == str(len(expected))
+    shot(page, artifacts, "filtered")
+    page.get_by_role("link", name="Remove filter Skill: python").click()
+    page.wait_for_load_state()
+    assert "skills" not in page.url
+    assert len(result_titles(page)) == min(20, sum(d.remote == "REMOTE" for d in CORPUS))
+
+
+def test_page_forward_and_back_to_the_first(page: Any, artifacts: Path) -> None:
+    page.goto("/?q=engineer")
+    first = result_titles(page)
+    assert len(first) == 20
+    page.get_by_role("link", name="Next page →").click()
+    page.wait_for_url("**after=**")
+    second = result_titles(page)
+    assert second
+    assert not set(first) & set(second) or len(first + second) == len(set(first + second))
+    shot(page, artifacts, "page-2")
+    page.get_by_role("link", name="← First page").click()
+    page.wait_for_load_state()
+    assert result_titles(page) == first
+
+
+def test_open_a_posting_and_follow_a_similar_one(page: Any, artifacts: Path) -> None:
+    page.goto("/?q=kubernetes+devops")
+    top = page.locator("ol.results h3 a").first
+    title = top.inner_text()
+    top.click()
+    page.wait_for_url("**/postings/**")
+    assert page.locator("h1").inner_text() == title
+    similar = page.locator("section[aria-labelledby=similar-heading] h3 a")
+    assert similar.count() == 6
+    next_title = similar.first.inner_text()
+    shot(page, artifacts, "posting")
+    similar.first.click()
+    page.wait_for_url("**/postings/**")
+    assert page.locator("h1").inner_text() == next_title
+    page.get_by_role("link", name="← Search all postings").click()
+    page.wait_for_url("**/")
+
+
+def test_keyboard_only_search(page: Any) -> None:
+    page.goto("/")
+    page.keyboard.press("Tab")  # the skip link comes first and is visible when focused
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.locator("#q").focus()
+    page.keyboard.type("truck driver")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**q=truck+driver**")
+    assert result_titles(page)[0] == "Truck Driver"
+
+
+def test_phone_viewport_360px(browser: Any, base_url: str, artifacts: Path) -> None:
+    context = browser.new_context(viewport=PHONE, base_url=base_url, is_mobile=True)
+    page = context.new_page()
+    try:
+        page.goto("/?q=python+developer&remote=remote")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"horizontal scroll: page is {width}px wide"
+        assert page.locator("ol.results li.card").count() > 0
+        shot(page, artifacts, "phone-search")
+        page.locator("ol.results h3 a").first.click()
+        page.wait_for_url("**/postings/**")
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        shot(page, artifacts, "phone-posting")
+    finally:
+        context.close()
+
+
+def test_works_without_javascript(browser: Any, base_url: str) -> None:
+    context = browser.new_context(base_url=base_url, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        page.goto("/?q=teacher")
+        page.get_by_role("checkbox", name="Part time").check()
+        page.get_by_role("button", name="Apply filters").click()
+        page.wait_for_url("**type=part_time**")
+        assert "English Teacher" in result_titles(page)
+    finally:
+        context.close()
+
+
+def test_bad_url_shows_a_400_page(browser: Any, base_url: str, artifacts: Path) -> None:
+    context = browser.new_context(base_url=base_url)
+    page = context.new_page()
+    try:
+        response = page.goto("/?remote=moon")
+        assert response.status == 400
+        assert "remote" in page.locator("div.notice").inner_text()
+        shot(page, artifacts, "bad-param")
+        response = page.goto("/postings/does-not-exist")
+        assert response.status == 404
+        assert page.locator("h1").inner_text() == "Page not found"
+    finally:
+        context.close()
