@@ -38,7 +38,7 @@ from api.health import health_report
 from api.metrics import CONTENT_TYPE, ApiMetrics
 from api.search import PostingRepository
 from api.service import SearchService
-from api.web import HTTP_ERROR_HANDLERS, Assets, template_config, web_router
+from api.web import HTTP_ERROR_HANDLERS, Assets, compression_config, template_config, web_router
 from schemas.embedding import Embedder, make_embedder
 from schemas.settings import Settings
 
@@ -174,6 +174,7 @@ def create_app(settings: Settings) -> Litestar:
         lifespan=[lifespan],
         exception_handlers={RequestEntityTooLarge: too_large, **HTTP_ERROR_HANDLERS},
         template_config=template_config(),
+        compression_config=compression_config(),
         request_max_body_size=settings.max_request_bytes,
         debug=False,
     )

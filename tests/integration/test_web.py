@@ -306,3 +306,16 @@ async def test_a_deleted_posting_disappears_from_the_pages(api: Api) -> None:
 
     await wait_until(gone, timeout=30, what="hos-2 to be gone")
     assert "hos-2" not in ids_of(await get(api, "/"))
+
+
+async def test_pages_are_gzipped_and_the_api_is_left_alone(api: Api) -> None:
+    page = await api.client.get("/?q=python", headers={"accept-encoding": "gzip"})
+    assert page.headers.get("content-encoding") == "gzip"
+    assert page.headers["cache-control"] == "no-cache"
+    gql = await api.client.post(
+        "/graphql",
+        json={"query": '{ search(query: "python", first: 50) { edges { node { id } } } }'},
+        headers={"accept-encoding": "gzip"},
+    )
+    assert gql.status_code == 200
+    assert "content-encoding" not in gql.headers
