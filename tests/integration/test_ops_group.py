@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from schemas.settings import Settings
-from tests.integration.test_ops_support import cli, ops_settings, partitions_by_member, wait_group
+from tests.integration.test_ops_support import (
+    cli,
+    ops_settings,
+    partitions_by_member,
+    wait_caught_up,
+    wait_group,
+)
 from tests.integration.test_sink_faults import as_records, history, produce_slowly
 from tests.integration.test_sink_support import (
     WorkerProcess,
@@ -20,7 +26,6 @@ from tests.integration.test_sink_support import (
     read_all,
     reset_table,
     table,
-    wait_caught_up,
 )
 
 pytestmark = pytest.mark.integration
@@ -53,9 +58,12 @@ async def test_two_workers_share_six_partitions_and_one_takes_over_when_the_othe
             settings,
             lambda s: (
                 s.state == "Stable"
-                and [len(p) for p in partitions_by_member(s, topics.postings)] == [3, 3]
+                and len(s.members) == 2
+                and all(partitions_by_member(s, topics.postings))
+                and sorted(p for ps in partitions_by_member(s, topics.postings) for p in ps)
+                == list(range(6))
             ),
-            what="two members with three partitions each",
+            what="two members sharing the six partitions",
         )
         _, out, _ = await cli(topics, "status", "--json")
         rows = json.loads(out)

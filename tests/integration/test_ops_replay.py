@@ -14,11 +14,18 @@ from gateway.testing import running_gateway, sample_json
 from schemas.domain import Posting, PostingDeleted
 from schemas.settings import Settings
 from streams.ops.redrive import redrive
-from tests.integration.test_ops_support import cli, cli_json, ops_settings, snapshot, write_lines
+from tests.integration.test_ops_support import (
+    cli,
+    cli_json,
+    committed_and_end,
+    ops_settings,
+    snapshot,
+    wait_caught_up,
+    write_lines,
+)
 from tests.integration.test_sink_faults import as_records
 from tests.integration.test_sink_support import (
     WorkerProcess,
-    committed_and_end,
     expected_state,
     make_topics,
     metrics,
@@ -27,7 +34,6 @@ from tests.integration.test_sink_support import (
     read_all,
     reset_table,
     table,
-    wait_caught_up,
     wait_for,
 )
 from tests.support.provision import free_port

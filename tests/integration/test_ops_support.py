@@ -14,7 +14,9 @@ from typing import Any
 import asyncpg
 
 from schemas.settings import Settings
+from streams.ops.errors import OpsError
 from streams.ops.group import GroupState, describe_group
+from streams.ops.offsets import show_offsets
 from tests.integration.test_sink_support import ROOT, Topics
 
 PYTHON = sys.executable
@@ -93,3 +95,27 @@ def env_of(topics: Topics) -> dict[str, str]:
 def write_lines(path: Path, rows: list[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+async def committed_and_end(topics: Topics) -> tuple[dict[int, int], dict[int, int]]:
+    """(committed offset per postings partition, log end per partition) -- only the test's
+    postings topic: the group also commits on other topics (the operations topic)."""
+    report = await show_offsets(ops_settings(topics), topic=topics.postings)
+    committed = {p.partition: p.committed for p in report.partitions if p.committed is not None}
+    return committed, {p.partition: p.log_end for p in report.partitions}
+
+
+async def wait_caught_up(topics: Topics, *, timeout: float = 60.0) -> None:
+    """Until the group's committed offsets equal the log end on every postings partition."""
+    deadline = time.monotonic() + timeout
+    committed: dict[int, int] = {}
+    ends: dict[int, int] = {}
+    while time.monotonic() < deadline:
+        try:
+            committed, ends = await committed_and_end(topics)
+        except OpsError:  # the group does not exist until its first commit
+            committed, ends = {}, {}
+        if ends and all(committed.get(p, 0) == end for p, end in ends.items()):
+            return
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"not caught up after {timeout}s: committed {committed}, end {ends}")
