@@ -44,6 +44,7 @@ from schemas.domain import from_json  # noqa: E402
 from schemas.embedding import make_embedder  # noqa: E402
 from schemas.settings import Settings  # noqa: E402
 from schemas.topics import partition_for  # noqa: E402
+from streams.ops.errors import OpsError  # noqa: E402
 from streams.ops.group import describe_group  # noqa: E402
 from streams.ops.offsets import ResetSpec, reset_offsets  # noqa: E402
 from streams.sink.records import PACK_CONTENT_TYPE, Record, event_count  # noqa: E402
@@ -106,7 +107,10 @@ async def wait_done(topics: Topics, total: int) -> tuple[float, int, float]:
     """Until committed == log end; (time of the first commit, records done then, end)."""
     first: tuple[float, int] | None = None
     while True:
-        committed, _ = await committed_and_end(topics)
+        try:
+            committed, _ = await committed_and_end(topics)
+        except OpsError:  # the group is unknown until the worker joins
+            committed = {}
         done = sum(committed.values())
         now = time.perf_counter()
         if first is None and done > 0:
