@@ -225,6 +225,7 @@ def dlq_list(
         summary = DlqSummary()
         rows: list[dict[str, object]] = []
         async for letter in iter_letters(s):
+            progress.update(task, advance=1)
             summary.total += 1
             summary.by_class[letter.error_class] += 1
             done = letter.coordinates in redriven
@@ -233,7 +234,9 @@ def dlq_list(
                 rows.append({**letter.to_json(), "redriven": done})
         return summary, rows
 
-    summary, rows = run(collect())
+    with progress_bar("reading", quiet=as_json) as progress:
+        task = progress.add_task(s.topic_dead_letters, total=None)
+        summary, rows = run(collect())
     if as_json:
         emit_json({"summary": summary.to_json(), "letters": rows})
         return
