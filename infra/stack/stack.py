@@ -111,7 +111,8 @@ def _group_statuses(settings: Settings) -> list[ServiceStatus]:
                 "member",
                 True,
                 m.host.lstrip("/"),
-                f"partitions {', '.join(map(str, parts)) or 'none'} — {m.member_id}",
+                f"member {m.short_id}: partitions {', '.join(map(str, parts)) or 'none'} "
+                f"({m.client_id})",
                 extra=m.to_json(),
             )
         )

@@ -29,9 +29,16 @@ class Member:
     host: str
     partitions: dict[str, list[int]] = field(default_factory=dict)
 
+    @property
+    def short_id(self) -> str:
+        """The tail of the member id: client ids are alike (every Faust worker says
+        ``faust-<version>``), the member id's random tail tells members apart."""
+        return self.member_id[-8:]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "member_id": self.member_id,
+            "short_id": self.short_id,
             "client_id": self.client_id,
             "host": self.host,
             "partitions": self.partitions,

@@ -33,7 +33,7 @@ class PartitionOffsets:
     committed: int | None  # None: the group never committed here
     log_start: int
     log_end: int
-    owner: str | None = None  # client id of the member that owns it now
+    owner: str | None = None  # short id of the member that owns it now
 
     @property
     def lag(self) -> int:
@@ -189,7 +189,7 @@ async def show_offsets(
                         committed.get(tp),
                         starts[tp],
                         ends[tp],
-                        owner.client_id if owner else None,
+                        owner.short_id if owner else None,
                     )
                 )
     return OffsetsReport(state, rows)
