@@ -155,3 +155,40 @@ async def test_unknown_group_is_a_clear_error(stack: Settings) -> None:
     )
     assert code == 1
     assert "unknown consumer group" in err
+
+
+async def test_reset_to_offsets_shift_and_latest_on_a_stopped_group(stack: Settings) -> None:
+    """The other targets, on a group that committed and left (no worker needed)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    topics = await make_topics(stack, partitions=2)
+    await produce(stack, topics.postings, [(b"k", b"v", [], p) for p in (0, 1) for _ in range(5)])
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=stack.kafka_bootstrap_servers,
+        group_id=topics.group,
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topics.postings, p) for p in (0, 1)]
+        consumer.assign(tps)
+        await consumer.commit({tps[0]: 5, tps[1]: 4})
+    finally:
+        await consumer.stop()
+
+    async def reset(*flags: str) -> dict[int, int]:
+        plan = await cli_json(topics, "offsets", "reset", "-g", topics.group, *flags)
+        return {p["partition"]: p["new"] for p in plan["partitions"]}
+
+    assert await reset("--shift-by", "-2", "--execute") == {0: 3, 1: 2}
+    assert (await committed_and_end(topics))[0] == {0: 3, 1: 2}
+    assert await reset("--to-offset", "1:1", "--execute") == {0: 3, 1: 1}
+    assert await reset("--shift-by", "-100") == {0: 0, 1: 0}  # clamped; dry run
+    assert await reset("--to-latest", "--execute") == {0: 5, 1: 5}
+    assert (await committed_and_end(topics))[0] == {0: 5, 1: 5}
+    code, _, err = await cli(topics, "offsets", "reset", "-g", topics.group, "--to-offset", "1:9")
+    assert code == 2
+    assert "partition 1 holds offsets 0..5" in err
+    code, _, err = await cli(topics, "offsets", "reset", "-g", topics.group, "--to-offset", "7:0")
+    assert code == 2
+    assert "has partitions 0..1" in err
