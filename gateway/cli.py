@@ -93,6 +93,14 @@ def produce(
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Generator seed.")] = 0,
+    embed_text: Annotated[
+        str,
+        typer.Option(
+            "--embed-text",
+            help="full | summary: what --generate embeds; summary (title, skills, first "
+            "three sentences) is about twice as fast with MiniLM.",
+        ),
+    ] = "full",
     embedding_cache: Annotated[
         bool,
         typer.Option(
@@ -153,8 +161,11 @@ def produce(
         assert generate is not None
         kind = embedder or settings.embedder
         cache_home = settings.home if embedding_cache else None
+        if embed_text not in ("full", "summary"):
+            err.print(f"[red]--embed-text must be 'full' or 'summary' (got {embed_text!r})[/red]")
+            raise typer.Exit(EXIT_USAGE)
         items, total, source = _generated_source(
-            generate, seed, kind, settings.embedding_dim, cache_home
+            generate, seed, kind, settings.embedding_dim, cache_home, embed_text
         )
     pid = producer_id or default_producer_id(source)
     token = settings.ingest_token.get_secret_value() if settings.ingest_token else None
@@ -190,7 +201,12 @@ def _file_source(path: Path) -> tuple[object, int, str]:
 
 
 def _generated_source(
-    n: int, seed: int, kind: str, dim: int, cache_home: Path | None = None
+    n: int,
+    seed: int,
+    kind: str,
+    dim: int,
+    cache_home: Path | None = None,
+    embed_text: str = "full",
 ) -> tuple[object, int, str]:
     try:
         import gateway.generator  # noqa: F401
@@ -220,8 +236,12 @@ def _generated_source(
         async def embed(texts: list[str]) -> object:
             return await asyncio.to_thread(store.embed, texts, model.embed)
 
-    items = generated(n, seed=seed, embed=embed, model=model.name)
-    return items, n, f"generate:{n}:{seed}:{model.name}"
+    from gateway.generator import embedding_text, summary_text
+
+    text = summary_text if embed_text == "summary" else embedding_text
+    items = generated(n, seed=seed, embed=embed, model=model.name, text=text)
+    suffix = ":summary" if embed_text == "summary" else ""
+    return items, n, f"generate:{n}:{seed}:{model.name}{suffix}"
 
 
 async def _run(

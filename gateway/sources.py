@@ -98,10 +98,12 @@ async def generated(
     embed: Embed,
     model: str,
     start: int = 0,
+    text: Callable[[dict[str, Any]], str] | None = None,
 ) -> AsyncIterator[Item]:
     """``n`` generated postings with embeddings, ``EMBED_CHUNK`` texts per embed call.
 
     ``embed`` is awaited (run the embedder in a thread so the stream keeps flowing).
+    ``text`` picks what is embedded (default :func:`gateway.generator.embedding_text`).
     """
     from gateway.generator import generate
 
@@ -110,21 +112,26 @@ async def generated(
     for data in generate(n, seed=seed, start=start):
         chunk.append(data)
         if len(chunk) == EMBED_CHUNK:
-            for item in await _embedded(chunk, index, embed, model):
+            for item in await _embedded(chunk, index, embed, model, text):
                 yield item
             index += len(chunk)
             chunk = []
     if chunk:
-        for item in await _embedded(chunk, index, embed, model):
+        for item in await _embedded(chunk, index, embed, model, text):
             yield item
 
 
 async def _embedded(
-    chunk: list[dict[str, Any]], first: int, embed: Embed, model: str
+    chunk: list[dict[str, Any]],
+    first: int,
+    embed: Embed,
+    model: str,
+    text: Callable[[dict[str, Any]], str] | None = None,
 ) -> list[Item]:
     from gateway.generator import embedding_text
 
-    vectors = np.asarray(await embed([embedding_text(d) for d in chunk]), dtype="<f4")
+    to_text = text or embedding_text
+    vectors = np.asarray(await embed([to_text(d) for d in chunk]), dtype="<f4")
     items = []
     for offset, (data, vector) in enumerate(zip(chunk, vectors, strict=True)):
         label = f"posting {first + offset}"

@@ -1,7 +1,8 @@
 """Deterministic generator of realistic English job postings (demo data, tests, benchmarks).
 
 ``generate(n, seed=..., start=...)`` yields postings in the NDJSON producer format minus
-``embedding`` and ``embedding_model``: embed ``embedding_text(posting)`` and add both keys.
+``embedding`` and ``embedding_model``: embed ``embedding_text(posting)`` (or the shorter
+``summary_text(posting)``) and add both keys.
 The same ``(seed, index)`` always gives the same posting, whatever ``n`` or the process.
 
 Modules: :mod:`~gateway.generator.families` (the role families), :mod:`~.catalog`
@@ -28,6 +29,7 @@ from gateway.generator.generate import (
     generate_one,
     posting_id,
     seniority_of,
+    summary_text,
 )
 
 __all__ = [
@@ -48,4 +50,5 @@ __all__ = [
     "generate_one",
     "posting_id",
     "seniority_of",
+    "summary_text",
 ]
