@@ -234,3 +234,31 @@ class DlqSummary:
             "by_error_class": dict(self.by_class.most_common()),
             "redriven": self.redriven,
         }
+
+
+async def with_original_value(client: Any, letter: DeadLetter) -> DeadLetter:
+    """A letter whose value the sink had to omit (too large for the DLQ) with its bytes
+    read back from the original record -- postings.v1 keeps every event -- and, for a pack
+    member, sliced out of the pack. Unchanged when it has a value or nothing is found."""
+    from dataclasses import replace
+
+    from streams.sink.records import split_pack
+
+    if letter.value is not None or not letter.value_omitted:
+        return letter
+    topic = letter.header(dl.H_TOPIC)
+    partition = _int(letter.header(dl.H_PARTITION))
+    offset = _int(letter.header(dl.H_OFFSET))
+    if topic is None or partition is None or offset is None:
+        return letter
+    tp = TopicPartition(topic, partition)
+    async for record in scan(client, {tp: offset}, {tp: offset + 1}):
+        value = record.value
+        index = _int(letter.header(dl.H_PACK_INDEX))
+        if value is not None and index is not None:
+            try:
+                value = list(split_pack(value))[index]
+            except (PoisonRecord, IndexError):
+                return letter
+        return replace(letter, value=value)
+    return letter

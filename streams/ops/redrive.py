@@ -30,12 +30,14 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from schemas.settings import Settings
+from streams import dead_letters as dl
 from streams.ops.dead_letters import (
     H_REDRIVE_COUNT,
     H_REDRIVEN_FROM,
     DeadLetter,
     dlq_bounds,
     iter_letters,
+    with_original_value,
 )
 from streams.ops.errors import OpsError
 from streams.ops.kafka import admin_client, consumer, producer
@@ -156,8 +158,8 @@ def _skip_reason(
         return "already_redriven"
     if classes is not None and letter.error_class not in classes:
         return "other_error_class"
-    if letter.value is None:
-        return "value_omitted" if letter.value_omitted else "no_value"
+    if letter.value is None and not letter.value_omitted:
+        return "no_value"
     if letter.redrive_count >= max_redrives:
         return "max_redrives"
     return None
@@ -174,8 +176,9 @@ def _listed(letter: DeadLetter) -> dict[str, Any]:
 
 
 def _key(letter: DeadLetter) -> bytes | None:
-    """The letter's key, or -- for a pack member, which had none -- its posting id."""
-    if letter.key is not None:
+    """The letter's key; for a pack member (a pack's key is not its members') or a letter
+    without a key, its posting id -- the sink requires a single event's key to be its id."""
+    if letter.key is not None and letter.header(dl.H_PACK_INDEX) is None:
         return letter.key
     pid = letter.posting_id
     return pid.encode() if pid else None
@@ -194,9 +197,16 @@ async def _send(
         _, dlq_end = await dlq_bounds(settings, client)
     dlq = settings.topic_dead_letters
     sent: dict[str, tuple[TopicPartition, int]] = {}
-    async with producer(settings) as prod:
+    async with producer(settings) as prod, consumer(settings) as reader:
         for start in range(0, len(chosen), LEDGER_CHUNK):
-            chunk = chosen[start : start + LEDGER_CHUNK]
+            # A letter whose value was omitted is re-read from its original record.
+            chunk = []
+            for item in chosen[start : start + LEDGER_CHUNK]:
+                resolved = await with_original_value(reader, item)
+                if resolved.value is None:  # omitted, and the original is gone too
+                    report.skipped["value_unrecoverable"] += 1
+                    continue
+                chunk.append(resolved)
             futures = []
             for letter in chunk:
                 headers = [

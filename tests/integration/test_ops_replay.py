@@ -182,3 +182,70 @@ async def test_a_producer_file_sent_again_and_a_replayed_time_range_change_nothi
     finally:
         if worker.alive():
             worker.kill9()
+
+
+async def test_a_letter_whose_value_was_omitted_is_redriven_from_its_original_record(
+    stack: Settings,
+) -> None:
+    """The sink omits a value too large for the DLQ and points at the original; redrive
+    reads it back (a pack member sliced out of its pack) and re-produces those bytes."""
+    from schemas.domain import encode_event
+    from schemas.topics import partition_for
+    from streams import dead_letters as dl
+    from streams.sink.records import PACK_CONTENT_TYPE
+    from tests.integration.test_sink_support import pack_of
+
+    topics = await make_topics(stack, partitions=3)
+    settings = ops_settings(topics)
+    rng = np.random.default_rng(2)
+    members = [posting(f"om{i}", 1, rng) for i in range(40)]
+    part = partition_for(members[0].id, 3)
+    members = [m for m in members if partition_for(m.id, 3) == part][:2]
+    single = posting("om-single", 4, rng)
+    pack_meta, single_meta = await produce(
+        stack,
+        topics.postings,
+        [
+            (
+                None,
+                pack_of([encode_event(m) for m in members]),
+                [("content-type", PACK_CONTENT_TYPE)],
+                part,
+            ),
+            (single.id.encode(), encode_event(single)),
+        ],
+    )
+
+    def omitted(meta: object, pack_index: int | None) -> list[tuple[str, bytes]]:
+        headers = [
+            (dl.H_ERROR_CLASS, b"db_check_violation"),
+            (dl.H_TOPIC, topics.postings.encode()),
+            (dl.H_PARTITION, str(meta.partition).encode()),  # type: ignore[attr-defined]
+            (dl.H_OFFSET, str(meta.offset).encode()),  # type: ignore[attr-defined]
+            (dl.H_VALUE_OMITTED, b"too large; read it at the original offset"),
+        ]
+        if pack_index is not None:
+            headers.append((dl.H_PACK_INDEX, str(pack_index).encode()))
+        return headers
+
+    await produce(
+        stack,
+        topics.dead_letters,
+        [
+            # aiokafka refuses a record with neither key nor value; any key will do here
+            (b"pack-member", None, omitted(pack_meta, 1)),
+            (single.id.encode(), None, omitted(single_meta, None)),
+        ],
+    )
+    report = await redrive(settings, execute=True, wait_s=0)
+    assert report.redriven == 2
+    assert report.pending == 2  # no worker in this test
+    records = await read_all(stack, topics.postings, expect=4)
+    originals = {(m.partition, m.offset) for m in (pack_meta, single_meta)}
+    copies = [r for r in records if (r.partition, r.offset) not in originals]
+    assert sorted((r.key, r.value) for r in copies) == sorted(
+        [
+            (members[1].id.encode(), encode_event(members[1])),
+            (single.id.encode(), encode_event(single)),
+        ]
+    )
