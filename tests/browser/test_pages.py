@@ -116,7 +116,14 @@ def test_phone_viewport_360px(browser: Any, base_url: str, artifacts: Path) -> N
     context = browser.new_context(viewport=PHONE, base_url=base_url, is_mobile=True)
     page = context.new_page()
     try:
-        page.goto("/?q=python+developer&remote=remote")
+        page.goto("/?q=python+developer")
+        remote = page.get_by_role("checkbox", name="Remote")
+        assert not remote.is_visible()  # filters fold on a phone until opened
+        page.get_by_text("Filters", exact=True).click()
+        remote.check()
+        page.get_by_role("button", name="Apply filters").click()
+        page.wait_for_url("**remote=remote**")
+        assert page.get_by_role("checkbox", name="Remote").is_visible()  # open when set
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"horizontal scroll: page is {width}px wide"
         assert page.locator("ol.results li.card").count() > 0
