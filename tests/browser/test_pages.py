@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.integration.test_api_support import CORPUS
+from tests.integration.test_api_support import CORPUS, PUBLISH
 
 pytestmark = pytest.mark.integration
 
@@ -162,3 +163,18 @@ def test_bad_url_shows_a_400_page(browser: Any, base_url: str, artifacts: Path) 
         assert page.locator("h1").inner_text() == "Page not found"
     finally:
         context.close()
+
+
+def test_zz_new_postings_are_announced_while_the_page_is_open(page: Any, base_url: str) -> None:
+    """Runs last (it adds a posting): the open page's poll notices the new row."""
+    page.goto("/?remote=onsite")
+    live = page.locator("#live")
+    assert live.inner_text() == ""
+    doc = CORPUS[0]
+    posting = doc.input(id="web-new-1", title="Night Shift Baker", remoteMode="ONSITE")
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        body = client.post("/graphql", json={"query": PUBLISH, "variables": {"input": posting}})
+        assert body.json()["data"]["publishPosting"]["errors"] == []
+    page.get_by_role("link", name="1 new posting landed: show them").click(timeout=30_000)
+    page.wait_for_load_state()
+    assert "Night Shift Baker" in result_titles(page)
