@@ -217,6 +217,7 @@ async def scale_out(settings: Settings, topics: Topics, logs: Path) -> dict[str,
         await wait_until(lambda: _stable(ops, 1), 60)
         feeding = asyncio.create_task(trickle())
         await asyncio.sleep(1.0)
+        resident = {m.member_id for m in (await describe_group(ops)).members}
         spawned = time.perf_counter()
         second = WorkerProcess(topics, logs, "joiner").start()
         rebalanced = first_record = None
@@ -228,17 +229,42 @@ async def scale_out(settings: Settings, topics: Topics, logs: Path) -> dict[str,
             if first_record is None and consumed(second) > 0:
                 first_record = now - spawned
             await asyncio.sleep(0.05)
+        # Failover: kill -9 the joiner; the resident must notice (session timeout) and
+        # take its partitions back.
+        group = await describe_group(ops)
+        theirs = {
+            p
+            for m in group.members
+            if m.member_id not in resident
+            for p in m.partitions.get(topics.postings, [])
+        }
+        before, _ = await committed_and_end(topics)
+        second.kill9()
+        killed = time.perf_counter()
+        taken = resumed = None
+        while (taken is None or resumed is None) and time.perf_counter() < killed + 120:
+            now = time.perf_counter()
+            if taken is None and await _stable(ops, 1):
+                taken = now - killed
+            if resumed is None:
+                committed, _ = await committed_and_end(topics)
+                if any(committed.get(p, 0) > before.get(p, 0) for p in theirs):
+                    resumed = now - killed
+            await asyncio.sleep(0.05)
         stop.set()
         await feeding
-        second.terminate()
     finally:
         stop.set()
         first.terminate()
     return {
         "spawn_to_rebalance_done_s": round(rebalanced, 2) if rebalanced else None,
         "spawn_to_first_record_processed_s": round(first_record, 2) if first_record else None,
-        "note": "from process spawn (Python + Faust start-up included) with the resident "
-        "worker busy on a trickle of records; session timeout 6 s, heartbeat 1 s",
+        "kill9_to_partitions_taken_back_s": round(taken, 2) if taken else None,
+        "kill9_to_their_first_record_processed_s": round(resumed, 2) if resumed else None,
+        "partitions_moved": sorted(theirs),
+        "note": "joins from process spawn (Python + Faust start-up included) with the "
+        "resident worker busy on a trickle of records; failover is bounded by the session "
+        "timeout, 6 s here (BROKER_SESSION_TIMEOUT in the test env; the app's default is 10 s)",
     }
 
 
