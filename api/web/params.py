@@ -185,7 +185,11 @@ def parse(params: Mapping[str, Sequence[str]], *, raw_length: int = 0) -> Search
     skills_raw = _one(get("skills"), "skills") or ""
     if len(skills_raw) > MAX_SKILLS_CHARS:
         raise BadParam("skills", f"skills is longer than {MAX_SKILLS_CHARS} characters")
-    skills = tuple(dict.fromkeys(s.strip() for s in skills_raw.split(",") if s.strip()))
+    unique: dict[str, str] = {}  # first spelling wins; "Python" and "python" are one skill
+    for part in skills_raw.split(","):
+        if part.strip():
+            unique.setdefault(" ".join(part.split()).casefold(), part.strip())
+    skills = tuple(unique.values())
     if len(skills) > L.SKILLS_MAX_COUNT:
         raise BadParam("skills", f"at most {L.SKILLS_MAX_COUNT} skills (got {len(skills)})")
     after = _one(get("after"), "after")

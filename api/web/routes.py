@@ -166,14 +166,15 @@ async def _results(state: State, p: SearchParams) -> tuple[list[Card], str | Non
     return [Card.of(v) for v in views], latest_page.end_cursor, latest_page.has_next_page
 
 
-@get("/", include_in_schema=False, sync_to_thread=False)
+@get("/", include_in_schema=False)
 async def search_page(request: Request[Any, Any, Any], state: State) -> Template:
     """The search page: query, filters, result count, one page of results."""
     service = _service(state)
+    query = _query_dict(request)
     try:
-        p = parse(_query_dict(request), raw_length=len(request.scope.get("query_string", b"")))
+        p = parse(query, raw_length=len(request.scope.get("query_string", b"")))
     except BadParam as exc:
-        return _bad_request(state, exc)
+        return _bad_request(state, exc, query)
     posting_filter = p.to_filter()
     try:
         count, facets, (cards, end, has_next) = await asyncio.gather(
@@ -182,7 +183,8 @@ async def search_page(request: Request[Any, Any, Any], state: State) -> Template
             _results(state, p),
         )
     except (BadParam, BadInput, InvalidCursor, InvalidFilter, InvalidQuery) as exc:
-        return _bad_request(state, exc if isinstance(exc, BadParam) else _as_bad_param(exc))
+        bad = exc if isinstance(exc, BadParam) else _as_bad_param(exc)
+        return _bad_request(state, bad, query)
     poll_query = urlencode([pair for pair in p.pairs() if pair[0] != "q"])
     context = {
         "p": p,
@@ -198,18 +200,23 @@ async def search_page(request: Request[Any, Any, Any], state: State) -> Template
     return page(state, "search.html", context)
 
 
-def _bad_request(state: State, exc: BadParam) -> Template:
+def _bad_request(
+    state: State, exc: BadParam, query: dict[str, list[str]] | None = None
+) -> Template:
+    """400 page naming the parameter, linking to the same search without it."""
+    drop = {exc.param, "after"} if exc.param != "query string" else set(query or {})
+    kept = [(k, v) for k, values in (query or {}).items() if k not in drop for v in values]
     return error_page(
         state,
         400,
         "That search cannot be run",
         exc.message,
         param=exc.param,
-        back="/",
+        back="/?" + urlencode(kept) if kept else "/",
     )
 
 
-@get("/web/count", include_in_schema=False, sync_to_thread=False)
+@get("/web/count", include_in_schema=False)
 async def count_json(request: Request[Any, Any, Any], state: State) -> Response[dict[str, Any]]:
     """How many postings match the filters now (the page's "new postings" poll)."""
     try:
@@ -224,7 +231,7 @@ async def count_json(request: Request[Any, Any, Any], state: State) -> Response[
     )
 
 
-@get("/postings/{posting_id:str}", include_in_schema=False, sync_to_thread=False)
+@get("/postings/{posting_id:str}", include_in_schema=False)
 async def posting_page(state: State, posting_id: str) -> Template:
     """One posting in full, and the postings nearest to it, each linking on."""
     service = _service(state)
@@ -246,14 +253,14 @@ def not_found_page(state: State, message: str) -> Template:
     return error_page(state, 404, "Page not found", message)
 
 
-@get("/robots.txt", include_in_schema=False, sync_to_thread=False)
+@get("/robots.txt", include_in_schema=False)
 async def robots() -> Response[str]:
     return Response(
         ROBOTS, media_type=MediaType.TEXT, headers={"cache-control": "public, max-age=86400"}
     )
 
 
-@get("/static/{name:str}", include_in_schema=False, sync_to_thread=False)
+@get("/static/{name:str}", include_in_schema=False)
 async def static_file(request: Request[Any, Any, Any], state: State, name: str) -> Response[bytes]:
     """A static asset; hashed names are immutable, plain names revalidate by ETag."""
     found = _assets(state).find(name)
@@ -266,7 +273,7 @@ async def static_file(request: Request[Any, Any, Any], state: State, name: str) 
     return Response(asset.body, media_type=asset.media_type, headers=headers)
 
 
-@get("/favicon.ico", include_in_schema=False, sync_to_thread=False)
+@get("/favicon.ico", include_in_schema=False)
 async def favicon(state: State) -> Response[bytes]:
     """Browsers ask for /favicon.ico whatever the page says: the SVG icon."""
     found = _assets(state).find("icon.svg")

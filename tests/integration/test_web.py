@@ -319,3 +319,11 @@ async def test_pages_are_gzipped_and_the_api_is_left_alone(api: Api) -> None:
     )
     assert gql.status_code == 200
     assert "content-encoding" not in gql.headers
+
+
+async def test_a_400_page_links_to_the_same_search_without_the_bad_parameter(api: Api) -> None:
+    html = await get(api, "/?q=python&remote=moon&country=DE", status=400)
+    link = re.search(r'<a href="([^"]+)">Run the search without it</a>', html)
+    assert link
+    assert unescape(link.group(1)) == "/?q=python&country=DE"
+    await get(api, unescape(link.group(1)))
