@@ -186,6 +186,13 @@ async def test_reset_to_offsets_shift_and_latest_on_a_stopped_group(stack: Setti
     assert await reset("--shift-by", "-100") == {0: 0, 1: 0}  # clamped; dry run
     assert await reset("--to-latest", "--execute") == {0: 5, 1: 5}
     assert (await committed_and_end(topics))[0] == {0: 5, 1: 5}
+    code, out, _ = await cli(topics, "offsets", "show", "-g", topics.group)  # for humans
+    assert code == 0
+    assert "Empty, 0 member(s), lag 0" in out
+    code, out, _ = await cli(topics, "offsets", "reset", "-g", topics.group, "--to-earliest")
+    assert code == 0
+    assert "dry run" in out
+    assert "5 → 0" in " ".join(out.replace("│", " ").split())
     code, _, err = await cli(topics, "offsets", "reset", "-g", topics.group, "--to-offset", "1:9")
     assert code == 2
     assert "partition 1 holds offsets 0..5" in err

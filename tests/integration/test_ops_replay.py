@@ -89,6 +89,13 @@ async def test_dead_letters_redriven_after_the_fix_land_and_are_not_redriven_twi
         assert shown["payload"]["valid_now"] is True
         assert shown["payload"]["event"]["id"] == shown["posting_id"]
         assert shown["headers"]["x-error-class"] == "db_check_violation"
+        code, out, _ = await cli(topics, "dlq", "list")  # for humans
+        assert code == 0
+        assert "11 dead letter(s)" in out
+        code, out, _ = await cli(topics, "dlq", "show", str(member["offset"]))
+        assert code == 0
+        assert shown["posting_id"] in out
+        assert "valid_now" in out
         code, _, err = await cli(topics, "dlq", "show", "999")
         assert code == 1
         assert "no dead letter at 0:999" in err
