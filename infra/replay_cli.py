@@ -48,7 +48,8 @@ def replay(
         bool,
         typer.Option(
             "--execute",
-            help="--from-dlq / --from-datetime: really re-produce (default: dry run).",
+            help="--from-dlq / --from-datetime: really re-produce (default: dry run); "
+            "--from-file always sends (the version rules make a re-sent file a no-op).",
         ),
     ] = False,
     wait: Annotated[
