@@ -10,9 +10,13 @@ checkpoints (:mod:`streams.checkpointing`), never from Faust's acks.
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from schemas.settings import Settings
 from streams.checkpointing.consumer import CheckpointedApp
+from streams.maintenance import operations
+from streams.maintenance.leader import partition_leader
+from streams.maintenance.schedule import scheduled_maintenance
 from streams.metrics import SinkMetrics
 from streams.runtime import SinkRuntime
 
@@ -49,6 +53,8 @@ def create_app(
         broker_heartbeat_interval=2.0,
         broker_max_poll_records=max(500, settings.sink_batch_max),
         consumer_max_fetch_size=8 * 1024 * 1024,
+        # on_leader=True jobs run on the owner of postings.v1 partition 0 (no leader topic).
+        LeaderAssignor=partition_leader(settings.topic_postings),
     )
     runtime = SinkRuntime(settings, app, metrics)
     topic = app.topic(
@@ -75,5 +81,35 @@ def create_app(
     @app.timer(settings.vector_index_check_s)  # type: ignore[untyped-decorator]
     async def vector_index() -> None:
         await runtime.check_index()
+
+    # --- maintenance and admin operations (streams/maintenance) -------------------------
+    @app.crontab(
+        settings.maintenance_cron,
+        timezone=ZoneInfo(settings.maintenance_timezone),
+        on_leader=True,
+    )
+    async def maintenance() -> None:
+        await scheduled_maintenance(settings)
+
+    ops_topic = app.topic(
+        settings.topic_operations,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        allow_empty=True,
+    )
+
+    async def publish(payload: bytes) -> None:
+        await operations.publish_once(settings, payload)
+
+    @app.agent(ops_topic, name="operations", concurrency=1)
+    async def run_operations(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            await operations.handle(settings, message.value, publish, runtime.source)
+            # Our own checkpoints decide commits (streams/checkpointing): mark it done.
+            consumer: Any = app.consumer
+            consumer.checkpoints.mark_done((message.topic, message.partition), [message.offset])
 
     return app, runtime

@@ -41,8 +41,15 @@ err = Console(stderr=True)
 
 
 def _settings() -> Any:
+    """Settings, with logs as JSON on stderr (warnings only): stdout is the report."""
+    from streams.logs import configure_logging
+
     try:
-        return load_settings()
+        settings = load_settings()
+        configure_logging(
+            "WARNING" if settings.log_level in ("DEBUG", "INFO") else settings.log_level
+        )
+        return settings
     except SettingsError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
