@@ -20,6 +20,7 @@ import structlog
 from litestar import MediaType, Request, Response, get
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotFoundException
+from litestar.params import FromPath
 from litestar.response import Template
 
 from api.search import InvalidCursor, InvalidFilter, InvalidQuery, PostingView
@@ -232,7 +233,7 @@ async def count_json(request: Request[Any, Any, Any], state: State) -> Response[
 
 
 @get("/postings/{posting_id:str}", include_in_schema=False)
-async def posting_page(state: State, posting_id: str) -> Template:
+async def posting_page(state: State, posting_id: FromPath[str]) -> Template:
     """One posting in full, and the postings nearest to it, each linking on."""
     service = _service(state)
     if not posting_id or len(posting_id) > MAX_ID_CHARS or not posting_id.isprintable():
@@ -261,7 +262,9 @@ async def robots() -> Response[str]:
 
 
 @get("/static/{name:str}", include_in_schema=False)
-async def static_file(request: Request[Any, Any, Any], state: State, name: str) -> Response[bytes]:
+async def static_file(
+    request: Request[Any, Any, Any], state: State, name: FromPath[str]
+) -> Response[bytes]:
     """A static asset; hashed names are immutable, plain names revalidate by ETag."""
     found = _assets(state).find(name)
     if found is None:
