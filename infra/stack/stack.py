@@ -73,12 +73,14 @@ class ServiceStatus:
 
 def status(settings: Settings) -> list[ServiceStatus]:
     paths = StackPaths.create(settings.home)
+    kafka_status = _kafka_status(settings, paths)
+    reachable = not kafka_status.detail.startswith("unreachable")
     return [
-        _kafka_status(settings, paths),
+        kafka_status,
         _postgres_status(settings, paths),
         _redis_status(settings, paths),
         *_app_statuses(settings, paths),
-        *_group_statuses(settings),
+        *(_group_statuses(settings) if reachable else []),
     ]
 
 
