@@ -327,3 +327,18 @@ async def test_a_400_page_links_to_the_same_search_without_the_bad_parameter(api
     assert link
     assert unescape(link.group(1)) == "/?q=python&country=DE"
     await get(api, unescape(link.group(1)))
+
+
+async def test_an_unexpected_failure_is_a_500_page_with_a_reference_and_no_trace(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = api.client.app.state.resources.service
+
+    async def broken(ids: Any) -> Any:
+        raise RuntimeError("db password is hunter2")
+
+    monkeypatch.setattr(service.repository, "get_many", broken)
+    html = await get(api, "/postings/never-cached-id", status=500)
+    assert "Something went wrong" in html
+    assert re.search(r"Reference: <code>[0-9a-f]{12}</code>", html)
+    assert "hunter2" not in html
