@@ -15,8 +15,10 @@ from typing import Any
 
 import strawberry
 
+from api.graphql import operations
 from api.graphql.context import ContextInfo
 from api.graphql.inputs import PostingInput, embedding_text, input_field, posting_json
+from api.graphql.operations import OperationResult
 from api.graphql.permissions import IsAdmin
 from api.graphql.types import Accepted, CacheFlushResult, FieldError, Long, PublishResult
 from schemas.domain import InvalidPosting, Posting, PostingDeleted, parse_json
@@ -99,3 +101,22 @@ class Mutation:
     @admin_mutation(description="Admin: drop this process's L1 cache (L2 and generation stay).")  # type: ignore[untyped-decorator]
     def cache_flush(self, info: ContextInfo) -> CacheFlushResult:
         return CacheFlushResult(cleared=info.context.cache.clear_l1())
+
+    @admin_mutation(
+        description="Admin: redrive dead letters to postings.v1, exactly as "
+        "`jobstream replay --from-dlq --execute [--limit N] [--error-class C]` does (run by "
+        "a worker; letters redriven before are skipped). Waits up to 60 s for the answer."
+    )  # type: ignore[untyped-decorator]
+    async def redrive_dead_letters(
+        self, info: ContextInfo, limit: int | None = None, error_class: str | None = None
+    ) -> OperationResult:
+        return await operations.run(
+            info.context.settings, "redrive", limit=limit, error_class=error_class
+        )
+
+    @admin_mutation(
+        description="Admin: run the maintenance job now, exactly as `jobstream maintenance "
+        "run` does (run by a worker). Waits up to 60 s for the answer."
+    )  # type: ignore[untyped-decorator]
+    async def run_maintenance(self, info: ContextInfo) -> OperationResult:
+        return await operations.run(info.context.settings, "maintenance")
