@@ -90,9 +90,26 @@ class DeadLetters:
         headers = dead_letter_headers(item, group=self._group)
         key = item.record.key
         try:
-            await (await self._producer.send(self._topic, item.value, key=key, headers=headers))
+            await (
+                await self._producer.send(
+                    self._topic, item.value, key=letter_key(key, item), headers=headers
+                )
+            )
         except MessageSizeTooLargeError:
             # Too big for the producer or the broker once the headers are added. The
             # original stays in postings.v1 forever: point at it rather than lose it.
             headers.append((H_VALUE_OMITTED, b"too large; read it at the original offset"))
-            await (await self._producer.send(self._topic, None, key=key, headers=headers))
+            await (
+                await self._producer.send(
+                    self._topic, None, key=letter_key(key, item, omitted=True), headers=headers
+                )
+            )
+
+
+def letter_key(key: bytes | None, item: Poison, *, omitted: bool = False) -> bytes | None:
+    """The original key, or the original coordinates when there is none and no value
+    either: Kafka refuses a record with neither (a pack member's record has no key)."""
+    if key is not None or (item.value is not None and not omitted):
+        return key
+    record = item.record
+    return f"{record.topic}:{record.partition}:{record.offset}".encode()

@@ -211,7 +211,11 @@ async def committed_and_end(topics: Topics) -> tuple[dict[int, int], dict[int, i
         offsets = {}
     finally:
         await admin.close()
-    committed = {tp.partition: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+    committed = {  # the group also commits on operations.v1: postings only
+        tp.partition: meta.offset
+        for tp, meta in offsets.items()
+        if tp.topic == topics.postings and meta.offset >= 0
+    }
     consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap_servers)
     await consumer.start()
     try:

@@ -20,7 +20,7 @@ from schemas.domain import Location, Posting, PostingDeleted, encode_event
 from schemas.domain.model import EmploymentType, EnglishLevel, RemoteMode
 from schemas.jobstream.v1 import events_pb2, posting_pb2
 from streams.checkpointing import Checkpoints
-from streams.dead_letters import dead_letter_headers
+from streams.dead_letters import dead_letter_headers, letter_key
 from streams.index import IndexPolicy
 from streams.invalidations import Changed, build_invalidation
 from streams.sink import sql
@@ -354,6 +354,19 @@ def test_dead_letter_headers_keep_the_original_and_say_why() -> None:
     assert "content-type" not in h2
     assert h2["x-original-content-type"] == b"x"
     assert h2["x-pack-index"] == b"4"
+
+
+def test_a_dead_letter_always_has_a_key_or_a_value() -> None:
+    """Kafka refuses a record with neither: a pack member's record has no key, and a
+    too-large letter is sent without its value."""
+    keyed = Record("postings.v1", 2, 77, b"k", b"v")
+    packed = Record("postings.v1", 2, 78, None, b"pack")
+    assert letter_key(keyed.key, Poison(keyed, b"v", "c", "m")) == b"k"
+    assert letter_key(keyed.key, Poison(keyed, b"v", "c", "m"), omitted=True) == b"k"
+    member = Poison(packed, b"m", "c", "m", pack_index=1)
+    assert letter_key(None, member) is None  # the value carries it
+    assert letter_key(None, member, omitted=True) == b"postings.v1:2:78"
+    assert letter_key(None, Poison(packed, None, "c", "m")) == b"postings.v1:2:78"
 
 
 def test_invalidation_names_changes_with_versions() -> None:
