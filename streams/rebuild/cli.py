@@ -91,7 +91,8 @@ def rebuild_command(
         return
     err.print(
         f"[green]rebuilt[/green] {doc['rows']:,} rows ({doc['live_rows']:,} live) from "
-        f"{doc['events_read']:,} records in {doc['seconds_total']:.1f} s "
+        f"{doc['events_read']:,} events ({doc['records_read']:,} records) in "
+        f"{doc['seconds_total']:.1f} s "
         f"({doc['postings_per_s']:,.0f}/s): loading {doc['seconds_loading']:.1f} s, "
         f"indexing {doc['seconds_indexing']:.1f} s, catching up "
         f"{doc['seconds_catching_up']:.1f} s, swap {doc['seconds_swapping']:.2f} s"

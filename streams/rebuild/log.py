@@ -27,7 +27,7 @@ class LogReader:
         self.settings = settings
         self.topic = topic or settings.topic_postings
         self.positions: dict[int, int] = {}
-        self.events_read = 0
+        self.records_read = 0
         self._consumer: AIOKafkaConsumer | None = None
         self._tps: list[TopicPartition] = []
 
@@ -99,7 +99,7 @@ class LogReader:
                 mark = marks.get(tp.partition, 0)
                 if self.positions[tp.partition] < mark and await consumer.position(tp) >= mark:
                     self.positions[tp.partition] = mark
-        self.events_read += read
+        self.records_read += read
         return read
 
 

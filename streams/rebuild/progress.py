@@ -25,13 +25,14 @@ class RichProgress:
             TextColumn("[bold]{task.description:<12}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("events · {task.fields[rows]:,} rows"),
+            TextColumn("records · {task.fields[events]:,} events · {task.fields[rows]:,} rows"),
             TimeElapsedColumn(),
             console=console or Console(stderr=True),
             transient=False,
         )
         self._task: TaskID | None = None
         self._rows = 0
+        self._events = 0
 
     def __enter__(self) -> RichProgress:
         self._progress.start()
@@ -49,9 +50,12 @@ class RichProgress:
         if self._task is not None:
             self._progress.update(self._task, completed=self._progress.tasks[-1].total or 0)
             self._progress.stop_task(self._task)
-        self._task = self._progress.add_task(name, total=total, rows=self._rows)
+        self._task = self._progress.add_task(
+            name, total=total, rows=self._rows, events=self._events
+        )
 
-    def advance(self, events: int, rows: int) -> None:
+    def advance(self, records: int, events: int, rows: int) -> None:
         self._rows += rows
+        self._events += events
         if self._task is not None:
-            self._progress.update(self._task, advance=events, rows=self._rows)
+            self._progress.update(self._task, advance=records, rows=self._rows, events=self._events)

@@ -56,20 +56,21 @@ class Progress(Protocol):
 
     def phase(self, name: str, total: int | None) -> None: ...
 
-    def advance(self, events: int, rows: int) -> None: ...
+    def advance(self, records: int, events: int, rows: int) -> None: ...
 
 
 class _Silent:
     def phase(self, name: str, total: int | None) -> None:
         pass
 
-    def advance(self, events: int, rows: int) -> None:
+    def advance(self, records: int, events: int, rows: int) -> None:
         pass
 
 
 @dataclass
 class RebuildReport:
     events_read: int = 0
+    records_read: int = 0
     rows: int = 0
     live_rows: int = 0
     tombstones: int = 0
@@ -110,7 +111,8 @@ class _Loader:
             result = await self.writer.write(winners, fallbacks)
             skipped = len(poison) + len(result.rejected)
             self.report.skipped_poison += skipped
-            self.progress.advance(len(decoded) + len(poison), len(result.changed))
+            self.report.events_read += len(decoded) + len(poison)
+            self.progress.advance(len(chunk), len(decoded) + len(poison), len(result.changed))
 
 
 async def rebuild(
@@ -205,7 +207,7 @@ async def rebuild(
         if writer is not None:
             await writer.close()
         await conn.close()  # releases both advisory locks
-    report.events_read = reader.events_read
+    report.records_read = reader.records_read
     report.vector_index = None if vector is None else vector.name
     report.vector_index_lists = None if vector is None else vector.lists
     report.seconds_total = time.perf_counter() - started
