@@ -23,6 +23,7 @@ refuses to start (advisory lock); the index manager stands aside while one runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -43,7 +44,7 @@ from streams.rebuild.log import LogReader
 from streams.runtime import worker_id
 from streams.sink import sql
 from streams.sink.batch import dedupe
-from streams.sink.records import Record, chunks, decode_records
+from streams.sink.records import Decoded, Record, chunks, decode_records
 from streams.sink.writer import PostingsWriter
 
 log = structlog.get_logger("streams.rebuild")
@@ -93,7 +94,11 @@ class RebuildReport:
 
 @dataclass
 class _Loader:
-    """Applies records to the new table through the sink's writer."""
+    """Applies records to the new table through the sink's writer.
+
+    Decoding (Python) of the next chunk overlaps the database's work on the previous
+    one: at most one write is in flight, and writes run in log order.
+    """
 
     writer: PostingsWriter
     dim: int
@@ -101,6 +106,7 @@ class _Loader:
     batch_events: int
     progress: Progress
     report: RebuildReport
+    pending: asyncio.Task[None] | None = None
 
     async def __call__(self, records: Sequence[Record]) -> None:
         for chunk in chunks(records, self.batch_events):
@@ -108,11 +114,36 @@ class _Loader:
                 list(chunk), dim=self.dim, partitions=lambda _topic: self.partitions
             )
             winners, fallbacks = dedupe(decoded)
-            result = await self.writer.write(winners, fallbacks)
-            skipped = len(poison) + len(result.rejected)
-            self.report.skipped_poison += skipped
-            self.report.events_read += len(decoded) + len(poison)
-            self.progress.advance(len(chunk), len(decoded) + len(poison), len(result.changed))
+            await self.flush()
+            self.pending = asyncio.create_task(
+                self._write(len(chunk), len(decoded) + len(poison), len(poison), winners, fallbacks)
+            )
+
+    async def _write(
+        self,
+        records: int,
+        events: int,
+        poison: int,
+        winners: list[Decoded],
+        fallbacks: dict[str, list[Decoded]],
+    ) -> None:
+        result = await self.writer.write(winners, fallbacks)
+        self.report.skipped_poison += poison + len(result.rejected)
+        self.report.events_read += events
+        self.progress.advance(records, events, len(result.changed))
+
+    async def flush(self) -> None:
+        """Wait for the write in flight (re-raising its error)."""
+        task, self.pending = self.pending, None
+        if task is not None:
+            await task
+
+    async def cancel(self) -> None:
+        task, self.pending = self.pending, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
 
 
 async def rebuild(
@@ -134,6 +165,7 @@ async def rebuild(
     conn = await connect_db(settings)
     writer: PostingsWriter | None = None
     vector: table.VectorIndex | None = None
+    load: _Loader | None = None
     reader = LogReader(settings)
     try:
         if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", REBUILD_LOCK_KEY):
@@ -164,6 +196,7 @@ async def rebuild(
         marks = await reader.end_offsets()
         progress.phase("loading", reader.gap(marks))
         await reader.read_until(marks, load)
+        await load.flush()
         report.seconds_loading = time.perf_counter() - t0
 
         # 2. index
@@ -184,6 +217,7 @@ async def rebuild(
             report.catch_up_rounds += 1
             progress.phase("catching up", gap)
             await reader.read_until(marks, load)
+            await load.flush()
         report.seconds_catching_up = time.perf_counter() - t0
 
         # 4. swap
@@ -196,6 +230,8 @@ async def rebuild(
         await _announce(settings, conn, outbox_id, payload)
         await _drop_retired(conn, lock_timeout_s)
     except BaseException:
+        if load is not None:
+            await load.cancel()
         if not conn.is_closed():
             try:
                 await table.drop_new(conn)
@@ -245,6 +281,7 @@ async def _swap(
                 await conn.execute(f"LOCK TABLE {table.LIVE} IN EXCLUSIVE MODE")
                 marks = await reader.end_offsets()
                 await reader.read_until(marks, load)
+                await load.flush()
                 await table.swap(
                     conn,
                     secondary=report.secondary_indexes,

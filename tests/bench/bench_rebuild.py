@@ -188,20 +188,33 @@ async def _chunk(
     return records, copy_s + (time.perf_counter() - t)
 
 
-async def live_stream(settings: Settings, rate: int, stop: asyncio.Event) -> int:
-    """New postings at ``rate``/s (ids from another seed) until ``stop``."""
+def live_events(n: int, rate: int) -> list[list[posting_pb2.PostingEvent]]:
+    """The live stream's postings (new ids), embedded before any clock starts, in
+    batches of a tenth of a second."""
     if rate <= 0:
-        return 0
+        return []
     embedder = make_embedder("hash", DIM)
+    total = min(n // 5, rate * 300)
+    step = max(1, rate // 10)
+    source = list(generate(total, seed=2))
+    return [events_for(source[i : i + step], embedder) for i in range(0, total, step)]
+
+
+async def live_stream(
+    settings: Settings, batches: list[list[posting_pb2.PostingEvent]], stop: asyncio.Event
+) -> int:
+    """Send one prepared batch every 0.1 s until ``stop`` (or the batches run out)."""
+    if not batches:
+        return 0
     producer = producer_for(settings)
     await producer.start()
     sent = 0
-    source = generate(10_000_000, seed=2)
     try:
-        while not stop.is_set():
+        for batch in batches:
+            if stop.is_set():
+                break
             t = time.perf_counter()
-            batch = [next(source) for _ in range(max(1, rate // 10))]
-            await send_packs(producer, settings, events_for(batch, embedder))
+            await send_packs(producer, settings, batch)
             sent += len(batch)
             await asyncio.sleep(max(0.0, 0.1 - (time.perf_counter() - t)))
     finally:
@@ -215,9 +228,10 @@ async def run(settings: Settings, n: int, live_rate: int) -> dict[str, Any]:
     console.print(
         f"  prepared in {prepared['prepare_seconds']} s; COPY {prepared['copy_unindexed']}"
     )
+    batches = live_events(n, live_rate)
     console.print("rebuild (with a live stream of new postings)")
     stop = asyncio.Event()
-    live = asyncio.create_task(live_stream(settings, live_rate, stop))
+    live = asyncio.create_task(live_stream(settings, batches, stop))
     await asyncio.sleep(1.0)
     try:
         report = await rebuild(settings)
