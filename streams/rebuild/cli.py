@@ -65,7 +65,7 @@ def rebuild_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     catch_up_gap: Annotated[
         int, typer.Option(min=0, help="Swap once fewer records than this are behind.")
-    ] = 2000,
+    ] = 500,
 ) -> None:
     from streams.rebuild.progress import RichProgress
     from streams.rebuild.run import rebuild

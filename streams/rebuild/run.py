@@ -50,6 +50,7 @@ from streams.sink.writer import PostingsWriter
 log = structlog.get_logger("streams.rebuild")
 
 REBUILD_LOCK_KEY = 0x6A73_7262  # "jsrb"
+QUICK_ROUND_S = 0.5
 
 
 class Progress(Protocol):
@@ -82,6 +83,7 @@ class RebuildReport:
     seconds_indexing: float = 0.0
     seconds_catching_up: float = 0.0
     seconds_swapping: float = 0.0
+    seconds_paused: float = 0.0  # the sink's writes waited this long (EXCLUSIVE lock held)
     seconds_total: float = 0.0
     postings_per_s: float = 0.0
     vector_index: str | None = None
@@ -150,7 +152,7 @@ async def rebuild(
     settings: Settings,
     *,
     progress: Progress | None = None,
-    catch_up_gap: int = 2000,
+    catch_up_gap: int = 500,
     max_rounds: int = 20,
     batch_events: int = 5000,
     lock_timeout_s: float = 2.0,
@@ -216,8 +218,11 @@ async def rebuild(
                 break
             report.catch_up_rounds += 1
             progress.phase("catching up", gap)
+            round_started = time.perf_counter()
             await reader.read_until(marks, load)
             await load.flush()
+            if time.perf_counter() - round_started < QUICK_ROUND_S:
+                break  # what arrived meanwhile is a fraction of a second's worth
         report.seconds_catching_up = time.perf_counter() - t0
 
         # 4. swap
@@ -279,6 +284,7 @@ async def _swap(
                 await conn.execute(f"SET LOCAL lock_timeout = '{int(lock_timeout_s * 1000)}ms'")
                 # EXCLUSIVE: the sink's writes wait, reads (searches) go on.
                 await conn.execute(f"LOCK TABLE {table.LIVE} IN EXCLUSIVE MODE")
+                paused = time.perf_counter()
                 marks = await reader.end_offsets()
                 await reader.read_until(marks, load)
                 await load.flush()
@@ -288,14 +294,15 @@ async def _swap(
                     vector=vector,
                     opclass=policy.opclass,
                 )
-                counts = await conn.fetchrow(
-                    f"SELECT count(*) AS rows, count(*) FILTER (WHERE deleted) AS tombstones"
-                    f" FROM {table.LIVE}"
-                )
-                report.rows = int(counts["rows"])
-                report.tombstones = int(counts["tombstones"])
-                report.live_rows = report.rows - report.tombstones
                 outbox_id = int(await conn.fetchval(sql.OUTBOX_INSERT, payload))
+            report.seconds_paused = time.perf_counter() - paused
+    # Counted after the commit, outside the pause (a count of a million rows takes a second).
+    counts = await conn.fetchrow(
+        f"SELECT count(*) AS rows, count(*) FILTER (WHERE deleted) AS tombstones FROM {table.LIVE}"
+    )
+    report.rows = int(counts["rows"])
+    report.tombstones = int(counts["tombstones"])
+    report.live_rows = report.rows - report.tombstones
     return outbox_id, payload
 
 
