@@ -39,7 +39,7 @@ from streams.index import IndexPolicy
 from streams.invalidations import build_invalidation
 from streams.rebuild import table
 from streams.rebuild.connect import connect_db, producer, start_kafka
-from streams.rebuild.errors import AlreadyRunning, DatabaseUnreachable
+from streams.rebuild.errors import AlreadyRunning, RebuildError
 from streams.rebuild.log import LogReader
 from streams.runtime import worker_id
 from streams.sink import sql
@@ -168,13 +168,15 @@ async def rebuild(
     writer: PostingsWriter | None = None
     vector: table.VectorIndex | None = None
     load: _Loader | None = None
+    owner = False
     reader = LogReader(settings)
     try:
         if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", REBUILD_LOCK_KEY):
             raise AlreadyRunning("rebuild")
+        owner = True  # from here on postings_rebuild is ours to drop on failure
         if await conn.fetchval("SELECT to_regclass($1)", table.LIVE) is None:
-            raise DatabaseUnreachable(
-                settings.postgres_dsn, "table postings is missing: run `jobstream up` to migrate"
+            raise RebuildError(
+                "table postings does not exist; `jobstream up` migrates the database"
             )
         await reader.start()
         log.info("waiting for the vector index manager to stand aside")
@@ -237,7 +239,7 @@ async def rebuild(
     except BaseException:
         if load is not None:
             await load.cancel()
-        if not conn.is_closed():
+        if owner and not conn.is_closed():
             try:
                 await table.drop_new(conn)
             except Exception as exc:  # the next rebuild drops it anyway

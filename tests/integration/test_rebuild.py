@@ -261,9 +261,12 @@ async def test_a_second_rebuild_is_refused_while_one_runs(stack: Settings, topic
     conn = await asyncpg.connect(settings.postgres_dsn)
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", REBUILD_LOCK_KEY)
+        await conn.execute("CREATE TABLE postings_rebuild (id text)")  # the running one's
         with pytest.raises(AlreadyRunning, match="another rebuild is already running"):
             await rebuild(settings)
+        assert await conn.fetchval("SELECT to_regclass('postings_rebuild')") is not None
     finally:
+        await conn.execute("DROP TABLE IF EXISTS postings_rebuild")
         await conn.close()
 
 
