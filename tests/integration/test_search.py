@@ -63,9 +63,19 @@ def queries() -> npt.NDArray[np.float32]:
     return (noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32)
 
 
+async def _drop_vector_indexes(conn: asyncpg.Connection) -> None:
+    """Other modules (the sink's index manager, a rebuild's swap) may leave one; this
+    module checks the exact path first, then only its own index."""
+    for (name,) in await conn.fetch(
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'postings'"
+        " AND (indexdef ILIKE '%USING ivfflat%' OR indexdef ILIKE '%USING hnsw%')"
+    ):
+        await conn.execute(f'DROP INDEX IF EXISTS "{name}"')
+    await conn.execute("DELETE FROM vector_index")
+
+
 async def _clean(conn: asyncpg.Connection) -> None:
-    await conn.execute(f"DROP INDEX IF EXISTS {INDEX}")
-    await conn.execute(f"DELETE FROM vector_index WHERE name = '{INDEX}'")
+    await _drop_vector_indexes(conn)
     await conn.execute("TRUNCATE postings")
 
 
