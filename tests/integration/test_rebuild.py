@@ -280,3 +280,39 @@ async def test_unreachable_services_are_named(
     no_db = settings_for(stack, topics, database_url="postgresql://postgres@127.0.0.1:1/jobstream")
     with pytest.raises(DatabaseUnreachable, match=r"cannot reach PostgreSQL at 127\.0\.0\.1:1"):
         await rebuild(no_db)
+
+
+async def test_a_flush_all_invalidation_empties_l1_and_l2_postings(stack: Settings) -> None:
+    """What the swap's invalidation does to an API instance's cache (real Redis)."""
+    from redis.asyncio import Redis
+
+    from api.cache.codecs import JsonCodec
+    from api.cache.tiered import POSTING, TieredCache
+
+    await reset_redis(stack)
+    redis = Redis.from_url(stack.redis_dsn)
+    cache = TieredCache(stack, redis, namespace="rebuild-test")
+    codec: JsonCodec[Any] = JsonCodec(lambda v: v, lambda d: d)
+    loads: list[str] = []
+
+    async def loader() -> dict[str, str]:
+        loads.append("p1")
+        return {"title": f"load {len(loads)}"}
+
+    try:
+        assert await cache.get_or_load(POSTING, "p1", loader, codec) == {"title": "load 1"}
+        assert await cache.get_or_load(POSTING, "p1", loader, codec) == {"title": "load 1"}
+        deadline = time.monotonic() + 5
+        while not await redis.keys("rebuild-test:posting:*"):  # the L2 fill is asynchronous
+            assert time.monotonic() < deadline, "no L2 entry"
+            await asyncio.sleep(0.05)
+
+        cache.apply_invalidation(events_pb2.Invalidation(flush_all=True), offset=0)
+        deadline = time.monotonic() + 5
+        while await redis.keys("rebuild-test:posting:*"):  # purged in the background
+            assert time.monotonic() < deadline, "L2 postings not purged"
+            await asyncio.sleep(0.05)
+        assert await cache.get_or_load(POSTING, "p1", loader, codec) == {"title": "load 2"}
+    finally:
+        await cache.aclose()
+        await redis.aclose()
