@@ -129,7 +129,8 @@ class OperationClient:
                         )
             raise OperationUnavailable(
                 f"no worker answered the {kind} request within {self._timeout_s:.0f} s; "
-                "is a worker running? `jobstream up --workers 1` (or `jobstream worker`)"
+                "is a worker running? `jobstream up --workers 1` (or `jobstream worker`); "
+                "a long operation may still be running: its report is in the worker's log"
             )
         finally:
             with contextlib.suppress(Exception):

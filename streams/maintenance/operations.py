@@ -26,6 +26,9 @@ from streams.maintenance.job import run_maintenance
 log = structlog.get_logger("streams.operations")
 
 Publish = Callable[[bytes], Awaitable[None]]
+# How long a requested redrive waits for the sink to land what it re-produced: well
+# inside the API's 60 s wait (what has not landed yet is reported as pending).
+REDRIVE_WAIT_S = 20.0
 
 
 async def run_operation(settings: Settings, request: ops_pb2.OperationRequested) -> dict[str, Any]:
@@ -40,6 +43,7 @@ async def run_operation(settings: Settings, request: ops_pb2.OperationRequested)
             limit=request.limit or None,
             error_class=request.error_class or None,
             execute=True,
+            wait_s=REDRIVE_WAIT_S,
         )
         doc: dict[str, Any] = report.to_json()
         return doc
