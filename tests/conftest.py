@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from schemas.settings import Settings
 from tests.support.provision import provide_stack
@@ -24,3 +25,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(autouse=True)
+def _structlog_defaults() -> Iterator[None]:
+    """A CLI run in-process (typer's CliRunner) configures structlog to print to the
+    stderr of that run, which is closed afterwards: later logging would fail on it."""
+    yield
+    structlog.reset_defaults()
