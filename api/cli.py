@@ -6,6 +6,7 @@ Heavy imports (Litestar, asyncpg, the model) happen inside the command so
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -90,7 +91,7 @@ def api_command(
         "lifespan": "on",
     }
     if settings.api_workers == 1:
-        uvicorn.run(create_app(settings), **server)
+        uvicorn.run(served(create_app(settings)), **server)
         return
     # Worker processes import the app themselves: pass the overrides through the
     # environment, which load_settings() reads in each of them.
@@ -108,7 +109,22 @@ def app_from_environment() -> Litestar:
 
     settings = load_settings()
     configure_logging(settings.log_level)
-    return create_app(settings)
+    return served(create_app(settings))
+
+
+def served(app: Litestar) -> Litestar:
+    """The app as a long-running server: once started, its long-lived objects (modules,
+    schema, model weights, pools) are moved out of the cyclic GC's reach (``gc.freeze``).
+
+    Otherwise every full collection walks them all: measured with ``bench_api.py`` at
+    c=32 on two processes, cached p99 fell from 97 to 33 ms and req/s rose 10 %."""
+
+    def freeze_long_lived() -> None:
+        gc.collect()
+        gc.freeze()
+
+    app.on_startup.append(freeze_long_lived)
+    return app
 
 
 def main() -> None:

@@ -830,7 +830,8 @@ async def bench(
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     redis = Redis.from_url(settings.redis_dsn)
-    with api_server(home, port) as child:
+    first_workers = args.api_workers[0]
+    with api_server(home, port, first_workers) as child:
         meter = CpuMeter(child.proc.pid, home)
         connector = aiohttp.TCPConnector(limit=0, force_close=False)
         timeout = aiohttp.ClientTimeout(total=30)
@@ -902,10 +903,12 @@ async def bench(
                 )
                 out["cached"] = {"query": hot[0], **latency(t_h)}
 
-                # 3. throughput, cached, one server process
+                # 3. throughput, cached, with the first --api-workers count
                 hot_payloads = [body(t) for t in hot]
                 out["throughput_cached"] = {
-                    "1 process": await throughput(api, hot_payloads, args, progress, meter, 1)
+                    processes(first_workers): await throughput(
+                        api, hot_payloads, args, progress, meter, first_workers
+                    )
                 }
 
                 # 4. Zipf mix, from cold
@@ -1011,6 +1014,10 @@ async def throughput(
     return out
 
 
+def processes(workers: int) -> str:
+    return f"{workers} process" + ("es" if workers > 1 else "")
+
+
 async def more_processes(
     home: Path, hot: list[str], args: argparse.Namespace
 ) -> dict[str, dict[str, Any]]:
@@ -1028,7 +1035,7 @@ async def more_processes(
                 api = Api(session, base)
                 meter = CpuMeter(child.proc.pid, home)
                 console.print(f"phase 3 with {workers} server processes")
-                out[f"{workers} processes"] = await throughput(
+                out[processes(workers)] = await throughput(
                     api, hot_payloads, args, None, meter, workers
                 )
     return out
