@@ -22,8 +22,8 @@ import pytest
 import pytest_asyncio
 
 from schemas.settings import Settings
-from tests.integration.test_api_support import CORPUS, PUBLISH, reset_redis
-from tests.integration.test_sink_support import Topics, WorkerProcess, make_topics, reset_table
+from tests.integration.test_api_support import CORPUS, PUBLISH, corpus_topics
+from tests.integration.test_sink_support import Topics, WorkerProcess
 from tests.support.provision import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,9 +45,7 @@ CHROMIUM_ARGS = [
 
 @pytest_asyncio.fixture(scope="package", loop_scope="session")
 async def topics(stack: Settings) -> Topics:
-    await reset_table(stack)
-    await reset_redis(stack)
-    return await make_topics(stack, partitions=3)
+    return await corpus_topics(stack)
 
 
 @pytest.fixture(scope="package")

@@ -15,7 +15,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import psutil
 import pytest
@@ -32,8 +31,9 @@ from tests.integration.test_api_support import (
     SEARCH_IDS,
     Api,
     app_settings,
+    corpus_topics,
     matches,
-    reset_redis,
+    publish_corpus,
     running_api,
     wait_until,
 )
@@ -42,8 +42,6 @@ from tests.integration.test_sink_support import (
     ROOT,
     Topics,
     WorkerProcess,
-    make_topics,
-    reset_table,
 )
 from tests.support.provision import free_port
 
@@ -52,9 +50,7 @@ pytestmark = pytest.mark.integration
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def topics(stack: Settings) -> Topics:
-    await reset_table(stack)
-    await reset_redis(stack)
-    return await make_topics(stack, partitions=3)
+    return await corpus_topics(stack)
 
 
 @pytest.fixture(scope="module")
@@ -68,18 +64,7 @@ def worker(topics: Topics, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 async def api(stack: Settings, topics: Topics, worker: WorkerProcess) -> AsyncIterator[Api]:
     """One app with the corpus published through it and landed by the worker."""
     async with running_api(app_settings(stack, topics)) as api:
-        for doc in CORPUS:
-            result = await api.publish(doc.input())
-            assert result == {"accepted": {"id": doc.id, "version": 1}, "errors": []}
-
-        async def landed() -> bool:
-            conn = await asyncpg.connect(stack.postgres_dsn)
-            try:
-                return int(await conn.fetchval("SELECT count(*) FROM postings")) == len(CORPUS)
-            finally:
-                await conn.close()
-
-        await wait_until(landed, timeout=90, what="the corpus rows", interval=0.25)
+        await publish_corpus(api, stack)
         yield api
 
 

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from litestar.testing import AsyncTestClient
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from api.app import create_app
 from schemas.settings import Settings
-from tests.integration.test_sink_support import Topics
+from tests.integration.test_sink_support import Topics, make_topics, reset_table
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 BASE_DATE = datetime(2026, 10, 1, tzinfo=UTC)
@@ -529,6 +530,29 @@ async def reset_redis(settings: Settings) -> None:
         await client.flushdb()
     finally:
         await client.aclose()
+
+
+async def corpus_topics(stack: Settings) -> Topics:
+    """Fresh topics, an empty table and an empty L2 for a module that loads CORPUS."""
+    await reset_table(stack)
+    await reset_redis(stack)
+    return await make_topics(stack, partitions=3)
+
+
+async def publish_corpus(api: Api, stack: Settings) -> None:
+    """CORPUS through ``publishPosting``, then wait until the worker landed every row."""
+    for doc in CORPUS:
+        result = await api.publish(doc.input())
+        assert result == {"accepted": {"id": doc.id, "version": 1}, "errors": []}
+
+    async def landed() -> bool:
+        conn = await asyncpg.connect(stack.postgres_dsn)
+        try:
+            return int(await conn.fetchval("SELECT count(*) FROM postings")) == len(CORPUS)
+        finally:
+            await conn.close()
+
+    await wait_until(landed, timeout=90, what="the corpus rows", interval=0.25)
 
 
 def app_settings(stack: Settings, topics: Topics, **overrides: Any) -> Settings:

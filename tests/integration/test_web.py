@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Iterator
 from html import unescape
 from typing import Any
 
-import asyncpg
 import pytest
 import pytest_asyncio
 
@@ -24,12 +23,13 @@ from tests.integration.test_api_support import (
     CORPUS,
     Api,
     app_settings,
+    corpus_topics,
     matches,
-    reset_redis,
+    publish_corpus,
     running_api,
     wait_until,
 )
-from tests.integration.test_sink_support import Topics, WorkerProcess, make_topics, reset_table
+from tests.integration.test_sink_support import Topics, WorkerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -39,9 +39,7 @@ NEXT_LINK = re.compile(r'<a class="button" href="([^"]+)" rel="next">')
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def topics(stack: Settings) -> Topics:
-    await reset_table(stack)
-    await reset_redis(stack)
-    return await make_topics(stack, partitions=3)
+    return await corpus_topics(stack)
 
 
 @pytest.fixture(scope="module")
@@ -54,18 +52,7 @@ def worker(topics: Topics, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def api(stack: Settings, topics: Topics, worker: WorkerProcess) -> AsyncIterator[Api]:
     async with running_api(app_settings(stack, topics)) as api:
-        for doc in CORPUS:
-            result = await api.publish(doc.input())
-            assert result["errors"] == [], result
-
-        async def landed() -> bool:
-            conn = await asyncpg.connect(stack.postgres_dsn)
-            try:
-                return int(await conn.fetchval("SELECT count(*) FROM postings")) == len(CORPUS)
-            finally:
-                await conn.close()
-
-        await wait_until(landed, timeout=90, what="the corpus rows", interval=0.25)
+        await publish_corpus(api, stack)
         yield api
 
 
