@@ -13,13 +13,13 @@ if ((with_chromium)); then
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
       echo "bootstrap: installing chromium with apt-get (browser tests)" >&2
       export DEBIAN_FRONTEND=noninteractive
-      # Never fatal: without chromium only the browser tests are skipped.
+      # Not fatal here: the browser tests then fail, saying how to install it.
       if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends \
         chromium fonts-dejavu-core; }; then
-        echo "bootstrap: could not install chromium; the browser tests will be skipped" >&2
+        echo "bootstrap: could not install chromium; the browser tests will fail (JOBSTREAM_SKIP_BROWSER_TESTS=1 skips them)" >&2
       fi
     else
-      echo "bootstrap: chromium is missing; the browser tests will be skipped" >&2
+      echo "bootstrap: chromium is missing (not root, or no apt-get): install it, or JOBSTREAM_SKIP_BROWSER_TESTS=1 skips the browser tests" >&2
     fi
   fi
   exit 0

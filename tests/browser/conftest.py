@@ -2,8 +2,9 @@
 API tests' fixed corpus published through GraphQL, and Debian's chromium via Playwright.
 
 Playwright's own browser downloads are never used (``playwright install`` is not run):
-the tests launch ``/usr/bin/chromium`` (``JOBSTREAM_CHROMIUM`` to override) and are
-skipped when it is absent. Screenshots go to tests/browser/artifacts/ (git-ignored).
+the tests launch ``/usr/bin/chromium`` (``JOBSTREAM_CHROMIUM`` to override) and fail
+when it is absent, unless ``JOBSTREAM_SKIP_BROWSER_TESTS=1``: a missing browser must
+not pass unnoticed. Screenshots go to tests/browser/artifacts/ (git-ignored).
 """
 
 from __future__ import annotations
@@ -112,7 +113,13 @@ def browser(base_url: str) -> Iterator[Any]:
     """Headless chromium. Depends on base_url so the async stack fixtures run first:
     Playwright's sync API keeps an event loop running in this thread while it is open."""
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no chromium at {CHROMIUM} (make test installs Debian's chromium)")
+        message = (
+            f"no chromium at {CHROMIUM}: `make test` installs Debian's chromium as root "
+            "(infra/bootstrap.sh --chromium), or set JOBSTREAM_CHROMIUM to a binary"
+        )
+        if os.environ.get("JOBSTREAM_SKIP_BROWSER_TESTS") == "1":
+            pytest.skip(message)
+        pytest.fail(message + "; JOBSTREAM_SKIP_BROWSER_TESTS=1 skips these tests")
     from playwright.sync_api import sync_playwright
 
     # launch() always starts from a fresh temporary profile (Playwright's own
