@@ -26,8 +26,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.settings import Settings
 from streams.index import IndexPolicy, VectorIndexManager
+from streams.ops.errors import AlreadyRunning
 from streams.rebuild.connect import connect_db, start_kafka
-from streams.rebuild.errors import AlreadyRunning
 
 log = structlog.get_logger("streams.maintenance")
 

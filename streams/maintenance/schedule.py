@@ -6,7 +6,7 @@ import structlog
 
 from schemas.settings import Settings
 from streams.maintenance.job import run_maintenance
-from streams.rebuild.errors import RebuildError
+from streams.ops.errors import OpsError
 
 log = structlog.get_logger("streams.maintenance")
 
@@ -20,7 +20,7 @@ async def scheduled_maintenance(settings: Settings) -> None:
     )
     try:
         report = await run_maintenance(settings)
-    except RebuildError as exc:  # another run holds the lock, PostgreSQL unreachable
+    except OpsError as exc:  # another run holds the lock, PostgreSQL unreachable
         log.warning("maintenance skipped", trigger="schedule", reason=exc.message)
     except Exception:
         log.exception("maintenance failed", trigger="schedule")

@@ -1,10 +1,12 @@
-"""The one error type of the ops tools: a message an operator can act on, and an exit code."""
+"""The one error type of the operator tools (ops, rebuild, maintenance): a message an
+operator can act on, and an exit code."""
 
 from __future__ import annotations
 
 EXIT_FAILED = 1  # the operation ran and failed (refused, unknown group, nothing landed)
 EXIT_USAGE = 2  # bad input: flags, datetimes, PARTITION:OFFSET
-EXIT_UNREACHABLE = 3  # the broker did not answer
+EXIT_UNREACHABLE = 3  # Kafka or PostgreSQL did not answer
+EXIT_BUSY = 4  # another rebuild or maintenance run holds the lock
 
 
 class OpsError(Exception):
@@ -27,4 +29,23 @@ class BrokerUnreachable(OpsError):
             f"cannot reach Kafka at {servers} ({detail}); start it with `jobstream up` or "
             "point JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS at a running broker",
             exit_code=EXIT_UNREACHABLE,
+        )
+
+
+class DatabaseUnreachable(OpsError):
+    def __init__(self, dsn: str, detail: str) -> None:
+        where = dsn.rsplit("@", 1)[-1]  # never print a password
+        super().__init__(
+            f"cannot reach PostgreSQL at {where} ({detail}); start it with `jobstream up` "
+            "or point DATABASE_URL at a running server",
+            exit_code=EXIT_UNREACHABLE,
+        )
+
+
+class AlreadyRunning(OpsError):
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"another {what} is already running (PostgreSQL advisory lock held); "
+            "wait for it to finish",
+            exit_code=EXIT_BUSY,
         )

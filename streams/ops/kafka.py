@@ -24,7 +24,7 @@ CONNECT_TIMEOUT_S = 10.0
 REQUEST_TIMEOUT_MS = 15_000
 
 
-async def _start(client: Any, settings: Settings, timeout_s: float) -> None:
+async def start_client(client: Any, settings: Settings, timeout_s: float) -> None:
     """Start a client, retrying connection failures for ``timeout_s`` (a broker restarting)."""
     try:
         async for attempt in AsyncRetrying(
@@ -50,7 +50,7 @@ async def admin_client(
         client_id="jobstream-ops",
     )
     try:
-        await _start(admin, settings, timeout_s or CONNECT_TIMEOUT_S)
+        await start_client(admin, settings, timeout_s or CONNECT_TIMEOUT_S)
         yield admin
     finally:
         await admin.close()
@@ -73,7 +73,7 @@ async def consumer(
         fetch_max_bytes=64 * 1024 * 1024,
     )
     try:
-        await _start(client, settings, timeout_s or CONNECT_TIMEOUT_S)
+        await start_client(client, settings, timeout_s or CONNECT_TIMEOUT_S)
         yield client
     finally:
         await client.stop()
@@ -95,7 +95,7 @@ async def producer(
         client_id="jobstream-ops",
     )
     try:
-        await _start(client, settings, timeout_s or CONNECT_TIMEOUT_S)
+        await start_client(client, settings, timeout_s or CONNECT_TIMEOUT_S)
         yield client
     finally:
         await client.stop()

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from schemas.settings import SettingsError, load_settings
-from streams.rebuild.errors import RebuildError
+from streams.ops.errors import OpsError
 
 REBUILD_HELP = """Rebuild the read model from the beginning of postings.v1 and swap it in.
 
@@ -55,7 +55,7 @@ def _settings() -> Any:
         raise typer.Exit(2) from None
 
 
-def _fail(exc: RebuildError) -> typer.Exit:
+def _fail(exc: OpsError) -> typer.Exit:
     err.print(f"[red]error:[/red] {exc.message}")
     return typer.Exit(exc.exit_code)
 
@@ -83,7 +83,7 @@ def rebuild_command(
                 report = asyncio.run(
                     rebuild(settings, progress=progress, catch_up_gap=catch_up_gap)
                 )
-    except RebuildError as exc:
+    except OpsError as exc:
         raise _fail(exc) from None
     doc = report.to_json()
     if as_json:
@@ -107,7 +107,7 @@ def maintenance_run_command(
     settings = _settings()
     try:
         report = asyncio.run(run_maintenance(settings))
-    except RebuildError as exc:
+    except OpsError as exc:
         raise _fail(exc) from None
     doc = report.to_json()
     if as_json:

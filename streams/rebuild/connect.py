@@ -11,14 +11,13 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from schemas.settings import Settings
-from streams.rebuild.errors import BrokerUnreachable, DatabaseUnreachable
+from streams.ops.errors import BrokerUnreachable, DatabaseUnreachable
+from streams.ops.kafka import CONNECT_TIMEOUT_S, start_client
 
-CONNECT_TIMEOUT_S = 10.0
-_NETWORK = (OSError, asyncio.TimeoutError, asyncpg.CannotConnectNowError, KafkaConnectionError)
+_NETWORK = (OSError, asyncio.TimeoutError, asyncpg.CannotConnectNowError)
 
 
 async def connect_db(settings: Settings, *, timeout_s: float | None = None) -> Any:
@@ -45,22 +44,12 @@ async def start_kafka(
     timeout_s: float | None = None,
 ) -> None:
     """Start a Kafka client (consumer, producer, admin), or :class:`BrokerUnreachable`
-    after ``timeout_s``."""
-    timeout_s = CONNECT_TIMEOUT_S if timeout_s is None else timeout_s
+    after ``timeout_s``; the client is closed on failure."""
     try:
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(_NETWORK),
-            wait=wait_exponential(multiplier=0.2, max=2.0),
-            stop=stop_after_delay(timeout_s),
-            reraise=True,
-        ):
-            with attempt:
-                await asyncio.wait_for(client.start(), timeout_s)
-    except _NETWORK as exc:
+        await start_client(client, settings, CONNECT_TIMEOUT_S if timeout_s is None else timeout_s)
+    except BrokerUnreachable:
         await (client.close() if hasattr(client, "close") else client.stop())
-        raise BrokerUnreachable(
-            settings.kafka_bootstrap_servers, str(exc) or type(exc).__name__
-        ) from None
+        raise
 
 
 def producer(settings: Settings, client_id: str) -> AIOKafkaProducer:

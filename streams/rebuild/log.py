@@ -13,8 +13,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from schemas.settings import Settings
+from streams.ops.errors import OpsError
 from streams.rebuild.connect import start_kafka
-from streams.rebuild.errors import RebuildError
 from streams.sink.records import Record
 
 Handler = Callable[[list[Record]], Awaitable[None]]
@@ -51,7 +51,7 @@ class LogReader:
         numbers = cluster.partitions_for_topic(self.topic)
         if not numbers:
             await self.stop()
-            raise RebuildError(f"topic {self.topic!r} does not exist; `jobstream up` creates it")
+            raise OpsError(f"topic {self.topic!r} does not exist; `jobstream up` creates it")
         self._tps = [TopicPartition(self.topic, p) for p in sorted(numbers)]
         consumer.assign(self._tps)
         starts = await consumer.beginning_offsets(self._tps)

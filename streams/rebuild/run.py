@@ -37,9 +37,9 @@ from schemas.settings import Settings
 from streams.index import _LOCK_KEY as INDEX_LOCK_KEY
 from streams.index import IndexPolicy
 from streams.invalidations import build_invalidation
+from streams.ops.errors import AlreadyRunning, OpsError
 from streams.rebuild import table
 from streams.rebuild.connect import connect_db, producer, start_kafka
-from streams.rebuild.errors import AlreadyRunning, RebuildError
 from streams.rebuild.log import LogReader
 from streams.runtime import worker_id
 from streams.sink import sql
@@ -175,9 +175,7 @@ async def rebuild(
             raise AlreadyRunning("rebuild")
         owner = True  # from here on postings_rebuild is ours to drop on failure
         if await conn.fetchval("SELECT to_regclass($1)", table.LIVE) is None:
-            raise RebuildError(
-                "table postings does not exist; `jobstream up` migrates the database"
-            )
+            raise OpsError("table postings does not exist; `jobstream up` migrates the database")
         await reader.start()
         log.info("waiting for the vector index manager to stand aside")
         await conn.execute("SELECT pg_advisory_lock($1)", INDEX_LOCK_KEY)

@@ -22,8 +22,8 @@ import pytest
 from schemas.domain import Posting, PostingDeleted
 from schemas.jobstream.v1 import events_pb2
 from schemas.settings import Settings
+from streams.ops.errors import AlreadyRunning, BrokerUnreachable, DatabaseUnreachable
 from streams.rebuild import connect
-from streams.rebuild.errors import AlreadyRunning, BrokerUnreachable, DatabaseUnreachable
 from streams.rebuild.run import REBUILD_LOCK_KEY, rebuild
 from tests.integration.test_api_support import app_settings, reset_redis, running_api
 from tests.integration.test_sink_support import (
