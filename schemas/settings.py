@@ -27,6 +27,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 Port = Annotated[int, Field(ge=1, le=65535)]
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _HOSTPORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+_TOPIC_FIELDS = (
+    "topic_postings",
+    "topic_dead_letters",
+    "topic_invalidations",
+    "topic_gateway_sequences",
+    "topic_operations",
+)
 _ERROR_CLASS = re.compile(r"^[a-z0-9_*?]{1,64}$")
 
 
@@ -181,13 +188,7 @@ class Settings(BaseSettings):
             raise ValueError("expected comma-separated host:port pairs, e.g. 127.0.0.1:9092")
         return ",".join(parts)
 
-    @field_validator(
-        "topic_postings",
-        "topic_dead_letters",
-        "topic_invalidations",
-        "topic_gateway_sequences",
-        "topic_operations",
-    )
+    @field_validator(*_TOPIC_FIELDS)
     @classmethod
     def _topic(cls, value: str) -> str:
         if not _TOPIC.match(value) or value in {".", ".."}:
@@ -244,16 +245,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _distinct_topics(self) -> Settings:
-        topics = [
-            self.topic_postings,
-            self.topic_dead_letters,
-            self.topic_invalidations,
-            self.topic_gateway_sequences,
-        ]
-        if len(set(topics)) != len(topics):
-            raise ValueError("JOBSTREAM_TOPIC_* must name four different topics")
-        if self.topic_operations in topics:
-            raise ValueError("JOBSTREAM_TOPIC_OPERATIONS must differ from the other topics")
+        named: dict[str, list[str]] = {}
+        for field in _TOPIC_FIELDS:
+            named.setdefault(getattr(self, field), []).append(f"JOBSTREAM_{field.upper()}")
+        clashes = [f"{' and '.join(v)} name {t!r}" for t, v in named.items() if len(v) > 1]
+        if clashes:
+            raise ValueError(
+                f"JOBSTREAM_TOPIC_* must each name a different topic: {'; '.join(clashes)}"
+            )
         return self
 
     # --- derived ------------------------------------------------------------------

@@ -64,7 +64,9 @@ def test_environment_overrides_and_conventional_urls(monkeypatch: pytest.MonkeyP
         ("DATABASE_URL", "mysql://x/y", "postgresql://"),
         ("REDIS_URL", "http://cache", "redis://"),
         ("JOBSTREAM_TOPIC_POSTINGS", "bad topic!", "topic name"),
-        ("JOBSTREAM_TOPIC_DEAD_LETTERS", "postings.v1", "four different topics"),
+        ("JOBSTREAM_TOPIC_DEAD_LETTERS", "postings.v1", "each name a different topic"),
+        ("JOBSTREAM_TOPIC_OPERATIONS", "cache-invalidation.v1", "each name a different topic"),
+        ("JOBSTREAM_API_WORKERS", "0", "greater than or equal to 1"),
         ("JOBSTREAM_EMBEDDING_DIM", "1", "greater than or equal to 2"),
         ("JOBSTREAM_LOG_LEVEL", "LOUD", "DEBUG"),
         ("JOBSTREAM_KAFKA_HEAP", "lots", "pattern"),
@@ -78,7 +80,7 @@ def test_bad_values_name_the_variable(
     with pytest.raises(SettingsError) as info:
         load_settings()
     message = str(info.value)
-    shown = "JOBSTREAM_TOPIC_*" if "different topics" in expected else variable
+    shown = "JOBSTREAM_TOPIC_*" if "different topic" in expected else variable
     assert shown in message
     assert expected in message
 
