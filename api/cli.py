@@ -7,41 +7,13 @@ Heavy imports (Litestar, asyncpg, the model) happen inside the command so
 from __future__ import annotations
 
 import gc
-import logging
 import os
-import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 if TYPE_CHECKING:
     from litestar import Litestar
-
-
-def configure_logging(level: str) -> None:
-    """JSON lines on stderr (console rendering on a terminal), stdlib logs included."""
-    import structlog
-
-    numeric = logging.getLevelName(level.upper())
-    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
-    logging.getLogger("aiokafka").setLevel(max(numeric, logging.WARNING))
-    renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer()
-        if sys.stderr.isatty()
-        else structlog.processors.JSONRenderer()
-    )
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.StackInfoRenderer(),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-    )
 
 
 def api_command(
@@ -69,6 +41,7 @@ def api_command(
     import uvicorn
 
     from api.app import create_app
+    from schemas.logs import configure
     from schemas.settings import SettingsError, load_settings
 
     overrides: dict[str, object] = {}
@@ -83,7 +56,7 @@ def api_command(
     except SettingsError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
-    configure_logging(settings.log_level)
+    configure(settings.log_level)
     server: dict[str, Any] = {
         "host": settings.api_host,
         "port": settings.api_port,
@@ -105,10 +78,11 @@ def api_command(
 def app_from_environment() -> Litestar:
     """The app for one of several server processes (uvicorn's ``factory``)."""
     from api.app import create_app
+    from schemas.logs import configure
     from schemas.settings import load_settings
 
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure(settings.log_level)
     return served(create_app(settings))
 
 

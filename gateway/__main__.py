@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from gateway.logs import configure
 from gateway.server import GatewayStartError, serve
+from schemas.logs import configure
 from schemas.settings import SettingsError, load_settings
 
 

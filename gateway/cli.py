@@ -57,8 +57,8 @@ def gateway_command(
 
     Example: [bold]jobstream gateway[/bold]
     """
-    from gateway.logs import configure
     from gateway.server import GatewayStartError, serve
+    from schemas.logs import configure
 
     if record_format not in (None, "pack", "event"):
         err.print(f"[red]--record-format must be 'pack' or 'event' (got {record_format!r})[/red]")
@@ -142,7 +142,7 @@ def produce(
         err.print("[red]give exactly one of --file PATH or --generate N[/red]")
         raise typer.Exit(EXIT_USAGE)
     settings = _settings()
-    from gateway.logs import configure
+    from schemas.logs import configure
 
     # Logs go to stderr (stdout is the summary / --json); reconnects are warnings.
     configure("WARNING" if settings.log_level == "INFO" else settings.log_level)

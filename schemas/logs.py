@@ -1,7 +1,8 @@
-"""structlog setup for the gateway process: JSON lines when not on a terminal.
+"""structlog setup for the gateway and API processes: JSON lines when not on a terminal.
 
-Only entry points (``python -m gateway``, ``jobstream gateway``) call :func:`configure`;
-library code just calls ``structlog.get_logger`` so tests keep structlog's defaults.
+Only entry points (``jobstream gateway | produce | api``) call :func:`configure`; library
+code just calls ``structlog.get_logger`` so tests keep structlog's defaults. The workers
+route Faust's stdlib logging through structlog instead (streams/logs.py).
 """
 
 from __future__ import annotations
