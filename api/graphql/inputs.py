@@ -13,12 +13,13 @@ from typing import Any
 
 import strawberry
 
-from api.graphql.types import EmploymentType, EnglishLevel, Long, RemoteMode
+from api.graphql.types import Long
 from api.search import PostingFilter
+from schemas.domain import EmploymentType, EnglishLevel, RemoteMode
 
 
 def _names(values: list[Any] | None) -> tuple[str, ...]:
-    return tuple(v.value for v in values or ())
+    return tuple(v.name for v in values or ())
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -143,11 +144,11 @@ def posting_json(
         "title": value.title,
         "company": value.company,
         "location": {"city": value.city, "country_code": value.country_code},
-        "remote_mode": value.remote_mode.value,
-        "employment_type": value.employment_type.value,
+        "remote_mode": value.remote_mode.name,
+        "employment_type": value.employment_type.name,
         "experience_min_years": value.experience_min_years,
         "experience_max_years": value.experience_max_years,
-        "english_level": value.english_level.value,
+        "english_level": value.english_level.name,
         "skills": list(value.skills),
         "salary": None
         if value.salary is None

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from typing import Annotated, Any, NewType
 
@@ -16,6 +15,7 @@ from graphql import IntValueNode, StringValueNode, ValueNode
 from api.graphql.context import ContextInfo
 from api.search import Facets as FacetsData
 from api.search import PostingView
+from schemas.domain import EmploymentType, EnglishLevel, RemoteMode
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -51,29 +51,11 @@ LONG_SCALAR = strawberry.scalar(
 )
 
 
-@strawberry.enum(description="Where the work happens.")
-class RemoteMode(enum.Enum):
-    ONSITE = "ONSITE"
-    HYBRID = "HYBRID"
-    REMOTE = "REMOTE"
-
-
-@strawberry.enum(description="Kind of contract.")
-class EmploymentType(enum.Enum):
-    FULL_TIME = "FULL_TIME"
-    PART_TIME = "PART_TIME"
-    CONTRACT = "CONTRACT"
-    INTERNSHIP = "INTERNSHIP"
-
-
-@strawberry.enum(description="Required English, from least to most.")
-class EnglishLevel(enum.Enum):
-    NONE = "NONE"
-    BASIC = "BASIC"
-    CONVERSATIONAL = "CONVERSATIONAL"
-    BUSINESS = "BUSINESS"
-    FLUENT = "FLUENT"
-    NATIVE = "NATIVE"
+# The domain enums themselves: GraphQL exposes the member names, so there is no mirror
+# to keep in step with schemas.domain.
+strawberry.enum(RemoteMode, description="Where the work happens.")
+strawberry.enum(EmploymentType, description="Kind of contract.")
+strawberry.enum(EnglishLevel, description="Required English, from least to most.")
 
 
 def _name(value: object) -> str:
@@ -123,11 +105,11 @@ class Posting:
             company=view.company,
             city=view.city or "",
             country_code=view.country_code,
-            remote_mode=RemoteMode(_name(view.remote_mode)),
-            employment_type=EmploymentType(_name(view.employment_type)),
+            remote_mode=RemoteMode[_name(view.remote_mode)],
+            employment_type=EmploymentType[_name(view.employment_type)],
             experience_min_years=view.experience_min_years,
             experience_max_years=view.experience_max_years,
-            english_level=EnglishLevel(_name(view.english_level)),
+            english_level=EnglishLevel[_name(view.english_level)],
             skills=list(view.skills),
             salary=salary,
             description=view.description or "",
