@@ -32,7 +32,7 @@ from streams.invalidations import Invalidations
 from streams.metrics import SinkMetrics
 from streams.sink.batch import BatchSink
 from streams.sink.errors import is_connection_error
-from streams.sink.records import Record, chunks
+from streams.sink.records import chunks, record_of
 from streams.sink.retry import retry_transient
 from streams.sink.writer import PostingsWriter
 
@@ -135,7 +135,7 @@ class SinkRuntime:
         assert self.sink is not None
         consumer = self.app.consumer
         checkpoints: Checkpoints = consumer.checkpoints
-        records = [_record(event.message) for event in events]
+        records = [record_of(event.message) for event in events]
         for chunk in chunks(records, self.settings.sink_batch_max):
             outcome = await self.sink.process(chunk)
             by_tp: dict[tuple[str, int], list[int]] = {}
@@ -204,15 +204,3 @@ class SinkRuntime:
         except Exception:
             return None
         return count if isinstance(count, int) and count > 0 else None
-
-
-def _record(message: Any) -> Record:
-    headers = tuple((k, bytes(v) if v is not None else b"") for k, v in (message.headers or ()))
-    return Record(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key,
-        value=message.value,
-        headers=headers,
-    )

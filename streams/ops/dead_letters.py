@@ -23,6 +23,7 @@ from streams import dead_letters as dl
 from streams.ops.errors import OpsError
 from streams.ops.kafka import consumer, log_bounds, partitions_of
 from streams.ops.scan import scan
+from streams.sink.records import record_of, split_pack
 
 # Headers the ops tools add to a redriven record; the sink copies them into a new dead
 # letter if it fails again, which is how a redrive recognises its own failures.
@@ -169,17 +170,9 @@ class DeadLetter:
         return out
 
 
-def letter_of(record: Any) -> DeadLetter:
-    headers = tuple((k, bytes(v) if v is not None else b"") for k, v in (record.headers or ()))
-    return DeadLetter(
-        record.topic,
-        record.partition,
-        record.offset,
-        record.timestamp,
-        record.key,
-        record.value,
-        headers,
-    )
+def letter_of(message: Any) -> DeadLetter:
+    r = record_of(message)
+    return DeadLetter(r.topic, r.partition, r.offset, message.timestamp, r.key, r.value, r.headers)
 
 
 async def dlq_bounds(
@@ -241,8 +234,6 @@ async def with_original_value(client: Any, letter: DeadLetter) -> DeadLetter:
     read back from the original record -- postings.v1 keeps every event -- and, for a pack
     member, sliced out of the pack. Unchanged when it has a value or nothing is found."""
     from dataclasses import replace
-
-    from streams.sink.records import split_pack
 
     if letter.value is not None or not letter.value_omitted:
         return letter

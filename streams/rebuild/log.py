@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.structs import ConsumerRecord
 
 from schemas.settings import Settings
 from streams.ops.errors import OpsError
 from streams.rebuild.connect import start_kafka
-from streams.sink.records import Record
+from streams.sink.records import Record, record_of
 
 Handler = Callable[[list[Record]], Awaitable[None]]
 
@@ -90,7 +89,7 @@ class LogReader:
                 for m in items:
                     if m.offset < self.positions[tp.partition] or m.offset >= mark:
                         continue
-                    records.append(_record(m))
+                    records.append(record_of(m))
                     self.positions[tp.partition] = m.offset + 1
             if records:
                 read += len(records)
@@ -101,8 +100,3 @@ class LogReader:
                     self.positions[tp.partition] = mark
         self.records_read += read
         return read
-
-
-def _record(m: ConsumerRecord[bytes, bytes]) -> Record:
-    headers = tuple((k, bytes(v) if v is not None else b"") for k, v in (m.headers or ()))
-    return Record(m.topic, m.partition, m.offset, m.key, m.value, headers)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from google.protobuf.message import DecodeError
 
@@ -44,6 +45,19 @@ class Record:
     @property
     def is_pack(self) -> bool:
         return any(k.lower() == "content-type" and v == PACK_CONTENT_TYPE for k, v in self.headers)
+
+
+def record_of(message: Any) -> Record:
+    """A :class:`Record` from a Kafka message (Faust's or aiokafka's ``ConsumerRecord``)."""
+    headers = tuple((k, bytes(v) if v is not None else b"") for k, v in (message.headers or ()))
+    return Record(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        headers=headers,
+    )
 
 
 @dataclass(slots=True)
