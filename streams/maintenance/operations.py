@@ -81,11 +81,7 @@ async def handle(settings: Settings, value: bytes | None, publish: Publish, work
 
 async def publish_once(settings: Settings, payload: bytes) -> None:
     """Send one answer (acks=all) with a short-lived producer: operations are rare."""
-    from streams.rebuild.connect import producer, start_kafka
+    from streams.ops.kafka import producer
 
-    client = producer(settings, "jobstream-operations")
-    await start_kafka(client, settings)
-    try:
+    async with producer(settings, client_id="jobstream-operations") as client:
         await client.send_and_wait(settings.topic_operations, payload)
-    finally:
-        await client.stop()

@@ -81,7 +81,7 @@ async def consumer(
 
 @asynccontextmanager
 async def producer(
-    settings: Settings, *, timeout_s: float | None = None
+    settings: Settings, *, timeout_s: float | None = None, client_id: str = "jobstream-ops"
 ) -> AsyncIterator[AIOKafkaProducer]:
     """acks=all and idempotent, like the gateway: a replayed record is durable when acked."""
     client = AIOKafkaProducer(
@@ -92,7 +92,7 @@ async def producer(
         max_batch_size=1024 * 1024,
         max_request_size=8 * 1024 * 1024,
         request_timeout_ms=REQUEST_TIMEOUT_MS,
-        client_id="jobstream-ops",
+        client_id=client_id,
     )
     try:
         await start_client(client, settings, timeout_s or CONNECT_TIMEOUT_S)

@@ -10,7 +10,6 @@ import asyncio
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from schemas.settings import Settings
@@ -50,14 +49,3 @@ async def start_kafka(
     except BrokerUnreachable:
         await (client.close() if hasattr(client, "close") else client.stop())
         raise
-
-
-def producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
-    return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-        max_request_size=8 * 1024 * 1024,
-        client_id=client_id,
-    )

@@ -38,8 +38,9 @@ from streams.index import _LOCK_KEY as INDEX_LOCK_KEY
 from streams.index import IndexPolicy
 from streams.invalidations import build_invalidation
 from streams.ops.errors import AlreadyRunning, OpsError
+from streams.ops.kafka import producer
 from streams.rebuild import table
-from streams.rebuild.connect import connect_db, producer, start_kafka
+from streams.rebuild.connect import connect_db
 from streams.rebuild.log import LogReader
 from streams.runtime import worker_id
 from streams.sink import sql
@@ -310,15 +311,12 @@ async def _announce(
     settings: Settings, conn: asyncpg.Connection, outbox_id: int, payload: bytes
 ) -> None:
     """Publish the flush-all invalidation; if this fails the workers' relay sends it."""
-    client = producer(settings, "jobstream-rebuild")
     try:
-        await start_kafka(client, settings)
-        await client.send_and_wait(settings.topic_invalidations, payload)
+        async with producer(settings, client_id="jobstream-rebuild") as client:
+            await client.send_and_wait(settings.topic_invalidations, payload)
         await conn.execute(sql.OUTBOX_DELETE, [outbox_id])
     except Exception as exc:
         log.warning("flush-all invalidation left to the workers' relay", error=repr(exc))
-    finally:
-        await client.stop()
 
 
 async def _drop_retired(conn: asyncpg.Connection, lock_timeout_s: float) -> None:
