@@ -21,13 +21,13 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.settings import Settings
 from streams.index import IndexPolicy, VectorIndexManager
 from streams.ops.errors import AlreadyRunning
-from streams.rebuild.connect import connect_db, start_kafka
+from streams.ops.kafka import admin_client, consumer, log_bounds, topic_partitions
+from streams.ops.offsets import committed_offsets
+from streams.rebuild.connect import connect_db
 
 log = structlog.get_logger("streams.maintenance")
 
@@ -181,37 +181,15 @@ async def _counts(conn: Any, report: MaintenanceReport) -> None:
 
 async def _kafka_counts(settings: Settings, report: MaintenanceReport) -> None:
     """Dead letters in the DLQ (log end - start) and the sink group's lag."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, client_id="jobstream-maintenance"
-    )
-    await start_kafka(consumer, settings)
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, client_id="jobstream-maintenance"
-    )
-    try:
-        await start_kafka(admin, settings)
-        cluster = await consumer._client.fetch_all_metadata()
-        dlq = [
-            TopicPartition(settings.topic_dead_letters, p)
-            for p in sorted(cluster.partitions_for_topic(settings.topic_dead_letters) or ())
-        ]
+    async with consumer(settings) as client:
+        dlq = await topic_partitions(client, settings.topic_dead_letters)
         if dlq:
-            starts = await consumer.beginning_offsets(dlq)
-            ends = await consumer.end_offsets(dlq)
+            starts, ends = await log_bounds(client, dlq)
             report.dead_letters = sum(ends[tp] - starts[tp] for tp in dlq)
-        postings = [
-            TopicPartition(settings.topic_postings, p)
-            for p in sorted(cluster.partitions_for_topic(settings.topic_postings) or ())
-        ]
-        committed = await admin.list_consumer_group_offsets(settings.consumer_group)
-        ends = await consumer.end_offsets(postings)
-        lag = {}
-        for tp in postings:
-            meta = committed.get(tp)
-            done = meta.offset if meta is not None and meta.offset >= 0 else 0
-            lag[str(tp.partition)] = max(0, ends[tp] - done)
-        report.consumer_lag_by_partition = lag
-        report.consumer_lag = sum(lag.values())
-    finally:
-        await admin.close()
-        await consumer.stop()
+        postings = await topic_partitions(client, settings.topic_postings)
+        _, ends = await log_bounds(client, postings)
+    async with admin_client(settings) as admin:
+        committed = await committed_offsets(admin, settings.consumer_group)
+    lag = {str(tp.partition): max(0, ends[tp] - committed.get(tp, 0)) for tp in postings}
+    report.consumer_lag_by_partition = lag
+    report.consumer_lag = sum(lag.values())

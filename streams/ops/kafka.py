@@ -101,15 +101,21 @@ async def producer(
         await client.stop()
 
 
-async def partitions_of(client: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    """Every partition of ``topic``; OpsError naming the topic when it does not exist."""
+async def topic_partitions(client: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """Every partition of ``topic``; [] when it does not exist."""
     parts = client.partitions_for_topic(topic)
     if not parts:
         await client._client.force_metadata_update()
         parts = client.partitions_for_topic(topic)
-    if not parts:
+    return [TopicPartition(topic, p) for p in sorted(parts or ())]
+
+
+async def partitions_of(client: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """Every partition of ``topic``; OpsError naming the topic when it does not exist."""
+    tps = await topic_partitions(client, topic)
+    if not tps:
         raise OpsError(f"topic {topic!r} does not exist (the right cluster? `jobstream up`)")
-    return [TopicPartition(topic, p) for p in sorted(parts)]
+    return tps
 
 
 async def log_bounds(

@@ -27,7 +27,7 @@ from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas.settings import Settings
-from streams.ops.kafka import admin_client, consumer, log_bounds
+from streams.ops.kafka import admin_client, consumer, log_bounds, topic_partitions
 from streams.ops.scan import scan
 
 LEDGER_CONFIG = {
@@ -69,15 +69,9 @@ async def read_ledger(settings: Settings) -> dict[str, dict[str, Any]]:
     """letter coordinates -> what the ledger says of it; {} when nothing was redriven yet."""
     name = ledger_topic(settings)
     async with consumer(settings) as client:
-        parts = client.partitions_for_topic(name)
-        if not parts:
-            await client._client.force_metadata_update()
-            parts = client.partitions_for_topic(name)
-        if not parts:
+        tps = await topic_partitions(client, name)
+        if not tps:
             return {}
-        from aiokafka import TopicPartition
-
-        tps = [TopicPartition(name, p) for p in parts]
         starts, ends = await log_bounds(client, tps)
         done: dict[str, dict[str, Any]] = {}
         async for record in scan(client, starts, ends):

@@ -138,7 +138,7 @@ class ResetPlan:
         }
 
 
-async def _committed(admin: AIOKafkaAdminClient, group: str) -> dict[TopicPartition, int]:
+async def committed_offsets(admin: AIOKafkaAdminClient, group: str) -> dict[TopicPartition, int]:
     try:
         offsets: dict[TopicPartition, OffsetAndMetadata] = await admin.list_consumer_group_offsets(
             group
@@ -155,7 +155,7 @@ async def _known_group(
 ) -> tuple[GroupState, dict[TopicPartition, int]]:
     """The group and its committed offsets; OpsError when the broker knows nothing of it."""
     state = await describe_group_with(admin, group)
-    committed = await _committed(admin, group)
+    committed = await committed_offsets(admin, group)
     if state.state == "Dead" and not state.members and not committed:
         known = await known_groups(admin)
         raise OpsError(
@@ -244,7 +244,7 @@ async def reset_offsets(
                     "probably joined the group meanwhile: stop it and run the reset again"
                 ) from None
     async with admin_client(settings) as admin:
-        after = await _committed(admin, group)
+        after = await committed_offsets(admin, group)
     wrong = [r for r in rows if r.changed and after.get(TopicPartition(name, r.partition)) != r.new]
     if wrong:
         parts = [r.partition for r in wrong]

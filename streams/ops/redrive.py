@@ -42,7 +42,7 @@ from streams.ops.dead_letters import (
 from streams.ops.errors import OpsError
 from streams.ops.kafka import admin_client, consumer, producer
 from streams.ops.ledger import LedgerEntry, ensure_ledger, read_ledger, record
-from streams.ops.offsets import _committed
+from streams.ops.offsets import committed_offsets
 
 Progress = Callable[[str, int, int | None], None]
 """``progress(phase, done, total)``; phases: "scan", "redrive", "wait"."""
@@ -262,7 +262,7 @@ async def _await_outcome(
     committed: dict[TopicPartition, int] = {}
     async with admin_client(settings) as admin:
         while True:
-            committed = await _committed(admin, settings.consumer_group)
+            committed = await committed_offsets(admin, settings.consumer_group)
             processed = sum(1 for tp, off in sent.values() if committed.get(tp, -1) > off)
             tick("wait", processed, len(sent))
             if processed == len(sent) or time.monotonic() - started >= wait_s:
