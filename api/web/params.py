@@ -140,16 +140,9 @@ def _years(values: Sequence[str], name: str) -> int | None:
     if raw is None:
         return None
     try:
-        years = int(raw)
+        return int(raw)  # the range is the filter's rule, checked by check()
     except ValueError:
         raise BadParam(name, f"{name} must be a whole number of years (got {raw!r})") from None
-    if not L.EXPERIENCE_MIN_YEARS <= years <= L.EXPERIENCE_MAX_YEARS:
-        raise BadParam(
-            name,
-            f"{name} must be between {L.EXPERIENCE_MIN_YEARS} and {L.EXPERIENCE_MAX_YEARS}"
-            f" (got {years})",
-        )
-    return years
 
 
 def _enums(values: Sequence[str], name: str, names: Iterable[str]) -> tuple[str, ...]:
@@ -217,8 +210,11 @@ def check(parsed: SearchParams) -> None:
     try:
         parsed.to_filter().validate()
     except InvalidFilter as exc:
-        param = FIELD_TO_PARAM.get(exc.field, exc.field)
-        message = exc.message
-        for field_name, name in FIELD_TO_PARAM.items():
-            message = message.replace(field_name, name)
-        raise BadParam(param, message) from None
+        raise field_error(exc.field, exc.message) from None
+
+
+def field_error(field_name: str, message: str) -> BadParam:
+    """A filter or search error about ``field_name``, told in URL parameter names."""
+    for name, param in FIELD_TO_PARAM.items():
+        message = message.replace(name, param)
+    return BadParam(FIELD_TO_PARAM.get(field_name, field_name), message)

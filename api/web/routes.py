@@ -27,7 +27,7 @@ from api.search import InvalidCursor, InvalidFilter, InvalidQuery, PostingView
 from api.service import BadInput, NotFound, SearchService
 from api.web.assets import Assets
 from api.web.latest import is_latest_cursor, latest
-from api.web.params import FIELD_TO_PARAM, BadParam, SearchParams, parse
+from api.web.params import BadParam, SearchParams, field_error, parse
 from api.web.views import (
     ENGLISH_LABELS,
     REMOTE_LABELS,
@@ -130,11 +130,7 @@ def _as_bad_param(exc: Exception) -> BadParam:
     if isinstance(exc, InvalidCursor):
         return BadParam("after", "the page link is out of date or was edited; start again")
     if isinstance(exc, BadInput | InvalidFilter | InvalidQuery):
-        param = FIELD_TO_PARAM.get(exc.field, exc.field)
-        message = exc.message
-        for field_name, name in FIELD_TO_PARAM.items():
-            message = message.replace(field_name, name)
-        return BadParam(param, message)
+        return field_error(exc.field, exc.message)
     raise exc
 
 

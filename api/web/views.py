@@ -32,7 +32,6 @@ TYPE_LABELS = {
     "PART_TIME": "Part time",
     "CONTRACT": "Contract",
     "INTERNSHIP": "Internship",
-    "TEMPORARY": "Temporary",
 }
 
 
