@@ -58,7 +58,11 @@ async def admin_client(
 
 @asynccontextmanager
 async def consumer(
-    settings: Settings, *, group: str | None = None, timeout_s: float | None = None
+    settings: Settings,
+    *,
+    group: str | None = None,
+    timeout_s: float | None = None,
+    client_id: str = "jobstream-ops",
 ) -> AsyncIterator[AIOKafkaConsumer]:
     """A consumer with no subscription: callers ``assign`` partitions. With ``group`` it can
     commit for that group (generation -1, allowed only while the group has no members)."""
@@ -68,7 +72,7 @@ async def consumer(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         request_timeout_ms=REQUEST_TIMEOUT_MS,
-        client_id="jobstream-ops",
+        client_id=client_id,
         max_partition_fetch_bytes=16 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
     )

@@ -1,4 +1,5 @@
-"""Connections for the one-shot commands: bounded retries, then a clear error.
+"""The PostgreSQL connection of the one-shot commands: bounded retries, then a clear error
+(their Kafka clients are :mod:`streams.ops.kafka`'s).
 
 A worker retries forever (it holds offsets meanwhile); an operator's command should
 say within seconds that a service is not there.
@@ -13,8 +14,8 @@ import asyncpg
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from schemas.settings import Settings
-from streams.ops.errors import BrokerUnreachable, DatabaseUnreachable
-from streams.ops.kafka import CONNECT_TIMEOUT_S, start_client
+from streams.ops.errors import DatabaseUnreachable
+from streams.ops.kafka import CONNECT_TIMEOUT_S
 
 _NETWORK = (OSError, asyncio.TimeoutError, asyncpg.CannotConnectNowError)
 
@@ -34,18 +35,3 @@ async def connect_db(settings: Settings, *, timeout_s: float | None = None) -> A
     except _NETWORK as exc:
         raise DatabaseUnreachable(settings.postgres_dsn, str(exc) or type(exc).__name__) from None
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-async def start_kafka(
-    client: Any,
-    settings: Settings,
-    *,
-    timeout_s: float | None = None,
-) -> None:
-    """Start a Kafka client (consumer, producer, admin), or :class:`BrokerUnreachable`
-    after ``timeout_s``; the client is closed on failure."""
-    try:
-        await start_client(client, settings, CONNECT_TIMEOUT_S if timeout_s is None else timeout_s)
-    except BrokerUnreachable:
-        await (client.close() if hasattr(client, "close") else client.stop())
-        raise

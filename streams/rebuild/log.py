@@ -8,12 +8,12 @@ keeps its own positions.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.settings import Settings
-from streams.ops.errors import OpsError
-from streams.rebuild.connect import start_kafka
+from streams.ops import kafka
 from streams.sink.records import Record, record_of
 
 Handler = Callable[[list[Record]], Awaitable[None]]
@@ -28,6 +28,7 @@ class LogReader:
         self.positions: dict[int, int] = {}
         self.records_read = 0
         self._consumer: AIOKafkaConsumer | None = None
+        self._stack: AsyncExitStack | None = None
         self._tps: list[TopicPartition] = []
 
     @property
@@ -35,33 +36,23 @@ class LogReader:
         return len(self._tps)
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            client_id="jobstream-rebuild",
-            max_partition_fetch_bytes=16 * 1024 * 1024,
-            fetch_max_bytes=64 * 1024 * 1024,
+        stack = AsyncExitStack()
+        self._stack = stack
+        self._consumer = consumer = await stack.enter_async_context(
+            kafka.consumer(self.settings, client_id="jobstream-rebuild")
         )
-        await start_kafka(consumer, self.settings)
-        self._consumer = consumer
-        cluster = await consumer._client.fetch_all_metadata()
-        numbers = cluster.partitions_for_topic(self.topic)
-        if not numbers:
-            await self.stop()
-            raise OpsError(f"topic {self.topic!r} does not exist; `jobstream up` creates it")
-        self._tps = [TopicPartition(self.topic, p) for p in sorted(numbers)]
+        self._tps = await kafka.partitions_of(consumer, self.topic)  # the caller stops us
         consumer.assign(self._tps)
-        starts = await consumer.beginning_offsets(self._tps)
+        starts, _ = await kafka.log_bounds(consumer, self._tps)
         for tp in self._tps:
             self.positions[tp.partition] = starts[tp]
             consumer.seek(tp, starts[tp])
 
     async def stop(self) -> None:
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            await consumer.stop()
+        self._consumer = None
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
 
     async def end_offsets(self) -> dict[int, int]:
         """The live high-water marks: everything below them is in the log now."""
