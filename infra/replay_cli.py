@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-err = Console(stderr=True)
-EXIT_USAGE = 2
+from streams.ops.console import fail
+from streams.ops.errors import UsageError
 
 
 def replay(
@@ -138,5 +137,4 @@ def replay(
 
 
 def _usage(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(EXIT_USAGE)
+    raise fail(UsageError(message))

@@ -43,11 +43,11 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
     except OpsError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
-        raise typer.Exit(exc.exit_code) from None
+        raise fail(exc) from None
 
 
 def fail(exc: OpsError) -> typer.Exit:
+    """Print the error's message on stderr; the caller raises the returned exit."""
     err.print(f"[red]error:[/red] {exc.message}", highlight=False)
     return typer.Exit(exc.exit_code)
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from schemas.settings import SettingsError, load_settings
+from schemas.settings import Settings
+from streams.ops.console import err, fail
+from streams.ops.console import settings as load_settings
 from streams.ops.errors import OpsError
 
 REBUILD_HELP = """Rebuild the read model from the beginning of postings.v1 and swap it in.
@@ -37,27 +38,14 @@ Examples:
   jobstream maintenance run --json
 """
 
-err = Console(stderr=True)
 
-
-def _settings() -> Any:
+def _settings() -> Settings:
     """Settings, with logs as JSON on stderr (warnings only): stdout is the report."""
     from streams.logs import configure_logging
 
-    try:
-        settings = load_settings()
-        configure_logging(
-            "WARNING" if settings.log_level in ("DEBUG", "INFO") else settings.log_level
-        )
-        return settings
-    except SettingsError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-
-
-def _fail(exc: OpsError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc.message}")
-    return typer.Exit(exc.exit_code)
+    settings = load_settings()
+    configure_logging("WARNING" if settings.log_level in ("DEBUG", "INFO") else settings.log_level)
+    return settings
 
 
 def rebuild_command(
@@ -84,7 +72,7 @@ def rebuild_command(
                     rebuild(settings, progress=progress, catch_up_gap=catch_up_gap)
                 )
     except OpsError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     doc = report.to_json()
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
@@ -108,7 +96,7 @@ def maintenance_run_command(
     try:
         report = asyncio.run(run_maintenance(settings))
     except OpsError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     doc = report.to_json()
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
