@@ -262,14 +262,18 @@ class SearchService:
         return [(hit, found[hit.posting_id]) for hit in hits if hit.posting_id in found]
 
     async def facets(self, query_text: str | None, filter: PostingFilter) -> Facets:
-        """Counts per facet value for the filter (and the query, when one is given)."""
-        blank = query_text is None or not query_text.strip()
-        normalised = None if query_text is None or blank else self.check_query(query_text)
+        """Counts per facet value over every live posting matching the filter.
+
+        A query is checked (limits) but neither embedded nor part of the key: a vector
+        search ranks the whole filtered set, so the counts do not depend on it (see
+        :meth:`PostingRepository.facets`).
+        """
+        if query_text is not None and query_text.strip():
+            self.check_query(query_text)
         filter.validate()
-        key = f"{normalised or ''}\x1f{filter.cache_key()}"
-
-        async def load() -> Facets:
-            vector = None if normalised is None else await self.embed(normalised)
-            return await self.repository.facets(vector, filter)
-
-        return await self._cached("facets", key, load, self._facets_codec)
+        return await self._cached(
+            "facets",
+            filter.cache_key(),
+            lambda: self.repository.facets(None, filter),
+            self._facets_codec,
+        )
