@@ -107,7 +107,7 @@ async def run_maintenance(
             report, "redrive", _redrive(settings, report, redriver, redrive_limit, redrive_wait_s)
         )
         await _step(report, "vacuum", _vacuum(conn, report))
-        await _step(report, "vector index", _index(settings, report))
+        await _step(report, "vector index", _index(settings, conn, report))
         await _step(report, "counts", _counts(conn, report))
         await _step(report, "kafka", _kafka_counts(settings, report))
     finally:
@@ -157,16 +157,12 @@ async def _vacuum(conn: Any, report: MaintenanceReport) -> None:
     report.vacuum_seconds = time.perf_counter() - t0
 
 
-async def _index(settings: Settings, report: MaintenanceReport) -> None:
+async def _index(settings: Settings, conn: Any, report: MaintenanceReport) -> None:
     manager = VectorIndexManager(
         settings.postgres_dsn, IndexPolicy(min_rows=settings.vector_index_min_rows)
     )
     report.vector_index_action = await manager.check()
-    conn = await connect_db(settings)
-    try:
-        state = await manager.current(conn)
-    finally:
-        await conn.close()
+    state = await manager.current(conn)
     report.vector_index = None if state is None else state.name
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -233,8 +233,6 @@ async def with_original_value(client: Any, letter: DeadLetter) -> DeadLetter:
     """A letter whose value the sink had to omit (too large for the DLQ) with its bytes
     read back from the original record -- postings.v1 keeps every event -- and, for a pack
     member, sliced out of the pack. Unchanged when it has a value or nothing is found."""
-    from dataclasses import replace
-
     if letter.value is not None or not letter.value_omitted:
         return letter
     topic = letter.header(dl.H_TOPIC)

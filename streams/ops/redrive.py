@@ -193,11 +193,10 @@ async def _send(
     """Re-produce ``chosen``; returns letter -> (partition, offset) written, and the DLQ end
     offsets from before the first send (new dead letters appear after them)."""
     ledger = await ensure_ledger(settings)
-    async with consumer(settings) as client:
-        _, dlq_end = await dlq_bounds(settings, client)
     dlq = settings.topic_dead_letters
     sent: dict[str, tuple[TopicPartition, int]] = {}
     async with producer(settings) as prod, consumer(settings) as reader:
+        _, dlq_end = await dlq_bounds(settings, reader)
         for start in range(0, len(chosen), LEDGER_CHUNK):
             # A letter whose value was omitted is re-read from its original record.
             chunk = []
@@ -255,9 +254,6 @@ async def _await_outcome(
 ) -> None:
     """Wait for the sink's group to commit past every re-produced record, then sort them
     into landed / failed again / pending."""
-    need: dict[TopicPartition, int] = {}
-    for tp, offset in sent.values():
-        need[tp] = max(need.get(tp, 0), offset + 1)
     started = time.monotonic()
     committed: dict[TopicPartition, int] = {}
     async with admin_client(settings) as admin:
@@ -272,12 +268,10 @@ async def _await_outcome(
     processed_letters = {
         letter for letter, (tp, off) in sent.items() if committed.get(tp, -1) > off
     }
-    report.pending = len(sent) - len(processed_letters)
-    dlq = settings.topic_dead_letters
+    prefix = f"{settings.topic_dead_letters}:"
     failed: set[str] = set()
     async for new in iter_letters(settings, start=dlq_end):
         source = new.redriven_from or ""
-        prefix = f"{dlq}:"
         if source.startswith(prefix) and source[len(prefix) :] in sent:
             letter = source[len(prefix) :]
             if letter not in failed:
