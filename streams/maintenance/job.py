@@ -15,10 +15,9 @@ A failing step is reported and the others still run. One run at a time (advisory
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
@@ -27,40 +26,13 @@ from streams.index import IndexPolicy, VectorIndexManager
 from streams.ops.errors import AlreadyRunning
 from streams.ops.kafka import admin_client, consumer, log_bounds, topic_partitions
 from streams.ops.offsets import committed_offsets
+from streams.ops.redrive import redrive
 from streams.rebuild.connect import connect_db
 
 log = structlog.get_logger("streams.maintenance")
 
 MAINTENANCE_LOCK_KEY = 0x6A73_6D6E  # "jsmn"
-
-
-class RedriveResult(Protocol):
-    redriven: int
-    landed: int
-    failed_again: int
-    pending: int
-
-    def to_json(self) -> dict[str, Any]: ...
-
-
-class Redriver(Protocol):
-    """``streams.ops.redrive.redrive``'s shape (tests may pass a stand-in)."""
-
-    async def __call__(
-        self,
-        settings: Settings,
-        *,
-        limit: int | None = ...,
-        error_class: str | Collection[str] | None = ...,
-        execute: bool = ...,
-        wait_s: float = ...,
-    ) -> Any: ...
-
-
-def default_redriver() -> Redriver:
-    from streams.ops.redrive import redrive
-
-    return redrive
+REDRIVE_WAIT_S = 30.0
 
 
 @dataclass
@@ -88,13 +60,7 @@ class MaintenanceReport:
         return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
-async def run_maintenance(
-    settings: Settings,
-    *,
-    redriver: Redriver | None = None,
-    redrive_limit: int | None = None,
-    redrive_wait_s: float = 30.0,
-) -> MaintenanceReport:
+async def run_maintenance(settings: Settings) -> MaintenanceReport:
     """Run every step once; raises only when another run holds the lock or PostgreSQL
     is unreachable (then nothing can be done)."""
     report = MaintenanceReport(started_at=datetime.now(UTC).isoformat())
@@ -103,9 +69,7 @@ async def run_maintenance(
     try:
         if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", MAINTENANCE_LOCK_KEY):
             raise AlreadyRunning("maintenance run")
-        await _step(
-            report, "redrive", _redrive(settings, report, redriver, redrive_limit, redrive_wait_s)
-        )
+        await _step(report, "redrive", _redrive(settings, report))
         await _step(report, "vacuum", _vacuum(conn, report))
         await _step(report, "vector index", _index(settings, conn, report))
         await _step(report, "counts", _counts(conn, report))
@@ -127,24 +91,15 @@ async def _step(report: MaintenanceReport, name: str, work: Any) -> None:
         log.warning("maintenance step failed", step=name, error=message)
 
 
-async def _redrive(
-    settings: Settings,
-    report: MaintenanceReport,
-    redriver: Redriver | None,
-    limit: int | None,
-    wait_s: float,
-) -> None:
-    redrive = redriver or default_redriver()
+async def _redrive(settings: Settings, report: MaintenanceReport) -> None:
     # A dry run lists the letters not redriven yet by class; the retryable patterns
     # (wildcards allowed) pick the classes to redrive for real.
-    listed = await redrive(settings, limit=None, error_class=None, execute=False, wait_s=0)
-    classes = sorted(
-        c for c in listed.to_json().get("by_error_class", {}) if settings.is_retryable(c)
-    )
+    listed = await redrive(settings, execute=False, wait_s=0)
+    classes = sorted(c for c in listed.by_error_class if settings.is_retryable(c))
     report.retryable_classes = classes
     if not classes:
         return
-    done = await redrive(settings, limit=limit, error_class=classes, execute=True, wait_s=wait_s)
+    done = await redrive(settings, error_class=classes, execute=True, wait_s=REDRIVE_WAIT_S)
     report.redriven = done.redriven
     report.redrive_landed = done.landed
     report.redrive_failed_again = done.failed_again
