@@ -23,6 +23,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -203,6 +204,16 @@ class PostingRepository:
         query, args = sql.count(filter.normalized())
         async with self._pool.acquire() as conn:
             return int(await conn.fetchval(query, *args))
+
+    async def latest(
+        self, filter: PostingFilter, *, limit: int, before: tuple[datetime, str] | None
+    ) -> list[tuple[str, datetime]]:
+        """(id, posted_at) of the newest live postings matching ``filter``, strictly
+        before the (posted_at, id) keyset ``before``."""
+        query, args = sql.latest(filter.normalized(), before, limit)
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(query, *args)
+        return [(r["id"], r["posted_at"]) for r in rows]
 
     async def facets(self, vector: npt.ArrayLike | None, filter: PostingFilter) -> Facets:
         """Counts per facet value over *all* live postings matching ``filter``.

@@ -28,6 +28,7 @@ Both continue strictly after the cursor's keyset: ``(distance, id) > ($d, $id)``
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from api.search.cursor import Keyset
@@ -153,6 +154,24 @@ def exact_search(
 def count(f: PostingFilter) -> tuple[str, list[Any]]:
     params = Params()
     return f"SELECT count(*) FROM postings WHERE {where(f, params)}", params.values
+
+
+def latest(
+    f: PostingFilter, before: tuple[datetime, str] | None, limit: int
+) -> tuple[str, list[Any]]:
+    """Newest first on (posted_at, id), strictly before the keyset ``before``."""
+    params = Params()
+    conds = where(f, params)
+    if before is not None:
+        at = params.add(before[0], "::timestamptz")
+        pid = params.add(before[1], "::text")
+        conds += f" AND (posted_at, id) < ({at}, {pid})"
+    n = params.add(limit, "::int")
+    sql = (
+        f"SELECT id, posted_at FROM postings WHERE {conds}"
+        f" ORDER BY posted_at DESC, id DESC LIMIT {n}"
+    )
+    return sql, params.values
 
 
 def facets(f: PostingFilter) -> tuple[str, list[Any]]:

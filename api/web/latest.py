@@ -5,8 +5,9 @@ The search service ranks by meaning and needs a text; a visitor who only picks f
 no operation for, so it follows the service's rules instead of bypassing them: the page
 of ids is cached generationally in the same :class:`~api.cache.TieredCache` (kind
 ``latest``, retired by the same invalidation events as search pages) and the postings
-come through :meth:`SearchService.postings` (the by-id cache). The SQL reuses the search
-repository's filter clause, so a filter means exactly what it means in a search.
+come through :meth:`SearchService.postings` (the by-id cache). The rows come from
+:meth:`PostingRepository.latest`, whose SQL uses the search's filter clause, so a filter
+means exactly what it means in a search.
 
 Keyset pagination on ``(posted_at, id)`` descending with a cursor bound to the filter.
 """
@@ -15,17 +16,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from api.cache import JsonCodec
 from api.search import PostingFilter, PostingView
-from api.search.sql import Params, where
+from api.search.cursor import filter_fingerprint
 from api.service import SearchService
 from api.web.params import BadParam
 
@@ -53,10 +51,6 @@ def is_latest_cursor(after: str | None) -> bool:
     return after is not None and after.startswith(PREFIX)
 
 
-def _fingerprint(canonical: PostingFilter) -> str:
-    return hashlib.sha256(canonical.cache_key().encode()).hexdigest()[:12]
-
-
 def encode(posted_at: datetime, posting_id: str, fingerprint: str) -> str:
     raw = json.dumps([posted_at.isoformat(), posting_id, fingerprint], separators=(",", ":"))
     return PREFIX + base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
@@ -79,7 +73,6 @@ def decode(cursor: str, fingerprint: str) -> tuple[datetime, str]:
 
 async def latest(
     service: SearchService,
-    pool: asyncpg.Pool,
     filter: PostingFilter,
     *,
     first: int,
@@ -87,26 +80,14 @@ async def latest(
 ) -> tuple[LatestPage, dict[str, PostingView]]:
     """One page of the newest live postings matching ``filter`` and their postings."""
     canonical = filter.normalized()
-    fingerprint = _fingerprint(canonical)
+    fingerprint = filter_fingerprint(canonical.cache_key())
     keyset = None if after is None else decode(after, fingerprint)
 
     async def load() -> LatestPage:
-        params = Params()
-        conds = where(canonical, params)
-        if keyset is not None:
-            at = params.add(keyset[0], "::timestamptz")
-            pid = params.add(keyset[1], "::text")
-            conds += f" AND (posted_at, id) < ({at}, {pid})"
-        limit = params.add(first + 1, "::int")
-        query = (
-            f"SELECT id, posted_at FROM postings WHERE {conds}"
-            f" ORDER BY posted_at DESC, id DESC LIMIT {limit}"
-        )
-        async with pool.acquire() as conn:
-            rows = await conn.fetch(query, *params.values)
+        rows = await service.repository.latest(canonical, limit=first + 1, before=keyset)
         page = rows[:first]
-        end = encode(page[-1]["posted_at"], page[-1]["id"], fingerprint) if page else None
-        return LatestPage(tuple(r["id"] for r in page), end, len(rows) > first)
+        end = encode(page[-1][1], page[-1][0], fingerprint) if page else None
+        return LatestPage(tuple(pid for pid, _ in page), end, len(rows) > first)
 
     key = f"{canonical.cache_key()}\x1f{first}\x1f{after or ''}"
     result: LatestPage = await service.cache.get_or_load(

@@ -156,9 +156,7 @@ async def _results(state: State, p: SearchParams) -> tuple[list[Card], str | Non
         return cards, end, search_page.has_next_page
     if p.after is not None and not is_latest_cursor(p.after):
         raise BadParam("after", "this page link belongs to a search with a query")
-    latest_page, found = await latest(
-        service, state.resources.pool, posting_filter, first=PAGE_SIZE, after=p.after
-    )
+    latest_page, found = await latest(service, posting_filter, first=PAGE_SIZE, after=p.after)
     views: list[PostingView] = [found[i] for i in latest_page.ids if i in found]
     return [Card.of(v) for v in views], latest_page.end_cursor, latest_page.has_next_page
 
