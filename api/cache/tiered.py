@@ -213,10 +213,7 @@ class TieredCache:
         counters.l1_misses += 1
         flight = self._flights.get(full)
         if flight is None:
-            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            future.add_done_callback(_retrieve)
-            flight = _Flight(future)
-            self._flights[full] = flight
+            flight = self._new_flight(full)
             self._spawn(self._fill(kind, full, loader, codec, flight))
         self._ensure_worker()
         value = await asyncio.shield(flight.future)
@@ -254,10 +251,7 @@ class TieredCache:
             counters.l1_misses += 1
             flight = self._flights.get(full)
             if flight is None:
-                future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-                future.add_done_callback(_retrieve)
-                flight = _Flight(future)
-                self._flights[full] = flight
+                flight = self._new_flight(full)
                 mine[key] = (full, flight)
             waits[key] = flight.future
         if mine:
@@ -269,6 +263,14 @@ class TieredCache:
                 if value is not _ABSENT and value is not None:
                     result[key] = value
         return result
+
+    def _new_flight(self, full: str) -> _Flight:
+        """Register the load of ``full`` that callers asking meanwhile will await."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieve)
+        flight = _Flight(future)
+        self._flights[full] = flight
+        return flight
 
     async def evict(self, kind: str, keys: Iterable[str], *, generational: bool = False) -> None:
         """Drop keys from L1 and L2 (tombstones); for ``generational``, the current generation's."""
