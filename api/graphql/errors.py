@@ -45,10 +45,6 @@ class BadUserInput(ApiError):
     code = BAD_USER_INPUT
 
 
-class NotFoundError(ApiError):
-    code = NOT_FOUND
-
-
 class Unauthenticated(ApiError):
     code = UNAUTHENTICATED
 
