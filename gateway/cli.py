@@ -9,8 +9,10 @@ refused the stream (the message says what to fix).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -225,16 +227,15 @@ def _generated_source(
         raise typer.Exit(EXIT_USAGE) from None
     from gateway.sources import generated
 
-    async def embed(texts: list[str]) -> object:
-        return await asyncio.to_thread(model.embed, texts)
-
+    compute: Callable[[list[str]], object] = model.embed
     if cache_home is not None and kind == "minilm":  # hashing is cheaper than a lookup
         from gateway.embedding_cache import EmbeddingCache, cache_path
 
         store = EmbeddingCache(cache_path(cache_home, model.name), dim)
+        compute = functools.partial(store.embed, compute=model.embed)
 
-        async def embed(texts: list[str]) -> object:
-            return await asyncio.to_thread(store.embed, texts, model.embed)
+    async def embed(texts: list[str]) -> object:
+        return await asyncio.to_thread(compute, texts)
 
     from gateway.generator import embedding_text, summary_text
 

@@ -105,19 +105,20 @@ async def generated(
     ``embed`` is awaited (run the embedder in a thread so the stream keeps flowing).
     ``text`` picks what is embedded (default :func:`gateway.generator.embedding_text`).
     """
-    from gateway.generator import generate
+    from gateway.generator import embedding_text, generate
 
+    to_text = text or embedding_text
     chunk: list[dict[str, Any]] = []
     index = start
     for data in generate(n, seed=seed, start=start):
         chunk.append(data)
         if len(chunk) == EMBED_CHUNK:
-            for item in await _embedded(chunk, index, embed, model, text):
+            for item in await _embedded(chunk, index, embed, model, to_text):
                 yield item
             index += len(chunk)
             chunk = []
     if chunk:
-        for item in await _embedded(chunk, index, embed, model, text):
+        for item in await _embedded(chunk, index, embed, model, to_text):
             yield item
 
 
@@ -126,12 +127,9 @@ async def _embedded(
     first: int,
     embed: Embed,
     model: str,
-    text: Callable[[dict[str, Any]], str] | None = None,
+    text: Callable[[dict[str, Any]], str],
 ) -> list[Item]:
-    from gateway.generator import embedding_text
-
-    to_text = text or embedding_text
-    vectors = np.asarray(await embed([to_text(d) for d in chunk]), dtype="<f4")
+    vectors = np.asarray(await embed([text(d) for d in chunk]), dtype="<f4")
     items = []
     for offset, (data, vector) in enumerate(zip(chunk, vectors, strict=True)):
         label = f"posting {first + offset}"
