@@ -66,11 +66,20 @@ def _run(argv: list[str], user: str | None, log: Path, timeout: float) -> int:
 
 
 def _make_traversable(path: Path) -> None:
-    """Let the postgres system user reach its data folder through our folders."""
+    """Let the postgres system user reach ``path`` through our folders."""
     for parent in [path, *path.parents]:
         mode = parent.stat().st_mode
         if mode & 0o005 != 0o005:
             parent.chmod(mode | 0o055)
+
+
+def _open_to(user: str | None, paths: StackPaths) -> None:
+    """The data, the logs and (run as another user) the binaries in the venv -- which may
+    sit in a checkout under a 0700 ``mktemp -d`` -- reachable by the postgres process."""
+    _make_traversable(paths.data)
+    _make_traversable(paths.logs)
+    if user is not None:
+        _make_traversable(_bin("initdb").parent)
 
 
 def start(settings: Settings, paths: StackPaths) -> str:
@@ -95,8 +104,7 @@ def start(settings: Settings, paths: StackPaths) -> str:
             shutil.rmtree(data)  # a half-done initdb from an interrupted `up`
         data.mkdir(parents=True)
         _own(data, user)
-        _make_traversable(paths.data)
-        _make_traversable(paths.logs)
+        _open_to(user, paths)
         rc = _run(
             [
                 str(_bin("initdb")),
@@ -121,8 +129,7 @@ def start(settings: Settings, paths: StackPaths) -> str:
             )
     already = process.running(pidfile) is not None
     if not already:
-        _make_traversable(paths.data)
-        _make_traversable(paths.logs)
+        _open_to(user, paths)
         options = f"-h 127.0.0.1 -p {settings.postgres_port} -k {data}"
         rc = _run(
             [
