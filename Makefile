@@ -46,14 +46,15 @@ demo: deps
 	echo "  metrics:  $(API_URL)/metrics (API), :$${JOBSTREAM_GATEWAY_METRICS_PORT:-9107}/metrics (gateway), :$${JOBSTREAM_WORKER_METRICS_PORT:-9108}+/metrics (workers)" && \
 	echo "  stop:     $(BIN)/jobstream down"
 
-## test: install and run the whole suite (lint, types, unit, integration on a real stack)
+## test: install and run the whole suite (lint, types, package boundary, unit, integration on a real stack)
 test: deps browser-deps lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy schemas
+	$(BIN)/mypy schemas gateway streams api infra
+	$(BIN)/lint-imports
 
 ## proto: regenerate schemas/jobstream/ from proto/
 proto: deps

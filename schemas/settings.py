@@ -198,7 +198,7 @@ class Settings(BaseSettings):
     @field_validator("maintenance_cron")
     @classmethod
     def _cron(cls, value: str) -> str:
-        from croniter import croniter  # type: ignore[import-untyped]
+        from croniter import croniter
 
         value = " ".join(value.split())
         if len(value.split()) != 5 or not croniter.is_valid(value):
