@@ -1,4 +1,5 @@
-"""Dead letters: poison records go to postings.v1.dlq with their original bytes (invariant 5).
+"""Dead letters: poison records go to postings.v1.dlq with their original bytes (invariant 5
+in docs/architecture.md).
 
 The DLQ record carries the original key, value and headers untouched, plus ``x-*``
 headers saying why and where it came from, so a tool can fix and replay it. For a

@@ -1,4 +1,5 @@
-"""Cache-invalidation events: one per committed batch, naming what changed (invariant 6).
+"""Cache-invalidation events: one per committed batch, naming what changed (invariant 6 in
+docs/architecture.md).
 
 The event is written to ``invalidation_outbox`` inside the batch's transaction and
 published to cache-invalidation.v1 only after the commit; the row is deleted once Kafka

@@ -1,4 +1,4 @@
-"""Which offsets are safe to commit, per partition (invariant 3).
+"""Which offsets are safe to commit, per partition (invariant 3, docs/architecture.md).
 
 An offset is *done* once its event is durable: committed in PostgreSQL or acked by the
 dead-letter topic. Kafka stores one number per partition, "everything below this is

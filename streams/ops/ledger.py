@@ -6,7 +6,8 @@ committed consumer-group offset on the DLQ: a redrive may be filtered (``--error
 or limited (``--limit``), so what was redriven is a set, not a prefix -- an offset would
 either skip the letters a filter left behind or redrive the same ones again. Why Kafka
 rather than PostgreSQL: the read model can be dropped and rebuilt from the log
-(invariant 1); the record of what was re-produced into that log belongs with it.
+(invariant 1, docs/architecture.md); the record of what was re-produced into that log
+belongs with it.
 Compaction is safe: no Faust agent reads this topic, and a letter is written once.
 
 A ledger entry is written after its record was acked by postings.v1 (acks=all): a

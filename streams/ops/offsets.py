@@ -4,7 +4,8 @@ A reset is planned first (old -> new per partition, always shown) and committed 
 with ``execute``. It is refused while the group has members: a live worker would
 overwrite the new offsets with its own at its next commit, and the broker itself rejects
 a commit from outside a group that has members, so the refusal is enforced twice.
-After a reset the workers reprocess; the version rules make that harmless (invariant 4).
+After a reset the workers reprocess; the version rules make that harmless (invariant 4 in
+docs/architecture.md).
 """
 
 from __future__ import annotations

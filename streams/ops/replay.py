@@ -4,7 +4,8 @@ Unlike an offset reset this needs no stopped group and touches no offsets: the r
 of [since, until) are appended again -- same key, value, headers and *partition* (a pack
 must stay on the partition its members hash to, and per-posting order is kept) -- plus an
 ``x-replayed-from`` header. The live workers process them as new records; the version
-rules make that a no-op for rows already at that version (invariant 4), and it re-applies
+rules make that a no-op for rows already at that version (invariant 4, docs/architecture.md),
+and it re-applies
 them where the read model lost them (a restored backup, a table fixed by hand).
 """
 

@@ -1,12 +1,12 @@
 """Is a failure about one record (dead-letter it) or about the world (retry, hold the offset)?
 
-Invariant 5: a transient failure is never dead-lettered. So only errors that are a
-property of the *data* count as poison -- SQLSTATE class 22 (data exception) and 23
-(integrity constraint violation), and asyncpg refusing to encode a value. Everything
-else the database or the network says (connection lost, server starting or shutting
-down, too many connections, serialization failure, deadlock, disk full, even a missing
-table before migrations ran) is retried with backoff while the offset is held: stuck is
-recoverable, a wrongly dead-lettered posting is data loss until someone replays it.
+Invariant 5 (docs/architecture.md): a transient failure is never dead-lettered. So only
+errors that are a property of the *data* count as poison -- SQLSTATE class 22 (data
+exception) and 23 (integrity constraint violation), and asyncpg refusing to encode a value.
+Everything else the database or the network says (connection lost, server starting or
+shutting down, too many connections, serialization failure, deadlock, disk full, even a
+missing table before migrations ran) is retried with backoff while the offset is held: stuck
+is recoverable, a wrongly dead-lettered posting is data loss until someone replays it.
 """
 
 from __future__ import annotations

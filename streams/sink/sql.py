@@ -3,9 +3,9 @@
 The batch is COPYed (binary) into a temp staging table and merged with ONE
 ``INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE postings.version < EXCLUDED.version``.
 The WHERE makes the highest version win whatever the arrival order and makes a replay a
-no-op (invariant 4); a delete is an upsert of a content-free tombstone row, so an older
-upsert arriving after it is still rejected. RETURNING yields exactly the rows that
-changed: the rest were stale.
+no-op (invariant 4, docs/architecture.md); a delete is an upsert of a content-free
+tombstone row, so an older upsert arriving after it is still rejected. RETURNING yields
+exactly the rows that changed: the rest were stale.
 """
 
 from __future__ import annotations
