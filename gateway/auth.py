@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 from grpc import aio
@@ -18,6 +18,9 @@ from gateway import metrics
 
 INGEST_SERVICE = "jobstream.v1.IngestService"
 _PREFIX = f"/{INGEST_SERVICE}/"
+
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
 
 
 def metadata_value(metadata: Any, key: str) -> str | None:
@@ -41,7 +44,7 @@ def check_token(expected: str, header: str | None) -> str | None:
     return None
 
 
-class TokenAuthInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
+class TokenAuthInterceptor(aio.ServerInterceptor):
     """Refuse ingest calls without the right bearer token with UNAUTHENTICATED."""
 
     def __init__(self, token: str) -> None:
@@ -49,9 +52,12 @@ class TokenAuthInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails],
+            Awaitable[grpc.RpcMethodHandler[_Request, _Response] | None],
+        ],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[_Request, _Response] | None:
         method = handler_call_details.method or ""
         if not method.startswith(_PREFIX):
             return await continuation(handler_call_details)
@@ -63,21 +69,23 @@ class TokenAuthInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
         return _refusal(handler, problem)
 
 
-def _refusal(handler: grpc.RpcMethodHandler | None, message: str) -> grpc.RpcMethodHandler:
+def _refusal(
+    handler: grpc.RpcMethodHandler[Any, Any] | None, message: str
+) -> grpc.RpcMethodHandler[Any, Any]:
     """A handler of the same shape as ``handler`` that only aborts with UNAUTHENTICATED."""
 
-    async def refuse(context: aio.ServicerContext[Any, Any]) -> None:
+    async def refuse(context: aio.ServicerContext[Any, Any]) -> NoReturn:
         metrics.STREAM_ERRORS.labels(code="UNAUTHENTICATED").inc()
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 
-    async def unary(_request: Any, context: aio.ServicerContext[Any, Any]) -> None:
+    async def unary(_request: Any, context: aio.ServicerContext[Any, Any]) -> NoReturn:
         await refuse(context)
 
     async def streaming(
         _requests: Any, context: aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Any]:
         await refuse(context)
-        yield  # pragma: no cover - abort raises
+        yield  # pragma: no cover - makes this an async generator; refuse() raises
 
     if handler is not None and handler.request_streaming and handler.response_streaming:
         return grpc.stream_stream_rpc_method_handler(streaming)

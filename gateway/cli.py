@@ -12,7 +12,7 @@ import asyncio
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -22,6 +22,7 @@ from rich.console import Console
 if TYPE_CHECKING:
     from gateway.client import IngestError
     from gateway.produce import ProduceResult
+    from gateway.sources import Item
     from schemas.settings import Settings
 
 err = Console(stderr=True)
@@ -30,6 +31,8 @@ out = Console()
 EXIT_REJECTED = 1
 EXIT_USAGE = 2
 EXIT_GATEWAY = 3
+
+Items = Iterable["Item"] | AsyncIterable["Item"]
 
 
 def _settings() -> Settings:
@@ -185,7 +188,7 @@ def produce(
     raise typer.Exit(EXIT_REJECTED if result.rejected else 0)
 
 
-def _file_source(path: Path) -> tuple[object, int, str]:
+def _file_source(path: Path) -> tuple[Items, int, str]:
     from gateway.sources import count_lines, read_ndjson
 
     if not path.exists():
@@ -209,7 +212,7 @@ def _generated_source(
     dim: int,
     cache_home: Path | None = None,
     embed_text: str = "full",
-) -> tuple[object, int, str]:
+) -> tuple[Items, int, str]:
     try:
         import gateway.generator  # noqa: F401
     except ImportError as exc:
@@ -246,7 +249,7 @@ def _generated_source(
 
 
 async def _run(
-    items: object,
+    items: Items,
     total: int,
     target: str,
     producer_id: str,
@@ -280,7 +283,7 @@ async def _run(
     ) as progress:
         task = progress.add_task("produce", total=total)
         return await produce_items(
-            items,  # type: ignore[arg-type]
+            items,
             target=target,
             producer_id=producer_id,
             token=token,

@@ -153,7 +153,7 @@ class IngestClient:
     async def connect(self) -> int:
         """Open the channel, ask where to resume, start streaming. Returns the last acked."""
         self._channel = aio.insecure_channel(self.target, options=self._options)
-        self._stub = ingest_pb2_grpc.IngestServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._stub = ingest_pb2_grpc.IngestServiceStub(self._channel)  # type: ignore[no-untyped-call]  # generated
         try:
             last = await self._resume()
         except BaseException:
@@ -281,7 +281,9 @@ class IngestClient:
             if not call.done():
                 call.cancel()
 
-    async def _write_all(self, call: aio.StreamStreamCall) -> None:
+    async def _write_all(
+        self, call: aio.StreamStreamCall[ingest_pb2.IngestBatch, ingest_pb2.IngestAck]
+    ) -> None:
         """Send every pending batch once, in order, then new ones; half-close when done."""
         written = 0  # highest sequence written on this stream
         while True:

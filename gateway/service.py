@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 import structlog
@@ -264,7 +264,6 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
                 f"missing `{PRODUCER_ID_KEY}` metadata: name the producer (1-200 chars of "
                 "letters, digits and . _ : @ / + = -) so its stream can be resumed",
             )
-        assert value is not None
         if not PRODUCER_ID_PATTERN.fullmatch(value):
             await _abort(
                 context,
@@ -280,7 +279,8 @@ _DRAINING = "the gateway is shutting down; reconnect, call Resume and re-send"
 
 async def _abort(
     context: aio.ServicerContext[Any, Any], code: grpc.StatusCode, details: str
-) -> None:
+) -> NoReturn:
+    """Count the error, then end the RPC: ``context.abort`` raises, it never returns."""
     metrics.STREAM_ERRORS.labels(code=code.name).inc()
     await context.abort(code, details)
 

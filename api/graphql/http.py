@@ -42,7 +42,7 @@ def graphql_controller(schema: ApiSchema, path: str = "/graphql") -> type[GraphQ
         schema, path=path, context_getter=context_getter, graphql_ide="graphiql"
     )
 
-    class Controller(base):  # type: ignore[misc]
+    class Controller(base):  # type: ignore[misc]  # a class built at run time
         async def execute_request(
             self, request: Request[Any, Any, Any], context: Any, root_value: Any
         ) -> Response[Any]:

@@ -56,7 +56,7 @@ async def _validate_and_write(
 class Mutation:
     @strawberry.mutation(
         description="Publish a posting (a new one, or a higher version of an existing one)."
-    )  # type: ignore[untyped-decorator]
+    )  # type: ignore[untyped-decorator]  # strawberry types it Any
     async def publish_posting(self, info: ContextInfo, input: PostingInput) -> PublishResult:
         now = datetime.now(UTC)
         if input.embedding is not None:
@@ -81,7 +81,7 @@ class Mutation:
         data = posting_json(input, embedding=vector, embedding_model=model, now=now)
         return await _validate_and_write(info, data, now)
 
-    @strawberry.mutation(description="Delete a posting as of a version (a tombstone event).")  # type: ignore[untyped-decorator]
+    @strawberry.mutation(description="Delete a posting as of a version (a tombstone event).")  # type: ignore[untyped-decorator]  # strawberry types it Any
     async def delete_posting(
         self,
         info: ContextInfo,
@@ -98,7 +98,7 @@ class Mutation:
         }
         return await _validate_and_write(info, data, now)
 
-    @admin_mutation(description="Admin: drop this process's L1 cache (L2 and generation stay).")  # type: ignore[untyped-decorator]
+    @admin_mutation(description="Admin: drop this process's L1 cache (L2 and generation stay).")  # type: ignore[untyped-decorator]  # strawberry types it Any
     def cache_flush(self, info: ContextInfo) -> CacheFlushResult:
         return CacheFlushResult(cleared=info.context.cache.clear_l1())
 
@@ -106,7 +106,7 @@ class Mutation:
         description="Admin: redrive dead letters to postings.v1, exactly as "
         "`jobstream replay --from-dlq --execute [--limit N] [--error-class C]` does (run by "
         "a worker; letters redriven before are skipped). Waits up to 60 s for the answer."
-    )  # type: ignore[untyped-decorator]
+    )  # type: ignore[untyped-decorator]  # strawberry types it Any
     async def redrive_dead_letters(
         self, info: ContextInfo, limit: int | None = None, error_class: str | None = None
     ) -> OperationResult:
@@ -117,6 +117,6 @@ class Mutation:
     @admin_mutation(
         description="Admin: run the maintenance job now, exactly as `jobstream maintenance "
         "run` does (run by a worker). Waits up to 60 s for the answer."
-    )  # type: ignore[untyped-decorator]
+    )  # type: ignore[untyped-decorator]  # strawberry types it Any
     async def run_maintenance(self, info: ContextInfo) -> OperationResult:
         return await operations.run(info.context.settings, "maintenance")

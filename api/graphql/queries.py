@@ -46,7 +46,7 @@ def cache_stats(info: ContextInfo) -> CacheStats:
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="Semantic search: postings ranked by meaning, filtered exactly.")  # type: ignore[untyped-decorator]
+    @strawberry.field(description="Semantic search: postings ranked by meaning, filtered exactly.")  # type: ignore[untyped-decorator]  # strawberry types it Any
     async def search(
         self,
         info: ContextInfo,
@@ -78,11 +78,11 @@ class Query:
             count_total=lambda: service.count(posting_filter),
         )
 
-    @strawberry.field(description="One posting by id; NOT_FOUND if absent or deleted.")  # type: ignore[untyped-decorator]
+    @strawberry.field(description="One posting by id; NOT_FOUND if absent or deleted.")  # type: ignore[untyped-decorator]  # strawberry types it Any
     async def posting(self, info: ContextInfo, id: strawberry.ID) -> Posting | None:
         return Posting.from_view(await info.context.service.posting(str(id)))
 
-    @strawberry.field(description="Counts per value of each facet for the filter (and query).")  # type: ignore[untyped-decorator]
+    @strawberry.field(description="Counts per value of each facet for the filter (and query).")  # type: ignore[untyped-decorator]  # strawberry types it Any
     async def facets(
         self,
         info: ContextInfo,
@@ -92,6 +92,6 @@ class Query:
         data = await info.context.service.facets(query, to_filter(filter))
         return Facets.from_data(data)
 
-    @strawberry.field(description="Hits and misses of this API process's caches.")  # type: ignore[untyped-decorator]
+    @strawberry.field(description="Hits and misses of this API process's caches.")  # type: ignore[untyped-decorator]  # strawberry types it Any
     def cache_stats(self, info: ContextInfo) -> CacheStats:
         return cache_stats(info)

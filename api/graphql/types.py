@@ -117,7 +117,7 @@ class Posting:
             embedding_model=view.embedding_model,
         )
 
-    @strawberry.field(description="The postings most similar to this one, best first.")  # type: ignore[untyped-decorator]
+    @strawberry.field(description="The postings most similar to this one, best first.")  # type: ignore[untyped-decorator]  # strawberry types it Any
     async def similar(
         self,
         info: ContextInfo,
@@ -156,7 +156,7 @@ class PostingConnection:
     page_info: PageInfo
     count_total: strawberry.Private[Any]  # () -> Awaitable[int], run only when asked
 
-    @strawberry.field(description="Live postings matching the filter (the query only ranks).")  # type: ignore[untyped-decorator]
+    @strawberry.field(description="Live postings matching the filter (the query only ranks).")  # type: ignore[untyped-decorator]  # strawberry types it Any
     async def total_count(self) -> int:
         result: int = await self.count_total()
         return result

@@ -52,11 +52,12 @@ class CheckpointedConsumer(aiokafka_driver.Consumer):
         their position, so we seek them to the log start ourselves (auto offset reset
         is ``earliest``), making "everything below the base is done" true for them too.
         """
-        committed: Mapping[Any, int | None] = await super().seek_to_committed()
+        # Faust declares Mapping[TP, int], but a partition without a commit comes back None.
+        committed: Mapping[TP, int | None] = await super().seek_to_committed()
         if not committed:
-            return committed  # type: ignore[return-value]
+            return committed  # type: ignore[return-value]  # Faust's declared type, see above
         earliest = await self.earliest_offsets(*committed)
-        unseeked: dict[Any, int] = {}
+        unseeked: dict[TP, int] = {}
         for tp, offset in committed.items():
             start = int(earliest.get(tp) or 0)
             if offset is None or offset <= 0:
@@ -64,7 +65,7 @@ class CheckpointedConsumer(aiokafka_driver.Consumer):
             self.checkpoints.reset((tp.topic, tp.partition), max(offset or 0, start))
         if unseeked:
             await self.seek_wait(unseeked)
-        return committed  # type: ignore[return-value]
+        return committed  # type: ignore[return-value]  # Faust's declared type, see above
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         self.checkpoints.forget(revoked)

@@ -8,6 +8,7 @@ Heavy imports happen inside the commands so ``jobstream --help`` stays fast.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -17,6 +18,10 @@ from streams.ops.console import emit_json, err, out, progress_bar, run, settings
 from streams.ops.errors import EXIT_FAILED, UsageError
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from schemas.settings import Settings
+    from streams.ops.dead_letters import DlqSummary
     from streams.ops.offsets import ResetSpec
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
@@ -215,28 +220,17 @@ def dlq_list(
     Examples: [bold]jobstream dlq list[/bold] ·
     [bold]jobstream dlq list --error-class db_check_violation --limit 10 --json[/bold]
     """
-    from streams.ops.dead_letters import DlqSummary, iter_letters
-    from streams.ops.ledger import read_ledger
-
     s = settings()
-
-    async def collect() -> tuple[DlqSummary, list[dict[str, object]]]:
-        redriven = await read_ledger(s)
-        summary = DlqSummary()
-        rows: list[dict[str, object]] = []
-        async for letter in iter_letters(s):
-            progress.update(task, advance=1)
-            summary.total += 1
-            summary.by_class[letter.error_class] += 1
-            done = letter.coordinates in redriven
-            summary.redriven += done
-            if (error_class is None or letter.error_class == error_class) and len(rows) < limit:
-                rows.append({**letter.to_json(), "redriven": done})
-        return summary, rows
-
     with progress_bar("reading", quiet=as_json) as progress:
         task = progress.add_task(s.topic_dead_letters, total=None)
-        summary, rows = run(collect())
+        summary, rows = run(
+            _collect_letters(
+                s,
+                error_class=error_class,
+                limit=limit,
+                on_letter=lambda: progress.update(task, advance=1),
+            )
+        )
     if as_json:
         emit_json({"summary": summary.to_json(), "letters": rows})
         return
@@ -259,6 +253,27 @@ def dlq_list(
             str(r["error_message"])[:80],
         )
     out.print(table)
+
+
+async def _collect_letters(
+    s: Settings, *, error_class: str | None, limit: int, on_letter: Callable[[], None]
+) -> tuple[DlqSummary, list[dict[str, object]]]:
+    """Count every dead letter; keep the first ``limit`` of ``error_class`` (all if None)."""
+    from streams.ops.dead_letters import DlqSummary, iter_letters
+    from streams.ops.ledger import read_ledger
+
+    redriven = await read_ledger(s)
+    summary = DlqSummary()
+    rows: list[dict[str, object]] = []
+    async for letter in iter_letters(s):
+        on_letter()
+        summary.total += 1
+        summary.by_class[letter.error_class] += 1
+        done = letter.coordinates in redriven
+        summary.redriven += done
+        if (error_class is None or letter.error_class == error_class) and len(rows) < limit:
+            rows.append({**letter.to_json(), "redriven": done})
+    return summary, rows
 
 
 @dlq_app.command("show")
@@ -316,12 +331,12 @@ def replay_dlq(
 
     s = settings()
     with progress_bar("redrive", quiet=as_json) as progress:
-        tasks: dict[str, object] = {}
+        tasks: dict[str, TaskID] = {}
 
         def tick(phase: str, done: int, total: int | None) -> None:
             if phase not in tasks:
                 tasks[phase] = progress.add_task(phase, total=total)
-            progress.update(tasks[phase], completed=done, total=total)  # type: ignore[arg-type]
+            progress.update(tasks[phase], completed=done, total=total)
 
         report = run(
             redrive(
