@@ -4,7 +4,8 @@ One record per event (the gateway's ``event`` layout): key = posting id, value =
 ``encode_event(event)``, headers ``content-type`` (:data:`CONTENT_TYPE_EVENT`) and
 ``producer-id: api``. The producer is acks=all and idempotent, and :meth:`publish`
 returns only after Kafka acknowledged the record, so an accepted mutation is durably in
-the log (invariant 2). The API never writes the read model; the sink does.
+the log (invariant 2, docs/architecture.md). The API never writes the read model; the
+sink does.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from schemas.topics import CONTENT_TYPE_EVENT, CONTENT_TYPE_PACK, partition_for
 
 RecordFormat = Literal["event", "pack"]
 # Packs: the layout proto/jobstream/v1/posting.proto describes for the gateway, and the
-# one that keeps Faust's per-event cost off the ingest path (DESIGN.md, measurements).
+# one that keeps Faust's per-event cost off the ingest path (README.md, ingest performance).
 DEFAULT_RECORD_FORMAT: RecordFormat = "pack"
 # Well under Kafka's default 1 MiB message.max.bytes / max.request.size.
 PACK_MAX_BYTES = 512 * 1024

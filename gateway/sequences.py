@@ -3,7 +3,7 @@
 Why Kafka and not Redis or Postgres: the gateway already depends on Kafka alone, the
 record is written with the same idempotent acks=all producer as the postings, and a
 compacted topic keeps exactly one record per producer id for ever. Faust never reads
-this topic, so compaction's offset gaps do not matter here (DESIGN.md, topics).
+this topic, so compaction's offset gaps do not matter here (docs/architecture.md, topics).
 
 Order of writes per batch: the postings first, then -- once Kafka acked all of them --
 the sequence record, then the gRPC ack. So an ack to the client implies both are

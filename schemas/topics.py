@@ -1,8 +1,9 @@
 """The platform's Kafka topics and how each is configured.
 
-postings.v1 is the source of truth (invariant 1), so it keeps every event: no time or
-size retention and no compaction (compaction leaves offset gaps that Faust mishandles).
-Dead letters are kept forever too: a poison record never vanishes (invariant 5).
+postings.v1 is the source of truth (invariant 1, docs/architecture.md), so it keeps every
+event: no time or size retention and no compaction (compaction leaves offset gaps that
+Faust mishandles). Dead letters are kept forever too: a poison record never vanishes
+(invariant 5).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Two-level cache: L1 in-process (bounded LRU + TTL) ▸ L2 Redis ▸ the loader (PostgreSQL).
 
-Why it is safe to cache postings that change (invariant 6: no instance serves an older
-version more than 1 s after the commit):
+Why it is safe to cache postings that change (invariant 6 in docs/architecture.md: no
+instance serves an older version more than 1 s after the commit):
 
 - Every API instance consumes every Invalidation (see :mod:`api.cache.listener`) and
   evicts the named postings from its L1 at once and from L2 by writing a short-lived

@@ -3,8 +3,8 @@
 Two API instances -- one in this process (create_app under Litestar's test client), one a
 real ``python -m api`` uvicorn subprocess -- share the stack with a sink worker
 subprocess. Both serve what the mutations wrote, and both stop serving a changed or
-deleted posting within 1 s of the worker's commit (invariant 6), although each had the
-old version cached.
+deleted posting within 1 s of the worker's commit (invariant 6, docs/architecture.md),
+although each had the old version cached.
 """
 
 from __future__ import annotations

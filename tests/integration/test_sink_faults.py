@@ -1,8 +1,8 @@
 """The sink under faults: kill -9 mid-stream, PostgreSQL stopped mid-stream.
 
-Invariant 3: whatever happens, after a restart the table equals the highest version per
-posting (deletes applied), nothing is dead-lettered by mistake, and the committed
-offsets reach the log end.
+Invariant 3 (docs/architecture.md): whatever happens, after a restart the table equals
+the highest version per posting (deletes applied), nothing is dead-lettered by mistake,
+and the committed offsets reach the log end.
 """
 
 from __future__ import annotations

@@ -297,8 +297,9 @@ async def test_invalidation_evicts_l1_and_tombstones_l2() -> None:
 
 
 async def test_a_load_in_flight_during_an_invalidation_is_not_stored() -> None:
-    """The race of invariant 6: the loader read v1 before the commit, the event arrives
-    before it returns. Its callers get v1 (they asked before the change), nobody after."""
+    """The race of invariant 6 (docs/architecture.md): the loader read v1 before the commit,
+    the event arrives before it returns. Its callers get v1 (they asked before the change),
+    nobody after."""
     fake = FakeRedis()
     cache = make(fake)
     release = asyncio.Event()
