@@ -18,7 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from redis.asyncio import Redis
 
 from api.cache import InvalidationListener, JsonCodec, TieredCache
-from api.cache.tiered import TOMBSTONE
+from api.cache.l2 import TOMBSTONE
 from infra.stack import process
 from infra.stack import redis as redis_service
 from infra.stack.paths import StackPaths
@@ -108,6 +108,36 @@ async def test_l2_is_shared_between_two_instances(stack: Settings, namespace: st
         await b.aclose()
         await ra.aclose()
         await rb.aclose()
+
+
+async def test_batch_read_repairs_an_undecodable_l2_entry(stack: Settings, namespace: str) -> None:
+    """A bad L2 entry (another version's format, corruption) is replaced on the batch path
+    as on the single-key path, so the next batch read is served from L2 again instead of
+    reloading it from PostgreSQL until the entry's TTL runs out."""
+    redis = client(stack)
+    cache = TieredCache(stack, redis, namespace=namespace)
+    bad = {"p1": b"vnot json", "p2": b"?unknown tag"}
+    try:
+        for key, raw in bad.items():
+            await redis.set(f"{namespace}:posting:{key}", raw, px=60_000)
+        loaded: list[list[str]] = []
+
+        async def load_many(ids: list[str]) -> dict[str, Any]:
+            loaded.append(ids)
+            return {i: {"id": i} for i in ids}
+
+        expected = {"p1": {"id": "p1"}, "p2": {"id": "p2"}}
+        assert await cache.get_many_or_load("posting", bad, load_many, CODEC) == expected
+        await asyncio.sleep(0.05)  # the L2 write follows the answer
+        cache.clear_l1()
+        assert await cache.get_many_or_load("posting", bad, load_many, CODEC) == expected
+        assert loaded == [["p1", "p2"]]  # the second read came from L2
+        assert cache.stats().l2_hits == 2
+        for key in bad:
+            assert await redis.get(f"{namespace}:posting:{key}") == b'v{"id":"%s"}' % key.encode()
+    finally:
+        await cache.aclose()
+        await redis.aclose()
 
 
 async def test_two_instances_drop_a_changed_posting_within_a_second(

@@ -17,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from api.cache import CodecError, JsonCodec, NumpyCodec, TieredCache
 from api.cache.generation import Generation
-from api.cache.tiered import FILL_LUA, TOMBSTONE_LUA
+from api.cache.l2 import FILL_LUA, TOMBSTONE_LUA
 from schemas.jobstream.v1 import events_pb2
 from schemas.settings import Settings
 
