@@ -31,9 +31,10 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
+from schemas.db.locks import AdvisoryLock
+
 log = structlog.get_logger("streams.index")
 
-_LOCK_KEY = 0x6A73_7678  # "jsvx"
 PREFIX = "postings_embedding_ivfflat"
 
 
@@ -73,12 +74,14 @@ class VectorIndexManager:
         """Create, rebuild or drop the index when due; returns what it did, or None."""
         conn = await asyncpg.connect(self.dsn, timeout=10)
         try:
-            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _LOCK_KEY):
+            if not await conn.fetchval(
+                "SELECT pg_try_advisory_lock($1)", AdvisoryLock.VECTOR_INDEX
+            ):
                 return None  # another worker is on it
             try:
                 return await self._check(conn)
             finally:
-                await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+                await conn.execute("SELECT pg_advisory_unlock($1)", AdvisoryLock.VECTOR_INDEX)
         finally:
             await conn.close()
 

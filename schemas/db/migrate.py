@@ -12,8 +12,9 @@ from pathlib import Path
 
 import asyncpg
 
+from schemas.db.locks import AdvisoryLock
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-_LOCK_KEY = 0x6A6F6273  # "jobs"
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ def pending_order() -> list[Migration]:
 
 async def migrate(conn: asyncpg.Connection, *, embedding_dim: int) -> list[str]:
     """Apply what is missing; return the versions applied now."""
-    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+    await conn.execute("SELECT pg_advisory_lock($1)", AdvisoryLock.MIGRATIONS)
     try:
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -50,4 +51,4 @@ async def migrate(conn: asyncpg.Connection, *, embedding_dim: int) -> list[str]:
             applied.append(migration.version)
         return applied
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+        await conn.execute("SELECT pg_advisory_unlock($1)", AdvisoryLock.MIGRATIONS)

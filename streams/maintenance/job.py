@@ -21,6 +21,7 @@ from typing import Any
 
 import structlog
 
+from schemas.db.locks import AdvisoryLock
 from schemas.settings import Settings
 from streams.index import IndexPolicy, VectorIndexManager
 from streams.ops.errors import AlreadyRunning
@@ -31,7 +32,6 @@ from streams.rebuild.connect import connect_db
 
 log = structlog.get_logger("streams.maintenance")
 
-MAINTENANCE_LOCK_KEY = 0x6A73_6D6E  # "jsmn"
 REDRIVE_WAIT_S = 30.0
 
 
@@ -67,7 +67,7 @@ async def run_maintenance(settings: Settings) -> MaintenanceReport:
     started = time.perf_counter()
     conn = await connect_db(settings)
     try:
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", MAINTENANCE_LOCK_KEY):
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", AdvisoryLock.MAINTENANCE):
             raise AlreadyRunning("maintenance run")
         await _step(report, "redrive", _redrive(settings, report))
         await _step(report, "vacuum", _vacuum(conn, report))

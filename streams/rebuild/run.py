@@ -33,8 +33,8 @@ import asyncpg
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random
 
+from schemas.db.locks import AdvisoryLock
 from schemas.settings import Settings
-from streams.index import _LOCK_KEY as INDEX_LOCK_KEY
 from streams.index import IndexPolicy
 from streams.invalidations import build_invalidation
 from streams.ops.errors import AlreadyRunning, OpsError
@@ -50,7 +50,6 @@ from streams.sink.writer import PostingsWriter
 
 log = structlog.get_logger("streams.rebuild")
 
-REBUILD_LOCK_KEY = 0x6A73_7262  # "jsrb"
 QUICK_ROUND_S = 0.5
 
 
@@ -172,14 +171,14 @@ async def rebuild(
     owner = False
     reader = LogReader(settings)
     try:
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", REBUILD_LOCK_KEY):
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", AdvisoryLock.REBUILD):
             raise AlreadyRunning("rebuild")
         owner = True  # from here on postings_rebuild is ours to drop on failure
         if await conn.fetchval("SELECT to_regclass($1)", table.LIVE) is None:
             raise OpsError("table postings does not exist; `jobstream up` migrates the database")
         await reader.start()
         log.info("waiting for the vector index manager to stand aside")
-        await conn.execute("SELECT pg_advisory_lock($1)", INDEX_LOCK_KEY)
+        await conn.execute("SELECT pg_advisory_lock($1)", AdvisoryLock.VECTOR_INDEX)
         await table.create_new(conn)
         writer = PostingsWriter(
             settings.postgres_dsn,
@@ -312,7 +311,7 @@ async def _announce(
 ) -> None:
     """Publish the flush-all invalidation; if this fails the workers' relay sends it."""
     try:
-        async with producer(settings, client_id="jobstream-rebuild") as client:
+        async with producer(settings, role="rebuild") as client:
             await client.send_and_wait(settings.topic_invalidations, payload)
         await conn.execute(sql.OUTBOX_DELETE, [outbox_id])
     except Exception as exc:
