@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import structlog
 from aiokafka import AIOKafkaProducer
 
+from schemas import kafka
 from schemas.domain import Posting, PostingDeleted, encode_event
 from schemas.settings import Settings
 from schemas.topics import CONTENT_TYPE_EVENT
@@ -68,13 +69,8 @@ class EventWriter:
         async with self._lock:
             if self._producer is not None:
                 return self._producer
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self._settings.kafka_bootstrap_servers,
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=0,
-                request_timeout_ms=int(self._timeout_s * 1000),
-                client_id="jobstream-api",
+            producer = kafka.producer(
+                self._settings, "api", request_timeout_ms=int(self._timeout_s * 1000)
             )
             try:
                 await asyncio.wait_for(producer.start(), self._timeout_s)

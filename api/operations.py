@@ -20,9 +20,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 from google.protobuf.message import DecodeError
 
+from schemas import kafka
 from schemas.jobstream.v1 import ops_pb2
 from schemas.settings import Settings
 
@@ -79,19 +80,8 @@ class OperationClient:
         request.requested_at.FromDatetime(now)
         request.deadline.FromDatetime(now + timedelta(seconds=self._timeout_s))
         tp = TopicPartition(s.topic_operations, 0)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap_servers,
-            group_id=None,
-            enable_auto_commit=False,
-            client_id="jobstream-api-operations",
-            fetch_max_wait_ms=200,
-        )
-        producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap_servers,
-            acks="all",
-            enable_idempotence=True,
-            client_id="jobstream-api-operations",
-        )
+        consumer = kafka.consumer(s, "api-operations", fetch_max_wait_ms=200)
+        producer = kafka.producer(s, "api-operations")
         try:
             try:
                 await asyncio.wait_for(consumer.start(), 10)

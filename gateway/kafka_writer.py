@@ -24,13 +24,15 @@ from typing import Literal
 
 from aiokafka import AIOKafkaProducer
 
+from schemas import kafka
+from schemas.settings import Settings
 from schemas.topics import CONTENT_TYPE_EVENT, CONTENT_TYPE_PACK, partition_for
 
 RecordFormat = Literal["event", "pack"]
 # Packs: the layout proto/jobstream/v1/posting.proto describes for the gateway, and the
 # one that keeps Faust's per-event cost off the ingest path (README.md, ingest performance).
 DEFAULT_RECORD_FORMAT: RecordFormat = "pack"
-# Well under Kafka's default 1 MiB message.max.bytes / max.request.size.
+# Well under kafka.MAX_MESSAGE_BYTES, and under a broker's default 1 MiB as well.
 PACK_MAX_BYTES = 512 * 1024
 
 
@@ -77,21 +79,15 @@ class KafkaWriter:
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        settings: Settings,
         topic: str,
         *,
         record_format: RecordFormat = DEFAULT_RECORD_FORMAT,
     ) -> None:
         self.topic = topic
         self.record_format: RecordFormat = record_format
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            max_batch_size=512 * 1024,
-            request_timeout_ms=30_000,
-            client_id="jobstream-gateway",
+        self.producer: AIOKafkaProducer = kafka.producer(
+            settings, "gateway", linger_ms=5, max_batch_size=PACK_MAX_BYTES
         )
         self._partitions: list[int] = []
 

@@ -26,8 +26,11 @@ from datetime import UTC, datetime
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from schemas import kafka
+from schemas.settings import Settings
 
 SEQUENCES_TOPIC = "gateway-sequences.v1"
 TOPIC_CONFIG = {
@@ -75,14 +78,14 @@ class SequenceStore:
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        settings: Settings,
         producer: AIOKafkaProducer,
         *,
         topic: str = SEQUENCES_TOPIC,
         timeout_s: float = 30.0,
     ) -> None:
         self.topic = topic
-        self._bootstrap = bootstrap_servers
+        self._settings = settings
         self._producer = producer
         self._timeout = timeout_s
         self._acked: dict[str, int] = {}
@@ -92,10 +95,9 @@ class SequenceStore:
 
     async def start(self) -> None:
         await self._ensure_topic()
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
-            enable_auto_commit=False,
-            group_id=None,
+        self._consumer = kafka.consumer(
+            self._settings,
+            "gateway-sequences",
             auto_offset_reset="earliest",
             # The background fetch parks at the log end for up to this long; catching
             # up after our own writes must not wait the default 500 ms for it.
@@ -152,7 +154,7 @@ class SequenceStore:
         self._acked[producer_id] = max(sequence, self._acked.get(producer_id, 0))
 
     async def _ensure_topic(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, request_timeout_ms=10_000)
+        admin = kafka.admin(self._settings, "gateway-sequences", request_timeout_ms=10_000)
         await admin.start()
         try:
             if self.topic in set(await admin.list_topics()):

@@ -59,11 +59,9 @@ class Gateway:
     ) -> None:
         self.settings = settings
         record_format = record_format or configured_format(settings)
-        self.writer = KafkaWriter(
-            settings.kafka_bootstrap_servers, settings.topic_postings, record_format=record_format
-        )
+        self.writer = KafkaWriter(settings, settings.topic_postings, record_format=record_format)
         self.sequences = SequenceStore(
-            settings.kafka_bootstrap_servers,
+            settings,
             self.writer.producer,
             topic=sequences_topic or settings.topic_gateway_sequences,
         )

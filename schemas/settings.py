@@ -287,13 +287,9 @@ class Settings(BaseSettings):
         return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
 
     @property
-    def topics(self) -> tuple[str, str, str, str]:
-        return (
-            self.topic_postings,
-            self.topic_dead_letters,
-            self.topic_invalidations,
-            self.topic_gateway_sequences,
-        )
+    def topics(self) -> tuple[str, ...]:
+        """Every platform topic's name, from the one list of topic settings."""
+        return tuple(getattr(self, field) for field in _TOPIC_FIELDS)
 
 
 def describe_error(error: ValidationError) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from aiokafka.partitioner import murmur2
 
+from schemas.kafka import MAX_MESSAGE_BYTES
 from schemas.settings import Settings
 
 # What a postings.v1 record carries, named by its content-type header: one PostingEvent
@@ -41,7 +42,10 @@ class TopicSpec:
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
-    return [
+    """Every platform topic; each accepts the largest record a client may send, whatever
+    the broker's own default."""
+    largest = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+    specs = [
         TopicSpec(settings.topic_postings, settings.topic_partitions, dict(KEEP_FOREVER)),
         TopicSpec(settings.topic_dead_letters, 1, dict(KEEP_FOREVER)),
         # The gateway's last acked sequence per producer: only the latest value per key
@@ -68,3 +72,4 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             {"retention.ms": str(7 * 24 * 3600 * 1000), "cleanup.policy": "delete"},
         ),
     ]
+    return [TopicSpec(t.name, t.partitions, {**t.config, **largest}) for t in specs]

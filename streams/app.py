@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from schemas import kafka
 from schemas.settings import Settings
 from streams.checkpointing.consumer import CheckpointedApp
 from streams.maintenance import operations
@@ -24,17 +25,13 @@ RELAY_EVERY_S = 5.0
 LAG_EVERY_S = 5.0
 
 
-def broker_urls(settings: Settings) -> list[str]:
-    return [f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")]
-
-
 def create_app(
     settings: Settings, *, metrics: SinkMetrics | None = None
 ) -> tuple[CheckpointedApp, SinkRuntime]:
     """A ready-to-run Faust app with the sink agent and its timers, and its runtime."""
     app = CheckpointedApp(
         settings.consumer_group,  # Faust's app id is the consumer group id
-        broker=broker_urls(settings),
+        **kafka.faust_options(settings),
         autodiscover=False,
         web_enabled=False,
         topic_allow_declare=False,
@@ -52,7 +49,6 @@ def create_app(
         broker_session_timeout=10.0,  # a dead worker's partitions move on after 10 s
         broker_heartbeat_interval=2.0,
         broker_max_poll_records=max(500, settings.sink_batch_max),
-        consumer_max_fetch_size=8 * 1024 * 1024,
         # on_leader=True jobs run on the owner of postings.v1 partition 0 (no leader topic).
         LeaderAssignor=partition_leader(settings.topic_postings),
     )

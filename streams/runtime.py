@@ -22,6 +22,7 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
 
+from schemas import kafka
 from schemas.db.migrate import migrate
 from schemas.settings import Settings
 from streams.checkpointing import Checkpoints
@@ -70,14 +71,7 @@ class SinkRuntime:
         s = self.settings
         await retry_transient(self._migrate, what="migrate database", max_wait_s=s.sink_retry_max_s)
         await retry_transient(self.writer.pool, what="connect postgres", max_wait_s=5.0)
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap_servers,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            max_request_size=8 * 1024 * 1024,  # the local broker's message.max.bytes
-            client_id=f"jobstream-sink-{self.source}",
-        )
+        self.producer = kafka.producer(s, f"sink-{self.source}", linger_ms=5)
         await retry_transient(self.producer.start, what="start producer", max_wait_s=5.0)
         self.sink = BatchSink(
             writer=self.writer,

@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from google.protobuf.message import DecodeError
 
 from api.cache.tiered import TieredCache
+from schemas import kafka
 from schemas.jobstream.v1 import events_pb2
 from schemas.settings import Settings
 
@@ -51,7 +52,7 @@ class InvalidationListener:
         self._topic = settings.topic_invalidations
         self._ready_timeout_s = ready_timeout_s
         self._poll_ms = poll_ms
-        self._client_id = f"jobstream-api-cache-{uuid.uuid4().hex[:8]}"
+        self._role = f"api-cache-{uuid.uuid4().hex[:8]}"
         self._consumer: AIOKafkaConsumer | None = None
         self._partitions: list[TopicPartition] = []
         self._positions: dict[int, int] = {}
@@ -152,14 +153,7 @@ class InvalidationListener:
             backoff = min(backoff * 2, 10.0)
 
     async def _connect(self) -> AIOKafkaConsumer:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._settings.kafka_bootstrap_servers,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="latest",
-            client_id=self._client_id,
-            fetch_max_wait_ms=100,
-        )
+        consumer = kafka.consumer(self._settings, self._role, fetch_max_wait_ms=100)
         try:
             await consumer.start()
             # Without a subscription the consumer's own metadata never lists the topic;

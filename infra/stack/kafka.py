@@ -18,6 +18,7 @@ from pathlib import Path
 from infra.stack import process
 from infra.stack.errors import ServiceError
 from infra.stack.paths import StackPaths
+from schemas.kafka import MAX_MESSAGE_BYTES
 from schemas.settings import Settings
 
 NAME = "kafka"
@@ -122,6 +123,7 @@ def render_config(settings: Settings, paths: StackPaths) -> Path:
             port=settings.kafka_port,
             controller_port=settings.kafka_controller_port,
             data_dir=paths.datadir(NAME),
+            max_message_bytes=MAX_MESSAGE_BYTES,
         )
     )
     return config

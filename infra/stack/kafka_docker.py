@@ -11,6 +11,7 @@ import subprocess
 
 from infra.stack.errors import ServiceError
 from infra.stack.paths import StackPaths
+from schemas.kafka import MAX_MESSAGE_BYTES
 from schemas.settings import Settings
 
 NAME = "kafka"
@@ -62,6 +63,7 @@ def start(settings: Settings, paths: StackPaths) -> str:
         "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
         "KAFKA_AUTO_CREATE_TOPICS_ENABLE": "false",
         "KAFKA_LOG_RETENTION_HOURS": "-1",
+        "KAFKA_MESSAGE_MAX_BYTES": str(MAX_MESSAGE_BYTES),
         "KAFKA_LOG_DIRS": "/var/lib/kafka/data",
     }
     args = [

@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from infra.stack.errors import ServiceError
+from schemas import kafka
 from schemas.settings import Settings
 from schemas.topics import topic_specs
 
@@ -40,11 +42,7 @@ async def ensure_topics(settings: Settings, *, timeout: float = 60.0) -> list[st
 
 async def describe(settings: Settings, *, timeout: float = 10.0) -> list[TopicState]:
     """Partitions and message counts (log-end minus log-start offsets) per platform topic."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=int(timeout * 1000)
-    )
+    consumer = kafka.consumer(settings, "status", request_timeout_ms=int(timeout * 1000))
     await asyncio.wait_for(consumer.start(), timeout)
     try:
         states = []
@@ -69,9 +67,7 @@ async def _admin(settings: Settings, timeout: float) -> AIOKafkaAdminClient:
     deadline = asyncio.get_running_loop().time() + timeout
     last: Exception | None = None
     while asyncio.get_running_loop().time() < deadline:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=10_000
-        )
+        admin = kafka.admin(settings, "stack", request_timeout_ms=10_000)
         try:
             await admin.start()
             await admin.list_topics()

@@ -83,5 +83,5 @@ async def publish_once(settings: Settings, payload: bytes) -> None:
     """Send one answer (acks=all) with a short-lived producer: operations are rare."""
     from streams.ops.kafka import producer
 
-    async with producer(settings, client_id="jobstream-operations") as client:
+    async with producer(settings, role="operations") as client:
         await client.send_and_wait(settings.topic_operations, payload)

@@ -2,7 +2,9 @@
 
 Every command opens its clients, does one job and closes them: an ops tool never joins
 the sink's consumer group (a member would block an offset reset and trigger a
-rebalance of the live workers).
+rebalance of the live workers). The clients themselves come from :mod:`schemas.kafka`;
+what is added here is the retried start, a shorter request timeout (a command fails
+fast) and bigger fetches and batches (rebuild and replay read and write whole logs).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from schemas import kafka
 from schemas.settings import Settings
 from streams.ops.errors import BrokerUnreachable, OpsError
 
@@ -44,11 +47,7 @@ async def start_client(client: Any, settings: Settings, timeout_s: float) -> Non
 async def admin_client(
     settings: Settings, *, timeout_s: float | None = None
 ) -> AsyncIterator[AIOKafkaAdminClient]:
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        request_timeout_ms=REQUEST_TIMEOUT_MS,
-        client_id="jobstream-ops",
-    )
+    admin = kafka.admin(settings, "ops", request_timeout_ms=REQUEST_TIMEOUT_MS)
     try:
         await start_client(admin, settings, timeout_s or CONNECT_TIMEOUT_S)
         yield admin
@@ -62,17 +61,16 @@ async def consumer(
     *,
     group: str | None = None,
     timeout_s: float | None = None,
-    client_id: str = "jobstream-ops",
+    role: str = "ops",
 ) -> AsyncIterator[AIOKafkaConsumer]:
     """A consumer with no subscription: callers ``assign`` partitions. With ``group`` it can
     commit for that group (generation -1, allowed only while the group has no members)."""
-    client = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+    client = kafka.consumer(
+        settings,
+        role,
         group_id=group,
-        enable_auto_commit=False,
         auto_offset_reset="earliest",
         request_timeout_ms=REQUEST_TIMEOUT_MS,
-        client_id=client_id,
         max_partition_fetch_bytes=16 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
     )
@@ -85,18 +83,15 @@ async def consumer(
 
 @asynccontextmanager
 async def producer(
-    settings: Settings, *, timeout_s: float | None = None, client_id: str = "jobstream-ops"
+    settings: Settings, *, timeout_s: float | None = None, role: str = "ops"
 ) -> AsyncIterator[AIOKafkaProducer]:
     """acks=all and idempotent, like the gateway: a replayed record is durable when acked."""
-    client = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        acks="all",
-        enable_idempotence=True,
+    client = kafka.producer(
+        settings,
+        role,
         linger_ms=5,
         max_batch_size=1024 * 1024,
-        max_request_size=8 * 1024 * 1024,
         request_timeout_ms=REQUEST_TIMEOUT_MS,
-        client_id=client_id,
     )
     try:
         await start_client(client, settings, timeout_s or CONNECT_TIMEOUT_S)

@@ -39,7 +39,7 @@ class LogReader:
         stack = AsyncExitStack()
         self._stack = stack
         self._consumer = consumer = await stack.enter_async_context(
-            kafka.consumer(self.settings, client_id="jobstream-rebuild")
+            kafka.consumer(self.settings, role="rebuild")
         )
         self._tps = await kafka.partitions_of(consumer, self.topic)  # the caller stops us
         consumer.assign(self._tps)

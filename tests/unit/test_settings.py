@@ -29,6 +29,7 @@ def test_defaults() -> None:
         "postings.v1.dlq",
         "cache-invalidation.v1",
         "gateway-sequences.v1",
+        "operations.v1",
     )
     assert s.topic_partitions == 6
     assert s.embedding_dim == 384
