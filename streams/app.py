@@ -66,15 +66,15 @@ def create_app(
     async def sink(stream: Any) -> None:
         await runtime.consume(stream)
 
-    @app.timer(RELAY_EVERY_S)  # type: ignore[untyped-decorator]
+    @app.timer(RELAY_EVERY_S)  # type: ignore[untyped-decorator]  # Faust: timer is untyped
     async def relay_invalidations() -> None:
         await runtime.relay_invalidations()
 
-    @app.timer(LAG_EVERY_S)  # type: ignore[untyped-decorator]
+    @app.timer(LAG_EVERY_S)  # type: ignore[untyped-decorator]  # Faust: timer is untyped
     async def report_lag() -> None:
         runtime.update_lag()
 
-    @app.timer(settings.vector_index_check_s)  # type: ignore[untyped-decorator]
+    @app.timer(settings.vector_index_check_s)  # type: ignore[untyped-decorator]  # Faust: timer is untyped
     async def vector_index() -> None:
         await runtime.check_index()
 
