@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 
 from schemas import kafka
 from schemas.domain import Posting, PostingDeleted, encode_event
+from schemas.errors import UnavailableError
 from schemas.settings import Settings
 from schemas.topics import CONTENT_TYPE_EVENT
 
@@ -26,7 +27,7 @@ log = structlog.get_logger("api.events")
 PRODUCER_ID = "api"
 
 
-class EventLogUnavailable(RuntimeError):
+class EventLogUnavailable(UnavailableError, RuntimeError):
     """Kafka did not acknowledge the event; nothing is known to be written: retry."""
 
 

@@ -24,6 +24,7 @@ from aiokafka import TopicPartition
 from google.protobuf.message import DecodeError
 
 from schemas import kafka
+from schemas.errors import UnavailableError
 from schemas.jobstream.v1 import ops_pb2
 from schemas.settings import Settings
 
@@ -36,7 +37,7 @@ KINDS = {
 }
 
 
-class OperationUnavailable(RuntimeError):
+class OperationUnavailable(UnavailableError, RuntimeError):
     """Kafka is unreachable, or no worker answered in time."""
 
 

@@ -39,27 +39,24 @@ from api.search import (
     SearchPage,
 )
 from schemas.embedding import Embedder
+from schemas.errors import BadInputError, NotFoundError
 from schemas.settings import Settings
 
 T = TypeVar("T")
 _SPACE = re.compile(r"\s+")
 
 
-class BadInput(ValueError):
+class BadInput(BadInputError):
     """A request the service refuses; ``field`` names the argument, the message the limit."""
 
+    field: str
+
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+        super().__init__(message, field=field)
 
 
-class NotFound(LookupError):
+class NotFound(NotFoundError):
     """The posting does not exist (never did, or is deleted)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 _EDGE_PREFIX = "e1:"

@@ -24,6 +24,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from schemas.errors import BadInputError
+
 Port = Annotated[int, Field(ge=1, le=65535)]
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _HOSTPORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
@@ -37,8 +39,9 @@ _TOPIC_FIELDS = (
 _ERROR_CLASS = re.compile(r"^[a-z0-9_*?]{1,64}$")
 
 
-class SettingsError(ValueError):
-    """Raised with one line per bad variable, each naming the variable."""
+class SettingsError(BadInputError):
+    """Raised with one line per bad variable, each naming the variable; ``field`` names
+    them all (comma-separated)."""
 
 
 class Settings(BaseSettings):
@@ -295,13 +298,16 @@ class Settings(BaseSettings):
 def describe_error(error: ValidationError) -> str:
     """One line per bad field, naming the environment variable a user would set."""
     lines = []
-    for err in error.errors():
-        field = str(err["loc"][0]) if err["loc"] else "settings"
-        name = _env_name(field)
+    for err, name in zip(error.errors(), _variables(error), strict=True):
         value = err.get("input")
         shown = f" (got {value!r})" if isinstance(value, str | int | float) else ""
         lines.append(f"{name}: {err['msg']}{shown}")
     return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def _variables(error: ValidationError) -> list[str]:
+    """The environment variable of each error, in order."""
+    return [_env_name(str(err["loc"][0]) if err["loc"] else "settings") for err in error.errors()]
 
 
 def _env_name(field: str) -> str:
@@ -323,4 +329,5 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        raise SettingsError(describe_error(exc)) from None
+        field = ", ".join(dict.fromkeys(_variables(exc)))
+        raise SettingsError(describe_error(exc), field=field) from None

@@ -1,10 +1,11 @@
 """Machine-readable error codes in ``extensions.code``, and no stack traces, ever.
 
 Codes: ``BAD_USER_INPUT`` (syntax, unknown fields, wrong variables, limits, bad
-filters or cursors), ``NOT_FOUND``, ``UNAUTHENTICATED``, ``INTERNAL``. Known problems keep
-their message (it names the field or limit); anything unexpected is replaced by
-"internal error" with a correlation id, and its traceback is logged under that id, so an
-operator can find it and a client learns nothing about the code.
+filters or cursors), ``NOT_FOUND``, ``UNAUTHENTICATED``, ``INTERNAL``. Known problems (any
+:class:`~schemas.errors.JobStreamError`, mapped by kind, never by class) keep their message
+(it names the field or limit) and put ``field`` in ``extensions.field``; anything
+unexpected is replaced by "internal error" with a correlation id, and its traceback is
+logged under that id, so an operator can find it and a client learns nothing about the code.
 """
 
 from __future__ import annotations
@@ -17,41 +18,52 @@ import structlog
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from api.events import EventLogUnavailable
-from api.search import InvalidCursor, InvalidFilter, InvalidQuery
-from api.service import BadInput, NotFound
+from schemas.errors import (
+    BAD_USER_INPUT,
+    NOT_FOUND,
+    UNAUTHENTICATED,
+    BadInputError,
+    JobStreamError,
+    UnauthenticatedError,
+)
+
+__all__ = [
+    "BAD_USER_INPUT",
+    "CODES",
+    "INTERNAL",
+    "NOT_FOUND",
+    "UNAUTHENTICATED",
+    "BadUserInput",
+    "ErrorCodes",
+    "Unauthenticated",
+    "classify",
+    "classify_all",
+]
 
 log = structlog.get_logger("api.graphql")
 
-BAD_USER_INPUT = "BAD_USER_INPUT"
-NOT_FOUND = "NOT_FOUND"
-UNAUTHENTICATED = "UNAUTHENTICATED"
 INTERNAL = "INTERNAL"
 CODES = frozenset({BAD_USER_INPUT, NOT_FOUND, UNAUTHENTICATED, INTERNAL})
 
 
-class ApiError(Exception):
-    """An error a resolver raises on purpose; ``code`` and ``field`` reach the client."""
-
-    code = INTERNAL
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
+class BadUserInput(BadInputError):
+    """A resolver's own argument check failed; ``field`` names the argument."""
 
 
-class BadUserInput(ApiError):
-    code = BAD_USER_INPUT
-
-
-class Unauthenticated(ApiError):
-    code = UNAUTHENTICATED
+class Unauthenticated(UnauthenticatedError):
+    """The admin token is missing, wrong, or admin operations are disabled."""
 
 
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
+
+
+def _field_path(error: JobStreamError) -> str | None:
+    """The field as the client wrote it: ``filter.experienceMinYears``, ``after``."""
+    if error.field is None or error.argument is None:
+        return error.field
+    return f"{error.argument}.{_camel(error.field)}"
 
 
 def classify(error: GraphQLError) -> GraphQLError:
@@ -70,25 +82,13 @@ def classify(error: GraphQLError) -> GraphQLError:
             extensions = {**original.extensions, **extensions}
         code = extensions.get("code")
         extensions["code"] = code if code in CODES else BAD_USER_INPUT
-    elif isinstance(original, ApiError):
-        extensions["code"] = original.code
+    elif isinstance(original, JobStreamError):
+        # UNAVAILABLE (Kafka did not answer) and kind-less failures stay INTERNAL, as
+        # clients know them; their message says what happened and to retry.
+        extensions["code"] = original.code if original.code in CODES else INTERNAL
         message = original.message
         if original.field is not None:
-            extensions["field"] = original.field
-    elif isinstance(original, BadInput | InvalidFilter | InvalidCursor | InvalidQuery):
-        extensions["code"] = BAD_USER_INPUT
-        message = original.message
-        field = getattr(original, "field", None)
-        if isinstance(original, InvalidFilter):
-            field = "filter." + _camel(original.field)
-        if field is not None:
-            extensions["field"] = field
-    elif isinstance(original, NotFound):
-        extensions["code"] = NOT_FOUND
-        message = original.message
-    elif isinstance(original, EventLogUnavailable):
-        extensions["code"] = INTERNAL
-        message = str(original)
+            extensions["field"] = _field_path(original)
     else:
         correlation_id = uuid.uuid4().hex
         log.error(

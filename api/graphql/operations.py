@@ -8,8 +8,8 @@ from typing import cast
 import strawberry
 from strawberry.scalars import JSON
 
-from api.graphql.errors import ApiError, BadUserInput
-from api.operations import OperationAnswer, OperationClient, OperationUnavailable
+from api.graphql.errors import BadUserInput
+from api.operations import OperationAnswer, OperationClient
 from schemas.settings import Settings
 
 _ERROR_CLASS = re.compile(r"^[a-z0-9_]{1,64}$")
@@ -50,7 +50,8 @@ def _result(answer: OperationAnswer) -> OperationResult:
 async def run(
     settings: Settings, kind: str, *, limit: int | None = None, error_class: str | None = None
 ) -> OperationResult:
-    """Validate, request, wait; errors become coded GraphQL errors."""
+    """Validate, request, wait; errors (bad input, OperationUnavailable) become coded
+    GraphQL errors by their kind."""
     if limit is not None and limit < 0:
         raise BadUserInput(f"limit must be >= 0 (got {limit})", field="limit")
     if error_class is not None and not _ERROR_CLASS.match(error_class):
@@ -59,8 +60,5 @@ async def run(
             "(lower-case letters, digits, _)",
             field="errorClass",
         )
-    try:
-        answer = await OperationClient(settings).run(kind, limit=limit, error_class=error_class)
-    except OperationUnavailable as exc:
-        raise ApiError(str(exc)) from exc
+    answer = await OperationClient(settings).run(kind, limit=limit, error_class=error_class)
     return _result(answer)

@@ -1,35 +1,47 @@
 """Errors the search repository raises for bad client input (never for server faults).
 
-Both subclass ``ValueError`` so a caller that only knows "bad input" can catch that; the
-GraphQL layer maps them to user errors naming ``field``.
+All are :class:`~schemas.errors.BadInputError` (so also ``ValueError``): each surface maps
+that kind once, naming ``field`` in its own terms. ``str()`` keeps the field in front for
+logs; ``message`` is the sentence a client sees.
 """
 
 from __future__ import annotations
 
+from schemas.errors import BadInputError
 
-class InvalidFilter(ValueError):
+
+class InvalidFilter(BadInputError):
     """A filter value the search cannot use; ``field`` names the PostingFilter field."""
 
+    argument = "filter"
+    field: str
+
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+        super().__init__(message, field=field)
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
 
 
-class InvalidCursor(ValueError):
+class InvalidCursor(BadInputError):
     """An ``after`` cursor that was not produced by this search (corrupt, edited, other query)."""
 
-    field = "after"
+    field: str
 
     def __init__(self, message: str) -> None:
-        super().__init__(f"after: {message}")
-        self.message = message
+        super().__init__(message, field="after")
+
+    def __str__(self) -> str:
+        return f"after: {self.message}"
 
 
-class InvalidQuery(ValueError):
+class InvalidQuery(BadInputError):
     """A query vector or page size the search cannot use (wrong dimension, NaN, zero, first<1)."""
 
+    field: str
+
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+        super().__init__(message, field=field)
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"

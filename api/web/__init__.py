@@ -20,7 +20,13 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from api.web.assets import Assets
-from api.web.routes import ROUTES, http_error_handler, internal_error_handler
+from api.web.routes import (
+    ROUTES,
+    http_error_handler,
+    internal_error_handler,
+    jobstream_error_handler,
+)
+from schemas.errors import JobStreamError
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -54,11 +60,15 @@ def compression_config() -> CompressionConfig:
 
 
 def web_router() -> Router:
-    """The pages; an unexpected error inside them is an HTML 500 page, never a trace."""
+    """The pages; a known error is its kind's page, an unexpected one an HTML 500 page,
+    never a trace."""
     return Router(
         path="/",
         route_handlers=ROUTES,
-        exception_handlers={Exception: internal_error_handler},
+        exception_handlers={
+            JobStreamError: jobstream_error_handler,
+            Exception: internal_error_handler,
+        },
     )
 
 

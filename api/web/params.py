@@ -24,9 +24,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 
-from api.search import InvalidFilter, PostingFilter
+from api.search import PostingFilter
 from schemas.domain import EmploymentType, EnglishLevel, RemoteMode
 from schemas.domain import limits as L
+from schemas.errors import BadInputError
 
 MAX_QUERY_STRING = 4096
 MAX_CURSOR_CHARS = 512
@@ -47,13 +48,21 @@ FIELD_TO_PARAM = {
 }
 
 
-class BadParam(ValueError):
-    """A query-string value the page cannot use; ``param`` is the URL parameter's name."""
+class BadParam(BadInputError):
+    """A query-string value the page cannot use; ``param`` (the ``field``) is the URL
+    parameter's name."""
+
+    field: str
 
     def __init__(self, param: str, message: str) -> None:
-        super().__init__(f"{param}: {message}")
-        self.param = param
-        self.message = message
+        super().__init__(message, field=param)
+
+    @property
+    def param(self) -> str:
+        return self.field
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -209,8 +218,17 @@ def check(parsed: SearchParams) -> None:
     """Run the shared filter validation; errors name the URL parameter."""
     try:
         parsed.to_filter().validate()
-    except InvalidFilter as exc:
-        raise field_error(exc.field, exc.message) from None
+    except BadInputError as exc:
+        raise in_url_terms(exc) from None
+
+
+def in_url_terms(exc: BadInputError) -> BadParam:
+    """Any bad-input error, told in URL parameter names (the page's own are already)."""
+    if isinstance(exc, BadParam):
+        return exc
+    if exc.field == "after":  # the service's or the search's cursor: the visitor has a link
+        return BadParam("after", "the page link is out of date or was edited; start again")
+    return field_error(exc.field or "query string", exc.message)
 
 
 def field_error(field_name: str, message: str) -> BadParam:

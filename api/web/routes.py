@@ -3,9 +3,10 @@
 Every data access goes through the app's :class:`~api.service.SearchService` -- the same
 service, caches and limits as the GraphQL resolvers -- so the pages and the API can never
 disagree. (The one extra listing, newest-first without a query, is in :mod:`api.web.latest`
-and caches the same way.) Errors never show a trace: bad parameters get a 400 page naming
-the parameter, unknown postings a 404 page, anything else a 500 page with a reference id
-that is also in the log.
+and caches the same way.) Errors never show a trace: handlers raise, and
+:func:`jobstream_error_handler` turns each kind of :class:`~schemas.errors.JobStreamError`
+into its page (bad parameters a 400 page naming the parameter, unknown postings a 404
+page); anything else is a 500 page with a reference id that is also in the log.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath
 from litestar.response import Template
 
-from api.search import InvalidCursor, InvalidFilter, InvalidQuery, PostingView
-from api.service import BadInput, NotFound, SearchService
+from api.search import PostingView
+from api.service import SearchService
 from api.web.assets import Assets
 from api.web.latest import is_latest_cursor, latest
-from api.web.params import BadParam, SearchParams, field_error, parse
+from api.web.params import BadParam, SearchParams, in_url_terms, parse
 from api.web.views import (
     ENGLISH_LABELS,
     REMOTE_LABELS,
@@ -36,6 +37,15 @@ from api.web.views import (
     Detail,
     FilterOptions,
     label,
+)
+from schemas.errors import (
+    BAD_USER_INPUT,
+    NOT_FOUND,
+    UNAUTHENTICATED,
+    UNAVAILABLE,
+    BadInputError,
+    JobStreamError,
+    NotFoundError,
 )
 
 log = structlog.get_logger("api.web")
@@ -125,15 +135,6 @@ def _chips(p: SearchParams) -> list[Chip]:
     return chips
 
 
-def _as_bad_param(exc: Exception) -> BadParam:
-    """The service's and repository's input errors, named by URL parameter."""
-    if isinstance(exc, InvalidCursor):
-        return BadParam("after", "the page link is out of date or was edited; start again")
-    if isinstance(exc, BadInput | InvalidFilter | InvalidQuery):
-        return field_error(exc.field, exc.message)
-    raise exc
-
-
 def _query_dict(request: Request[Any, Any, Any]) -> dict[str, list[str]]:
     return {key: request.query_params.getall(key) for key in request.query_params}
 
@@ -165,21 +166,13 @@ async def _results(state: State, p: SearchParams) -> tuple[list[Card], str | Non
 async def search_page(request: Request[Any, Any, Any], state: State) -> Template:
     """The search page: query, filters, result count, one page of results."""
     service = _service(state)
-    query = _query_dict(request)
-    try:
-        p = parse(query, raw_length=len(request.scope.get("query_string", b"")))
-    except BadParam as exc:
-        return _bad_request(state, exc, query)
+    p = parse(_query_dict(request), raw_length=len(request.scope.get("query_string", b"")))
     posting_filter = p.to_filter()
-    try:
-        count, facets, (cards, end, has_next) = await asyncio.gather(
-            service.count(posting_filter),
-            service.facets(None, posting_filter),
-            _results(state, p),
-        )
-    except (BadParam, BadInput, InvalidCursor, InvalidFilter, InvalidQuery) as exc:
-        bad = exc if isinstance(exc, BadParam) else _as_bad_param(exc)
-        return _bad_request(state, bad, query)
+    count, facets, (cards, end, has_next) = await asyncio.gather(
+        service.count(posting_filter),
+        service.facets(None, posting_filter),
+        _results(state, p),
+    )
     poll_query = urlencode([pair for pair in p.pairs() if pair[0] != "q"])
     context = {
         "p": p,
@@ -195,32 +188,11 @@ async def search_page(request: Request[Any, Any, Any], state: State) -> Template
     return page(state, "search.html", context)
 
 
-def _bad_request(
-    state: State, exc: BadParam, query: dict[str, list[str]] | None = None
-) -> Template:
-    """400 page naming the parameter, linking to the same search without it."""
-    drop = {exc.param, "after"} if exc.param != "query string" else set(query or {})
-    kept = [(k, v) for k, values in (query or {}).items() if k not in drop for v in values]
-    return error_page(
-        state,
-        400,
-        "That search cannot be run",
-        exc.message,
-        param=exc.param,
-        back="/?" + urlencode(kept) if kept else "/",
-    )
-
-
 @get("/web/count", include_in_schema=False)
 async def count_json(request: Request[Any, Any, Any], state: State) -> Response[dict[str, Any]]:
     """How many postings match the filters now (the page's "new postings" poll)."""
-    try:
-        p = parse(_query_dict(request), raw_length=len(request.scope.get("query_string", b"")))
-        count = await _service(state).count(p.to_filter())
-    except BadParam as exc:
-        return Response(
-            {"error": exc.message, "param": exc.param}, status_code=400, media_type=MediaType.JSON
-        )
+    p = parse(_query_dict(request), raw_length=len(request.scope.get("query_string", b"")))
+    count = await _service(state).count(p.to_filter())
     return Response(
         {"count": count}, media_type=MediaType.JSON, headers={"cache-control": "no-store"}
     )
@@ -231,15 +203,15 @@ async def posting_page(state: State, posting_id: FromPath[str]) -> Template:
     """One posting in full, and the postings nearest to it, each linking on."""
     service = _service(state)
     if not posting_id or len(posting_id) > MAX_ID_CHARS or not posting_id.isprintable():
-        return not_found_page(state, "There is no posting with that id.")
+        raise NotFoundError("There is no posting with that id.")
     try:
         view, similar = await asyncio.gather(
             service.posting(posting_id), service.similar(posting_id, SIMILAR)
         )
-    except NotFound:
-        return not_found_page(
-            state, f"There is no posting {posting_id!r}: it may have been filled and removed."
-        )
+    except NotFoundError:  # told in the page's words: the visitor followed a link
+        raise NotFoundError(
+            f"There is no posting {posting_id!r}: it may have been filled and removed."
+        ) from None
     context = {"d": Detail.of(view), "similar": [Card.of(v, h.score) for h, v in similar]}
     return page(state, "posting.html", context)
 
@@ -306,6 +278,35 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
     if status == 404:
         return not_found_page(state, "There is nothing at this address.")
     return error_page(state, status, "Request not possible", str(exc.detail))
+
+
+_PAGES = {  # kind -> status and page title
+    BAD_USER_INPUT: (400, "That search cannot be run"),
+    NOT_FOUND: (404, "Page not found"),
+    UNAUTHENTICATED: (401, "Sign-in needed"),
+    UNAVAILABLE: (503, "Try again in a moment"),
+}
+
+
+def jobstream_error_handler(request: Request[Any, Any, Any], exc: JobStreamError) -> Response[Any]:
+    """Each kind of known error, once: a 400/404/401/503 page for browsers, JSON otherwise.
+
+    Bad input names the URL parameter and links to the same search without it.
+    """
+    status, title = _PAGES.get(exc.code, (500, "Request not possible"))
+    message, param, back = exc.message, None, None
+    if isinstance(exc, BadInputError):
+        bad = in_url_terms(exc)
+        message, param = bad.message, bad.param
+        query = _query_dict(request)
+        drop = {param, "after"} if param != "query string" else set(query)
+        kept = [(k, v) for k, values in query.items() if k not in drop for v in values]
+        back = "/?" + urlencode(kept) if kept else "/"
+    if not wants_html(request):
+        return Response(
+            {"error": message, "param": param}, status_code=status, media_type=MediaType.JSON
+        )
+    return error_page(request.app.state, status, title, message, param=param, back=back)
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

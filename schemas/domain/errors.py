@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 
+from schemas.errors import BadInputError
 from schemas.jobstream.v1 import ingest_pb2
 
 
@@ -45,11 +46,14 @@ class UndecodableRecord(PoisonRecord):
     error_class = "undecodable"
 
 
-class InvalidPosting(PoisonRecord, ValueError):
+class InvalidPosting(PoisonRecord, BadInputError):
     """A well-formed event that breaks a domain rule (or JSON that cannot become one).
 
-    ``error_class`` is the reason's name in lower case, e.g. ``"invalid_field"``.
+    ``error_class`` is the reason's name in lower case, e.g. ``"invalid_field"``; the
+    reason itself is the finer code under the kind (bad input) that the API maps.
     """
+
+    field: str
 
     def __init__(self, reason: RejectReason | int | str, field: str, message: str) -> None:
         super().__init__(message)
