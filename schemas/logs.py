@@ -1,38 +1,69 @@
-"""structlog setup for the gateway and API processes: JSON lines when not on a terminal.
+"""One logging setup for every process: gateway, API, workers and the operator commands.
 
-Only entry points (``jobstream gateway | produce | api``) call :func:`configure`; library
-code just calls ``structlog.get_logger`` so tests keep structlog's defaults. The workers
-route Faust's stdlib logging through structlog instead (streams/logs.py).
+Only entry points call :func:`configure`; library code just calls ``structlog.get_logger``
+so tests keep structlog's defaults. structlog hands its events to the standard library,
+and one stderr handler renders those and the libraries' own stdlib records (Faust,
+aiokafka, uvicorn) alike: JSON lines when stderr is not a terminal, so a process's output
+is machine-readable end to end; readable columns when it is.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
 
+# Chatty at INFO and not actionable for an operator.
+QUIET_LOGGERS = ("aiokafka", "faust.transport.drivers.aiokafka", "mode.timers")
+
+_SHARED: list[structlog.typing.Processor] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to ``sys.stderr`` as it is at each record: a test runner swaps it per run."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
 
 def configure(level: str = "INFO") -> None:
-    """Route structlog (and stdlib logging, e.g. aiokafka) to stderr at ``level``."""
-    numeric = logging.getLevelName(level.upper())
-    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
-    logging.getLogger("aiokafka").setLevel(max(numeric, logging.WARNING))
-    renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer()
-        if sys.stderr.isatty()
-        else structlog.processors.JSONRenderer()
-    )
+    """Route structlog and stdlib logging to stderr at ``level``. Idempotent; call it
+    before Faust starts (its Worker is told not to touch logging)."""
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.stdlib.filter_by_level,  # before any work on a dropped event
+            *_SHARED,
             structlog.processors.StackInfoRenderer(),
-            structlog.processors.format_exc_info,
-            renderer,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+    tail: list[structlog.typing.Processor] = (
+        [structlog.dev.ConsoleRenderer()]
+        if sys.stderr.isatty()
+        else [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+    )
+    handler = _StderrHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=_SHARED,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
+        )
+    )
+    root = logging.getLogger()
+    # Replace our handler from an earlier call; keep any a host installed (pytest's).
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, _StderrHandler)]
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -18,11 +18,11 @@ from schemas.settings import Settings
 def run_worker(settings: Settings) -> NoReturn:
     import faust
 
+    from schemas.logs import configure
     from streams.app import create_app
-    from streams.logs import configure_logging
     from streams.metrics import SinkMetrics
 
-    configure_logging(settings.log_level)
+    configure(settings.log_level)
     log = structlog.get_logger("streams.worker")
     metrics = SinkMetrics()
     try:

@@ -41,10 +41,10 @@ Examples:
 
 def _settings() -> Settings:
     """Settings, with logs as JSON on stderr (warnings only): stdout is the report."""
-    from streams.logs import configure_logging
+    from schemas.logs import configure
 
     settings = load_settings()
-    configure_logging("WARNING" if settings.log_level in ("DEBUG", "INFO") else settings.log_level)
+    configure("WARNING" if settings.log_level in ("DEBUG", "INFO") else settings.log_level)
     return settings
 
 
