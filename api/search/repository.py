@@ -248,24 +248,16 @@ def _hit(row: asyncpg.Record) -> SearchHit:
 
 
 def _view(r: asyncpg.Record) -> PostingView:
+    """The record of a GET_MANY row (its columns are PostingView's fields) as a view;
+    text a live posting may leave NULL reads as ""."""
     values: dict[str, Any] = dict(r)
     return PostingView(
-        id=values["id"],
-        version=int(values["version"]),
-        title=values["title"],
-        company=values["company"],
-        city=values["city"] or "",
-        country_code=values["country_code"] or "",
-        remote_mode=values["remote_mode"],
-        employment_type=values["employment_type"],
-        experience_min_years=int(values["experience_min_years"]),
-        experience_max_years=int(values["experience_max_years"]),
-        english_level=values["english_level"],
-        skills=tuple(values["skills"] or ()),
-        salary_min=values["salary_min"],
-        salary_max=values["salary_max"],
-        salary_currency=values["salary_currency"],
-        description=values["description"] or "",
-        posted_at=values["posted_at"],
-        embedding_model=values["embedding_model"] or "",
+        **{
+            **values,
+            "city": values["city"] or "",
+            "country_code": values["country_code"] or "",
+            "skills": tuple(values["skills"] or ()),
+            "description": values["description"] or "",
+            "embedding_model": values["embedding_model"] or "",
+        }
     )

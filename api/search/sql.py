@@ -28,20 +28,20 @@ Both continue strictly after the cursor's keyset: ``(distance, id) > ($d, $id)``
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
 from api.search.cursor import Keyset
 from api.search.filters import PostingFilter
+from api.search.models import PostingView
+from schemas.db.postings import select_list
 
 QUERY_VECTOR = "(SELECT $1::text::vector)"
 DISTANCE = f"embedding <=> {QUERY_VECTOR}"
 
-VIEW_COLUMNS = (
-    "id, version, title, company, city, country_code, remote_mode, employment_type,"
-    " experience_min_years, experience_max_years, english_level, skills, salary_min,"
-    " salary_max, salary_currency, description, posted_at, embedding_model"
-)
+# What a client may see: the columns named by PostingView's fields, in table order.
+VIEW_COLUMNS = select_list(field.name for field in fields(PostingView))
 
 
 class Params:

@@ -10,63 +10,19 @@ exactly the rows that changed: the rest were stale.
 
 from __future__ import annotations
 
+from schemas.db.postings import ROW_COLUMNS, PostingRow
+
 STAGING = "sink_staging"
 
-# Column order of the staging records (after the leading batch position ``n``).
-COLUMNS: tuple[str, ...] = (
-    "id",
-    "version",
-    "deleted",
-    "title",
-    "company",
-    "city",
-    "country_code",
-    "remote_mode",
-    "employment_type",
-    "experience_min_years",
-    "experience_max_years",
-    "english_level",
-    "skills",
-    "salary_min",
-    "salary_max",
-    "salary_currency",
-    "description",
-    "posted_at",
-    "embedding",
-    "embedding_model",
-    "produced_at",
-)
+# The staging records: the batch position ``n``, then a posting row (schemas/db/postings.py).
+COLUMNS: tuple[str, ...] = PostingRow._fields
 STAGING_COLUMNS: tuple[str, ...] = ("n", *COLUMNS)
 
 
 def create_staging(dim: int) -> str:
     """Per-connection temp table; ON COMMIT DELETE ROWS empties it after every batch."""
-    return f"""
-CREATE TEMP TABLE IF NOT EXISTS {STAGING} (
-    n                    integer NOT NULL,
-    id                   text NOT NULL,
-    version              bigint NOT NULL,
-    deleted              boolean NOT NULL,
-    title                text,
-    company              text,
-    city                 text,
-    country_code         text,
-    remote_mode          text,
-    employment_type      text,
-    experience_min_years smallint,
-    experience_max_years smallint,
-    english_level        text,
-    skills               text[] NOT NULL,
-    salary_min           bigint,
-    salary_max           bigint,
-    salary_currency      text,
-    description          text,
-    posted_at            timestamptz,
-    embedding            vector({int(dim)}),
-    embedding_model      text,
-    produced_at          timestamptz
-) ON COMMIT DELETE ROWS
-"""
+    columns = ",\n    ".join(["n integer NOT NULL", *(c.definition(dim) for c in ROW_COLUMNS)])
+    return f"CREATE TEMP TABLE IF NOT EXISTS {STAGING} (\n    {columns}\n) ON COMMIT DELETE ROWS"
 
 
 _cols = ", ".join(COLUMNS)

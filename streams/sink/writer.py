@@ -20,7 +20,6 @@ import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import asyncpg
 import numpy as np
@@ -28,7 +27,7 @@ import numpy.typing as npt
 import structlog
 from pgvector import Vector
 
-from schemas.domain import Posting
+from schemas.db.postings import posting_row
 from streams.invalidations import Changed, build_invalidation
 from streams.sink import sql
 from streams.sink.errors import describe, error_class, is_poison
@@ -185,7 +184,7 @@ class PostingsWriter:
     ) -> list[Changed]:
         await conn.copy_records_to_table(
             sql.STAGING,
-            records=[_staging_row(start + i, row) for i, row in enumerate(rows)],
+            records=[(start + i, *posting_row(row.event)) for i, row in enumerate(rows)],
             columns=sql.STAGING_COLUMNS,
         )
         changed = await conn.fetch(self._upsert, start, start + len(rows))
@@ -225,38 +224,3 @@ async def register_vector_bytes(conn: asyncpg.Connection) -> None:
         return struct.pack(">HH", array.shape[0], 0) + array.astype(">f4").tobytes()
 
     await conn.set_type_codec("vector", encoder=encode, decoder=Vector.from_binary, format="binary")
-
-
-def _staging_row(n: int, row: Decoded) -> tuple[Any, ...]:
-    e = row.event
-    if not isinstance(e, Posting):
-        return (n, e.id, e.version, True, *_TOMBSTONE, e.produced_at)
-    salary = e.salary
-    return (
-        n,
-        e.id,
-        e.version,
-        False,
-        e.title,
-        e.company,
-        e.location.city,
-        e.location.country_code,
-        e.remote_mode.name,
-        e.employment_type.name,
-        e.experience_min_years,
-        e.experience_max_years,
-        e.english_level.name,
-        list(e.skills),
-        None if salary is None else salary.min,
-        None if salary is None else salary.max,
-        None if salary is None else salary.currency,
-        e.description,
-        e.posted_at,
-        e.embedding_bytes,
-        e.embedding_model,
-        e.produced_at,
-    )
-
-
-# title .. embedding_model of a tombstone: no content, skills empty (the column is NOT NULL).
-_TOMBSTONE: tuple[Any, ...] = (None,) * 9 + ([],) + (None,) * 7

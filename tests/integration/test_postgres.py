@@ -1,4 +1,5 @@
-"""The real PostgreSQL with pgvector: extension, vector(384), nearest neighbours by cosine."""
+"""The real PostgreSQL with pgvector: extension, vector(384), nearest neighbours by cosine,
+the migrated postings table against its declaration."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import pytest
 from pgvector.asyncpg import register_vector
 
 from infra.stack.postgres import apply_migrations
+from schemas.db.postings import TABLE_COLUMNS, UPDATED_AT
 from schemas.settings import Settings
+from streams.sink.sql import STAGING, create_staging
 
 pytestmark = pytest.mark.integration
 
@@ -24,6 +27,39 @@ async def test_migrations_are_idempotent(stack: Settings) -> None:
     assert applied >= 1
     assert vector is not None
     assert tuple(int(x) for x in vector.split(".")[:2]) >= (0, 8)
+
+
+async def test_the_migrated_postings_table_is_the_declared_one(stack: Settings) -> None:
+    """Names, order, types (as PostgreSQL resolves them) and nullability of the columns the
+    migrations built equal schemas/db/postings.py's declaration, and the sink's staging
+    table agrees. updated_at, kept by the database, may sit anywhere: a migration that adds
+    a column appends it after updated_at."""
+    declared = ", ".join(c.definition(stack.embedding_dim) for c in TABLE_COLUMNS)
+    conn = await asyncpg.connect(stack.postgres_dsn)
+    try:
+        await conn.execute(f"CREATE TEMP TABLE declared_postings ({declared})")
+        await conn.execute(create_staging(stack.embedding_dim))
+        table = await _columns(conn, "postings")
+        expected = await _columns(conn, "declared_postings")
+        staging = await _columns(conn, STAGING)
+    finally:
+        await conn.close()
+    assert [c[0] for c in expected] == [c.name for c in TABLE_COLUMNS]
+    written = [c for c in expected if c[0] != UPDATED_AT.name]
+    assert [c for c in table if c[0] != UPDATED_AT.name] == written
+    assert [c for c in table if c[0] == UPDATED_AT.name] == [expected[-1]]
+    assert staging == [("n", "integer", False), *written]
+
+
+async def _columns(conn: asyncpg.Connection, table: str) -> list[tuple[str, str, bool]]:
+    """(name, type, nullable) of a table's columns in table order, from pg_catalog."""
+    rows = await conn.fetch(
+        "SELECT attname, format_type(atttypid, atttypmod) AS type, NOT attnotnull AS nullable"
+        " FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped"
+        " ORDER BY attnum",
+        table,
+    )
+    return [(r["attname"], r["type"], r["nullable"]) for r in rows]
 
 
 async def test_vector_column_nearest_neighbours_by_cosine(stack: Settings) -> None:
