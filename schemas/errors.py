@@ -1,12 +1,13 @@
-"""The one root of the errors a person can act on, and its four kinds.
+"""The one root of the errors a person can act on, and its kinds.
 
 Every error whose message is written for the caller (an API client, a web visitor, an
 operator at the CLI) is a :class:`JobStreamError` of one kind: bad input, not found,
-unauthenticated or unavailable. Each carries the ``message``, the ``field`` at fault when
-there is one, and the kind's machine ``code``. The surfaces map kinds, never single
-classes: GraphQL in ``api.graphql.errors.classify``, the web pages in
-``api.web.routes.jobstream_error_handler``, the CLIs by exit code. A new error picks its
-kind here and every surface already knows what to do with it.
+unauthenticated, forbidden (known caller, not allowed) or unavailable. Each carries the
+``message``, the ``field`` at fault when there is one, and the kind's machine ``code``.
+The surfaces map kinds, never single classes: GraphQL in
+``api.graphql.errors.classify``, the web pages in ``api.web.routes.jobstream_error_handler``,
+the CLIs by exit code. A new error picks its kind here and every surface already knows
+what to do with it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import ClassVar
 BAD_USER_INPUT = "BAD_USER_INPUT"
 NOT_FOUND = "NOT_FOUND"
 UNAUTHENTICATED = "UNAUTHENTICATED"
+FORBIDDEN = "FORBIDDEN"
 UNAVAILABLE = "UNAVAILABLE"
 FAILED = "FAILED"
 
@@ -49,6 +51,13 @@ class UnauthenticatedError(JobStreamError):
     """The caller did not prove who it is (no or a wrong token)."""
 
     code = UNAUTHENTICATED
+
+
+class PermissionDeniedError(JobStreamError):
+    """The caller proved who it is but may not do this (a key without the scope, another
+    key's producer id)."""
+
+    code = FORBIDDEN
 
 
 class UnavailableError(JobStreamError):

@@ -35,6 +35,7 @@ _TOPIC_FIELDS = (
     "topic_invalidations",
     "topic_gateway_sequences",
     "topic_operations",
+    "topic_api_keys",
 )
 _ERROR_CLASS = re.compile(r"^[a-z0-9_*?]{1,64}$")
 
@@ -94,6 +95,9 @@ class Settings(BaseSettings):
     topic_operations: str = Field(
         "operations.v1", description="Admin operation commands and their answers (1 partition)."
     )
+    topic_api_keys: str = Field(
+        "api-keys.v1", description="Publisher API keys: hashed secrets, scopes (compacted)."
+    )
     topic_partitions: int = Field(6, ge=1, le=1000, description="Partitions of postings.v1.")
     invalidation_retention_ms: int = Field(
         7 * 24 * 3600 * 1000, ge=60_000, description="Retention of cache-invalidation.v1."
@@ -106,7 +110,7 @@ class Settings(BaseSettings):
         1, ge=1, le=64, description="API server processes (one per core; each has its own L1)."
     )
     admin_token: SecretStr | None = Field(
-        None, description="Required (Bearer) by admin mutations; unset = admin disabled."
+        None, description="Bootstrap key with the admin scope (Bearer), beside `jobstream keys`."
     )
     l1_max_entries: int = Field(10_000, ge=0, description="In-process cache size (0 = off).")
     l1_ttl_s: float = Field(30.0, gt=0, description="In-process cache entry lifetime.")
@@ -131,7 +135,18 @@ class Settings(BaseSettings):
     gateway_host: str = Field("127.0.0.1", description="gRPC gateway bind address.")
     gateway_port: Port = Field(50051, description="gRPC gateway port.")
     ingest_token: SecretStr | None = Field(
-        None, description="When set, producers must send `authorization: Bearer <token>`."
+        None,
+        description="Bootstrap key with the publish scope (gRPC ingest and GraphQL mutations), "
+        "beside `jobstream keys`.",
+    )
+    api_key: SecretStr | None = Field(
+        None, description="The key `jobstream produce` sends (else --key-file, the demo key)."
+    )
+    gateway_sequence_window: int = Field(
+        1_000_000,
+        ge=1,
+        le=2**62,
+        description="How far past its last acked sequence a producer's next batch may jump.",
     )
     gateway_record_format: Literal["pack", "event"] = Field(
         "pack",
@@ -149,6 +164,12 @@ class Settings(BaseSettings):
     )
     gateway_drain_s: float = Field(20.0, gt=0, description="SIGTERM grace for in-flight batches.")
     gateway_metrics_port: int = Field(9107, ge=0, le=65535, description="0 disables /metrics.")
+    metrics_host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="Bind address of the gateway's and the workers' /metrics (0.0.0.0: every "
+        "interface, for a scraper on another host).",
+    )
 
     # --- streams (Faust workers) --------------------------------------------------
     consumer_group: str = Field("jobstream-sink", min_length=1, description="Workers' group id.")
@@ -327,7 +348,8 @@ def _env_name(field: str) -> str:
 def load_settings(**overrides: object) -> Settings:
     """Read the settings; raise SettingsError naming every bad variable."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        # pydantic types each keyword; the overrides are checked by its validation instead
+        return Settings(**overrides)  # type: ignore[arg-type]  # see above
     except ValidationError as exc:
         field = ", ".join(dict.fromkeys(_variables(exc)))
         raise SettingsError(describe_error(exc), field=field) from None

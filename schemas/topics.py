@@ -63,6 +63,13 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
                 "cleanup.policy": "delete",
             },
         ),
+        # Publisher API keys (schemas/auth): one record per key id, the latest wins
+        # (revocation is a newer record), read whole by every gateway and API instance.
+        TopicSpec(
+            settings.topic_api_keys,
+            1,
+            {"cleanup.policy": "compact", "retention.ms": "-1", "min.compaction.lag.ms": "60000"},
+        ),
         # Admin operation commands and their completions (streams/maintenance): one
         # partition keeps them in order for the one worker that owns it; only live
         # requesters wait for an answer, so a week is plenty.

@@ -1,11 +1,12 @@
 """Machine-readable error codes in ``extensions.code``, and no stack traces, ever.
 
 Codes: ``BAD_USER_INPUT`` (syntax, unknown fields, wrong variables, limits, bad
-filters or cursors), ``NOT_FOUND``, ``UNAUTHENTICATED``, ``INTERNAL``. Known problems (any
-:class:`~schemas.errors.JobStreamError`, mapped by kind, never by class) keep their message
-(it names the field or limit) and put ``field`` in ``extensions.field``; anything
-unexpected is replaced by "internal error" with a correlation id, and its traceback is
-logged under that id, so an operator can find it and a client learns nothing about the code.
+filters or cursors), ``NOT_FOUND``, ``UNAUTHENTICATED``, ``FORBIDDEN`` (a key without the
+scope), ``INTERNAL``. Known problems (any :class:`~schemas.errors.JobStreamError`, mapped by
+kind, never by class) keep their message (it names the field or limit) and put ``field``
+in ``extensions.field``; anything unexpected is replaced by "internal error" with a
+correlation id, and its traceback is logged under that id, so an operator can find it and
+a client learns nothing about the code.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from strawberry.extensions import SchemaExtension
 
 from schemas.errors import (
     BAD_USER_INPUT,
+    FORBIDDEN,
     NOT_FOUND,
     UNAUTHENTICATED,
     BadInputError,
@@ -30,6 +32,7 @@ from schemas.errors import (
 __all__ = [
     "BAD_USER_INPUT",
     "CODES",
+    "FORBIDDEN",
     "INTERNAL",
     "NOT_FOUND",
     "UNAUTHENTICATED",
@@ -43,7 +46,7 @@ __all__ = [
 log = structlog.get_logger("api.graphql")
 
 INTERNAL = "INTERNAL"
-CODES = frozenset({BAD_USER_INPUT, NOT_FOUND, UNAUTHENTICATED, INTERNAL})
+CODES = frozenset({BAD_USER_INPUT, NOT_FOUND, UNAUTHENTICATED, FORBIDDEN, INTERNAL})
 
 
 class BadUserInput(BadInputError):

@@ -40,6 +40,7 @@ from api.web.views import (
 )
 from schemas.errors import (
     BAD_USER_INPUT,
+    FORBIDDEN,
     NOT_FOUND,
     UNAUTHENTICATED,
     UNAVAILABLE,
@@ -284,6 +285,7 @@ _PAGES = {  # kind -> status and page title
     BAD_USER_INPUT: (400, "That search cannot be run"),
     NOT_FOUND: (404, "Page not found"),
     UNAUTHENTICATED: (401, "Sign-in needed"),
+    FORBIDDEN: (403, "Not allowed"),
     UNAVAILABLE: (503, "Try again in a moment"),
 }
 
