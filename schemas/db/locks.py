@@ -25,3 +25,7 @@ class AdvisoryLock(IntEnum):
     MAINTENANCE = 0x6A73_6D6E  # "jsmn"
     # streams.rebuild.run: one rebuild of the read model at a time.
     REBUILD = 0x6A73_7262  # "jsrb"
+    # streams.ops.redrive, held by every executed redrive (`jobstream replay --from-dlq`,
+    # the admin mutation's worker, the maintenance job): two at once would both read the
+    # ledger before either wrote it and re-produce the same letters twice.
+    REDRIVE = 0x6A73_7264  # "jsrd"

@@ -13,15 +13,22 @@ from being redriven forever. What was redriven goes to the ledger
 Then it waits (up to ``wait_s``) for the sink's consumer group to commit past every
 re-produced record, and counts each as landed, failed again (a new dead letter names
 it) or still pending.
+
+An executed run holds the redrive advisory lock (:class:`schemas.db.locks.AdvisoryLock`)
+from its ledger read to its last ledger write, whoever started it (CLI, admin mutation,
+maintenance job): a second run at the same time is refused with
+:class:`~streams.ops.errors.AlreadyRunning` (exit 4) instead of reading the same ledger
+and re-producing the same letters. A dry run changes nothing and takes no lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +36,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
+from schemas.db.locks import AdvisoryLock
 from schemas.settings import Settings
 from streams import dead_letters as dl
 from streams.ops.dead_letters import (
@@ -39,7 +47,7 @@ from streams.ops.dead_letters import (
     iter_letters,
     with_original_value,
 )
-from streams.ops.errors import OpsError
+from streams.ops.errors import AlreadyRunning, OpsError
 from streams.ops.kafka import admin_client, consumer, producer
 from streams.ops.ledger import LedgerEntry, ensure_ledger, read_ledger, record
 from streams.ops.offsets import committed_offsets
@@ -118,10 +126,38 @@ async def redrive(
     class in a collection); ``execute=False`` is a dry run that only lists them;
     ``wait_s`` bounds the wait for the sink (0: do not wait, everything is pending);
     a letter already redriven ``max_redrives`` times (it failed again each time) is
-    skipped. Raises :class:`~streams.ops.errors.OpsError` on a broker problem.
+    skipped. Raises :class:`~streams.ops.errors.OpsError` on a broker problem and
+    :class:`~streams.ops.errors.AlreadyRunning` when another executed run is under way.
     """
     if limit is not None and limit < 0:
         raise OpsError(f"limit must be >= 0 (got {limit})")
+    async with redrive_lock(settings) if execute else contextlib.nullcontext():
+        return await _run(settings, limit, error_class, execute, wait_s, max_redrives, progress)
+
+
+@contextlib.asynccontextmanager
+async def redrive_lock(settings: Settings) -> AsyncIterator[None]:
+    """Hold the redrive advisory lock on a connection of its own, or raise AlreadyRunning."""
+    from streams.rebuild.connect import connect_db
+
+    conn = await connect_db(settings)
+    try:
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", AdvisoryLock.REDRIVE):
+            raise AlreadyRunning("redrive of dead letters")
+        yield
+    finally:
+        await conn.close()  # releases the lock
+
+
+async def _run(
+    settings: Settings,
+    limit: int | None,
+    error_class: str | Collection[str] | None,
+    execute: bool,
+    wait_s: float,
+    max_redrives: int,
+    progress: Progress | None,
+) -> RedriveReport:
     tick = progress or (lambda _phase, _done, _total: None)
     classes = _classes(error_class)
     report = RedriveReport(execute, uuid.uuid4().hex[:12], settings.consumer_group)
