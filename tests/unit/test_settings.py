@@ -30,6 +30,7 @@ def test_defaults() -> None:
         "cache-invalidation.v1",
         "gateway-sequences.v1",
         "operations.v1",
+        "api-keys.v1",
     )
     assert s.topic_partitions == 6
     assert s.embedding_dim == 384
