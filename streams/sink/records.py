@@ -27,7 +27,7 @@ from schemas.domain import (
 from schemas.jobstream.v1 import posting_pb2
 from schemas.topics import CONTENT_TYPE_PACK, partition_for
 
-PACK_CONTENT_TYPE = CONTENT_TYPE_PACK.encode()
+_PACK_HEADER = CONTENT_TYPE_PACK.encode()  # compared once per record
 Headers = tuple[tuple[str, bytes], ...]
 
 
@@ -44,7 +44,7 @@ class Record:
 
     @property
     def is_pack(self) -> bool:
-        return any(k.lower() == "content-type" and v == PACK_CONTENT_TYPE for k, v in self.headers)
+        return any(k.lower() == "content-type" and v == _PACK_HEADER for k, v in self.headers)
 
 
 def record_of(message: Any) -> Record:
