@@ -4,6 +4,9 @@ PostgreSQL is the one hard dependency (every answer comes from it, or from cache
 are only as good as it): down means 503. Redis (L2) and the invalidation consumer only
 degrade the instance -- L1 and the per-id reads keep it correct -- so they give 200 with
 ``"status": "degraded"``.
+
+The body says states, never why: a driver's error text can name hosts, users or
+internals, and /health answers anyone who reaches the port. The text goes to the log.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import dataclasses
 import enum
 from typing import TYPE_CHECKING, Any
 
+import structlog
+
 if TYPE_CHECKING:
     import asyncpg
     from redis.asyncio import Redis
@@ -21,6 +26,16 @@ if TYPE_CHECKING:
     from api.events import EventWriter
 
 CHECK_TIMEOUT_S = 2.0
+# Listener status fields that are not states (an error text): logged, not answered.
+PRIVATE_FIELDS = frozenset({"last_error"})
+
+log = structlog.get_logger("api.health")
+
+
+def _down(dependency: str, exc: BaseException) -> dict[str, Any]:
+    """The state of a failed check; the reason is logged, not returned."""
+    log.warning("health check failed", dependency=dependency, error=f"{type(exc).__name__}: {exc}")
+    return {"status": "down"}
 
 
 def _jsonable(value: Any) -> Any:
@@ -40,11 +55,11 @@ def _jsonable(value: Any) -> Any:
 
 async def check_postgres(pool: asyncpg.Pool | None) -> dict[str, Any]:
     if pool is None:
-        return {"status": "down", "error": "no connection pool"}
+        return {"status": "down"}
     try:
         await asyncio.wait_for(pool.fetchval("SELECT 1"), CHECK_TIMEOUT_S)
     except Exception as exc:
-        return {"status": "down", "error": f"{type(exc).__name__}: {exc}"[:300]}
+        return _down("postgres", exc)
     return {"status": "ok"}
 
 
@@ -54,7 +69,7 @@ async def check_redis(redis: Redis | None, cache: TieredCache | None) -> dict[st
     try:
         await asyncio.wait_for(redis.ping(), CHECK_TIMEOUT_S)
     except Exception as exc:
-        return {"status": "down", "error": f"{type(exc).__name__}: {exc}"[:300]}
+        return _down("redis", exc)
     cache_ok = True if cache is None else bool(cache.redis_healthy)
     return {"status": "ok" if cache_ok else "degraded", "cache_redis_healthy": cache_ok}
 
@@ -65,9 +80,10 @@ def check_listener(listener: InvalidationListener | None) -> dict[str, Any]:
     try:
         status = _jsonable(listener.status())
     except Exception as exc:
-        return {"status": "down", "error": f"{type(exc).__name__}: {exc}"[:300]}
+        return _down("kafka_consumer", exc)
     if not isinstance(status, dict):
         status = {"state": status}
+    status = {k: v for k, v in status.items() if k not in PRIVATE_FIELDS}
     ok = status.get("connected") is True
     return {**status, "status": "ok" if ok else "degraded"}
 

@@ -39,8 +39,9 @@ STREAMS = Gauge("jobstream_gateway_active_streams", "Open Ingest streams.")
 _started: set[int] = set()
 
 
-def start_metrics_server(port: int, host: str = "0.0.0.0") -> bool:
-    """Serve /metrics on ``port`` (0 = disabled); True when this call started it."""
+def start_metrics_server(port: int, host: str) -> bool:
+    """Serve /metrics on ``host:port`` (port 0 = disabled; host: JOBSTREAM_METRICS_HOST);
+    True when this call started it."""
     if port <= 0 or port in _started:
         return False
     start_http_server(port, addr=host)

@@ -73,7 +73,8 @@ class SinkMetrics:
             registry=r,
         )
 
-    def serve(self, port: int, addr: str = "0.0.0.0") -> int:
-        """Start the /metrics HTTP server in a thread; returns the bound port."""
+    def serve(self, port: int, addr: str) -> int:
+        """Start the /metrics HTTP server on ``addr`` (JOBSTREAM_METRICS_HOST) in a thread;
+        returns the bound port."""
         server, _thread = start_http_server(port, addr=addr, registry=self.registry)
         return int(server.server_port)

@@ -26,7 +26,7 @@ def run_worker(settings: Settings) -> NoReturn:
     log = structlog.get_logger("streams.worker")
     metrics = SinkMetrics()
     try:
-        port = metrics.serve(settings.worker_metrics_port)
+        port = metrics.serve(settings.worker_metrics_port, settings.metrics_host)
     except OSError as exc:
         log.error(
             "cannot serve metrics",

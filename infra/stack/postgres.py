@@ -20,6 +20,7 @@ from infra.stack import process
 from infra.stack.errors import ServiceError
 from infra.stack.paths import StackPaths
 from schemas.db.migrate import migrate
+from schemas.redaction import redact
 from schemas.settings import Settings
 
 NAME = "postgres"
@@ -193,7 +194,7 @@ async def apply_migrations(settings: Settings) -> list[str]:
     except (OSError, asyncpg.PostgresError) as exc:
         raise ServiceError(
             NAME,
-            f"cannot connect to {settings.postgres_dsn} ({exc})",
+            f"cannot connect to {redact(settings.postgres_dsn)} ({redact(str(exc))})",
             hint="run `jobstream up`, or check DATABASE_URL",
         ) from exc
     try:

@@ -13,6 +13,7 @@ from infra.stack.errors import ServiceError
 from infra.stack.paths import StackPaths
 from infra.stack.topics import describe as describe_topics
 from infra.stack.topics import ensure_topics
+from schemas.redaction import redact
 from schemas.settings import Settings
 
 Report = Callable[[str, str], None]
@@ -72,6 +73,7 @@ class ServiceStatus:
 
 
 def status(settings: Settings) -> list[ServiceStatus]:
+    """Each service's health; addresses and details never carry a password."""
     paths = StackPaths.create(settings.home)
     kafka_status = _kafka_status(settings, paths)
     reachable = not kafka_status.detail.startswith("unreachable")
@@ -169,12 +171,12 @@ def _kafka_status(settings: Settings, paths: StackPaths) -> ServiceStatus:
 
 
 def _postgres_status(settings: Settings, paths: StackPaths) -> ServiceStatus:
-    address = settings.postgres_dsn
+    address = redact(settings.postgres_dsn)
     try:
         server, vector = asyncio.run(postgres.describe(settings))
     except Exception as exc:
         return ServiceStatus(
-            "postgres", False, address, f"unreachable: {exc}", _pid(paths, "postgres")
+            "postgres", False, address, f"unreachable: {redact(str(exc))}", _pid(paths, "postgres")
         )
     detail = f"PostgreSQL {server}; pgvector {vector or 'NOT INSTALLED: run `jobstream up`'}"
     return ServiceStatus(
@@ -188,11 +190,12 @@ def _postgres_status(settings: Settings, paths: StackPaths) -> ServiceStatus:
 
 
 def _redis_status(settings: Settings, paths: StackPaths) -> ServiceStatus:
-    address = settings.redis_dsn
+    address = redact(settings.redis_dsn)
     try:
         detail = redis.describe(settings)
     except Exception as exc:
-        return ServiceStatus("redis", False, address, f"unreachable: {exc}", _pid(paths, "redis"))
+        detail = f"unreachable: {redact(str(exc))}"
+        return ServiceStatus("redis", False, address, detail, _pid(paths, "redis"))
     return ServiceStatus("redis", True, address, detail, _pid(paths, "redis"))
 
 

@@ -5,6 +5,7 @@ of the kind its exit code says (usage: bad input; unreachable: unavailable)."""
 from __future__ import annotations
 
 from schemas.errors import BadInputError, JobStreamError, UnavailableError
+from schemas.redaction import address, redact
 
 EXIT_FAILED = 1  # the operation ran and failed (refused, unknown group, nothing landed)
 EXIT_USAGE = 2  # bad input: flags, datetimes, PARTITION:OFFSET
@@ -36,10 +37,9 @@ class BrokerUnreachable(OpsError, UnavailableError):
 
 class DatabaseUnreachable(OpsError, UnavailableError):
     def __init__(self, dsn: str, detail: str) -> None:
-        where = dsn.rsplit("@", 1)[-1]  # never print a password
         super().__init__(
-            f"cannot reach PostgreSQL at {where} ({detail}); start it with `jobstream up` "
-            "or point DATABASE_URL at a running server",
+            f"cannot reach PostgreSQL at {address(dsn)} ({redact(detail)}); start it with "
+            "`jobstream up` or point DATABASE_URL at a running server",
             exit_code=EXIT_UNREACHABLE,
         )
 

@@ -53,10 +53,35 @@ def test_docker_compose_uses_the_local_stack_ports(defaults: Settings) -> None:
     compose = yaml.safe_load((INFRA / "docker-compose.yml").read_text())
     s = defaults
     ports = {name: svc["ports"] for name, svc in compose["services"].items()}
-    assert f"{s.kafka_port}:{s.kafka_port}" in ports["kafka"]
-    assert f"{s.postgres_port}:5432" in ports["postgres"]
-    assert f"{s.redis_port}:6379" in ports["redis"]
+    assert f"127.0.0.1:{s.kafka_port}:{s.kafka_port}" in ports["kafka"]
+    assert f"127.0.0.1:{s.postgres_port}:5432" in ports["postgres"]
+    assert f"127.0.0.1:{s.redis_port}:6379" in ports["redis"]
     assert compose["services"]["postgres"]["image"].startswith("pgvector/pgvector")
+
+
+def test_docker_compose_publishes_on_loopback_only_with_passwords_from_the_env_file() -> None:
+    """No service on every interface, no password in the file: each comes from infra/.env
+    and compose refuses to start without it (``${VAR:?message}``)."""
+    import yaml
+
+    text = (INFRA / "docker-compose.yml").read_text()
+    compose = yaml.safe_load(text)
+    for name, service in compose["services"].items():
+        for published in service.get("ports", []):
+            assert str(published).startswith("127.0.0.1:"), (name, published)
+    postgres = compose["services"]["postgres"]["environment"]
+    assert postgres["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
+    redis = compose["services"]["redis"]
+    assert "--requirepass" in redis["command"]
+    assert redis["command"][redis["command"].index("--requirepass") + 1].startswith(
+        "${REDIS_PASSWORD:?"
+    )
+    assert redis["environment"]["REDISCLI_AUTH"].startswith("${REDIS_PASSWORD:?")  # healthcheck
+    assert "POSTGRES_PASSWORD: postgres" not in text
+    example = (INFRA / ".env.example").read_text()
+    assert {"POSTGRES_PASSWORD=", "REDIS_PASSWORD="} <= set(example.split())
+    ignored = (INFRA.parent / ".gitignore").read_text().split()
+    assert ".env" in ignored
 
 
 def test_kafka_pom_pins_a_4x_broker() -> None:
