@@ -114,7 +114,9 @@ class Gateway:
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         if self._metrics_server and self.settings.gateway_metrics_port:
             try:
-                metrics.start_metrics_server(self.settings.gateway_metrics_port)
+                metrics.start_metrics_server(
+                    self.settings.gateway_metrics_port, self.settings.metrics_host
+                )
             except OSError as exc:
                 log.warning(
                     "metrics port unavailable",
