@@ -4,8 +4,9 @@ The migrations stay the DDL of record (they are history, never edited); an integ
 test (tests/integration/test_postgres.py) checks that the table they build has exactly
 these columns, in this order, with these types and nullability. From this declaration
 come the sink's COPY column list and staging table (streams/sink/sql.py), the tombstone
-row, and the API's select list (api/search/sql.py). Adding a column is a migration plus a
-field of :class:`PostingRow` -- and, naturally, the code that fills or serves its value.
+row, and the API's select list (api/search/sql.py). Adding a column is a migration
+(``ALTER TABLE postings ADD COLUMN``) plus a field appended to :class:`PostingRow` --
+and, naturally, the code that fills or serves its value.
 """
 
 from __future__ import annotations
