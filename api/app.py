@@ -2,7 +2,8 @@
 
 Everything a request needs is opened by the lifespan and kept on ``app.state`` -- the
 asyncpg pool (pgvector codec registered), the Redis client, the TieredCache and its
-InvalidationListener, the Kafka producer for mutations, the embedder, the search
+InvalidationListener, the Kafka producer for mutations, the API keys (a
+:class:`~schemas.auth.KeyRing` that mutations check), the embedder, the search
 service and the metrics -- so two apps in one process share nothing (the tests rely on
 it) and nothing happens at import time.
 
@@ -39,6 +40,7 @@ from api.metrics import CONTENT_TYPE, ApiMetrics
 from api.search import PostingRepository
 from api.service import SearchService
 from api.web import HTTP_ERROR_HANDLERS, Assets, compression_config, template_config, web_router
+from schemas.auth import KeyRing
 from schemas.embedding import Embedder, make_embedder
 from schemas.settings import Settings
 
@@ -58,6 +60,7 @@ class Resources:
     cache: TieredCache
     listener: InvalidationListener
     writer: EventWriter
+    keys: KeyRing
     embedder: Embedder
     service: SearchService
     metrics: ApiMetrics
@@ -68,6 +71,7 @@ class Resources:
             service=self.service,
             cache=self.cache,
             writer=self.writer,
+            keys=self.keys,
             embedder=self.embedder,
             metrics=self.metrics,
         )
@@ -102,6 +106,9 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         writer = EventWriter(settings)
         await writer.start()
         stack.push_async_callback(writer.stop)
+        keys = KeyRing(settings, "api", timeout_s=10.0)
+        await keys.start(required=False)  # reads go on while Kafka is down
+        stack.push_async_callback(keys.stop)
         embedder = make_embedder(settings.embedder, settings.embedding_dim)
         await asyncio.to_thread(embedder.embed, ["warm up"])  # load weights before traffic
         repository = PostingRepository(pool, dim=settings.embedding_dim)
@@ -112,6 +119,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             cache=cache,
             listener=listener,
             writer=writer,
+            keys=keys,
             embedder=embedder,
             service=SearchService(settings, repository, cache, embedder),
             metrics=metrics,

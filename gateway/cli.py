@@ -135,6 +135,14 @@ def produce(
         float,
         typer.Option("--timeout", help="Seconds to keep retrying an unreachable gateway."),
     ] = 30.0,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--key-file",
+            help="File holding the API key (publish scope) to send; default JOBSTREAM_API_KEY, "
+            "else JOBSTREAM_INGEST_TOKEN, else the demo key (JOBSTREAM_HOME/keys/demo.token).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable summary.")] = False,
 ) -> None:
     """Stream postings to the gateway; resumes after a gateway restart.
@@ -173,7 +181,7 @@ def produce(
             generate, seed, kind, settings.embedding_dim, cache_home, embed_text
         )
     pid = producer_id or default_producer_id(source)
-    token = settings.ingest_token.get_secret_value() if settings.ingest_token else None
+    token = _api_key(settings, key_file)
     try:
         result = asyncio.run(
             _run(items, total, target, pid, token, size, window, settings, timeout, as_json)
@@ -186,6 +194,27 @@ def produce(
     else:
         _print_summary(result)
     raise typer.Exit(EXIT_REJECTED if result.rejected else 0)
+
+
+def _api_key(settings: Settings, key_file: Path | None) -> str | None:
+    """The key to send: --key-file, JOBSTREAM_API_KEY, the bootstrap token, the demo key."""
+    from schemas.auth.keys import key_file as saved_key
+    from schemas.auth.keys import read_token
+    from schemas.errors import BadInputError
+
+    if key_file is None:
+        for secret in (settings.api_key, settings.ingest_token):
+            if secret is not None:
+                return secret.get_secret_value()
+        demo = saved_key(settings.home, "demo")
+        if not demo.is_file():
+            return None
+        key_file = demo
+    try:
+        return read_token(key_file).get_secret_value()
+    except BadInputError as exc:
+        err.print(f"[red]--key-file: {exc.message}[/red]")
+        raise typer.Exit(EXIT_USAGE) from None
 
 
 def _file_source(path: Path) -> tuple[Items, int, str]:
@@ -306,9 +335,12 @@ def _gateway_error(exc: IngestError, target: str) -> None:
         )
     elif exc.code == grpc.StatusCode.UNAUTHENTICATED:
         err.print(
-            f"[red]the gateway at {target} refused the token[/red] ({exc.details})\n"
-            "Set JOBSTREAM_INGEST_TOKEN to the token the gateway was started with."
+            f"[red]the gateway at {target} refused the key[/red] ({exc.details})\n"
+            "Create one with [bold]jobstream keys create NAME --scope publish[/bold] and pass "
+            "it as JOBSTREAM_API_KEY or --key-file."
         )
+    elif exc.code == grpc.StatusCode.PERMISSION_DENIED:
+        err.print(f"[red]the gateway at {target} refused the stream[/red]: {exc.details}")
     else:
         err.print(f"[red]the gateway at {target} ended the stream: {exc}[/red]")
 

@@ -41,6 +41,7 @@ from tenacity import (
 from schemas.jobstream.v1 import ingest_pb2, ingest_pb2_grpc, posting_pb2
 
 PRODUCER_ID_KEY = "x-producer-id"
+MAX_SEQUENCE = 2**64 - 1  # IngestBatch.sequence is a uint64
 RETRYABLE = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED}
 )
@@ -160,6 +161,10 @@ class IngestClient:
             await self._channel.close()
             self._channel = None
             raise
+        if last >= MAX_SEQUENCE:
+            await self._channel.close()
+            self._channel = None
+            raise self._exhausted(last)
         self.resumed_from = last
         self.next_sequence = last + 1
         self._driver = asyncio.create_task(self._drive(), name=f"ingest-{self.producer_id}")
@@ -189,6 +194,8 @@ class IngestClient:
             )
             self._raise_if_failed()
             sequence = self.next_sequence
+            if sequence > MAX_SEQUENCE:
+                raise self._exhausted(sequence - 1)
             self.next_sequence += 1
             batch = ingest_pb2.IngestBatch(sequence=sequence, postings=postings)
             self._pending[sequence] = _Pending(batch, tag)
@@ -200,6 +207,14 @@ class IngestClient:
         async with self._changed:
             await self._changed.wait_for(lambda: self._error is not None or not self._pending)
         self._raise_if_failed()
+
+    def _exhausted(self, last: int) -> IngestError:
+        return IngestError(
+            grpc.StatusCode.OUT_OF_RANGE,
+            f"producer id {self.producer_id!r} has no sequence numbers left (last acked "
+            f"{last}, the largest is 2^64-1); produce under a new producer id (--producer-id)",
+            target=self.target,
+        )
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:

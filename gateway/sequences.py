@@ -12,6 +12,11 @@ before the sequence record is acked; the producer never got its ack, re-sends th
 under the same sequence, and those events are written twice. The sink's rules (highest
 version wins, the same version again is a no-op) make the copy harmless.
 
+Each record also names the API key that owns the producer id (``owner_key_id``): the key
+whose batch was recorded first. Only that key may resume or write under the id, so
+another publisher cannot take over, poison or stall a stream that is not its own.
+Records from before ownership carry none; the next key to write binds the id.
+
 The map is loaded at start (read the topic to its end) and caught up again on every
 ``Resume`` and at the start of every ``Ingest`` stream, so a producer that reconnects to
 another gateway instance still resumes where it was acked.
@@ -22,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
@@ -47,30 +53,40 @@ class SequenceStoreError(RuntimeError):
     """The sequence topic cannot be created or read; the gateway cannot serve safely."""
 
 
-def encode_record(producer_id: str, sequence: int) -> tuple[bytes, bytes]:
+@dataclass(frozen=True, slots=True)
+class Acked:
+    """What one sequence record says: the last acked sequence and the owning key."""
+
+    sequence: int
+    owner_key_id: str | None
+
+
+def encode_record(producer_id: str, sequence: int, owner_key_id: str) -> tuple[bytes, bytes]:
     """Key and value of a sequence record (JSON, so operators can read it with any tool)."""
     value = {
         "producer_id": producer_id,
         "sequence": sequence,
+        "owner_key_id": owner_key_id,
         "recorded_at": datetime.now(UTC).isoformat(),
     }
     return producer_id.encode("utf-8"), json.dumps(value, separators=(",", ":")).encode()
 
 
-def decode_record(key: bytes | None, value: bytes | None) -> tuple[str, int | None] | None:
-    """``(producer_id, sequence)``; sequence None for a tombstone; None when unreadable."""
+def decode_record(key: bytes | None, value: bytes | None) -> tuple[str, Acked | None] | None:
+    """``(producer_id, acked)``; acked None for a tombstone; None when unreadable."""
     if key is None:
         return None
     producer_id = key.decode("utf-8", "replace")
     if value is None:
         return producer_id, None
     try:
-        sequence = json.loads(value)["sequence"]
-    except (ValueError, KeyError, TypeError):
+        data = json.loads(value)
+        sequence, owner = data["sequence"], data.get("owner_key_id")
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
     if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 0:
         return None
-    return producer_id, sequence
+    return producer_id, Acked(sequence, owner if isinstance(owner, str) and owner else None)
 
 
 class SequenceStore:
@@ -89,6 +105,7 @@ class SequenceStore:
         self._producer = producer
         self._timeout = timeout_s
         self._acked: dict[str, int] = {}
+        self._owners: dict[str, str] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._tp = TopicPartition(topic, 0)
         self._read_lock = asyncio.Lock()
@@ -117,6 +134,10 @@ class SequenceStore:
     def last_acked(self, producer_id: str) -> int:
         return self._acked.get(producer_id, 0)
 
+    def owner(self, producer_id: str) -> str | None:
+        """The key id bound to ``producer_id``, None while unbound."""
+        return self._owners.get(producer_id)
+
     async def catch_up(self) -> None:
         """Read every record written so far (by any gateway instance)."""
         consumer = self._consumer
@@ -141,17 +162,23 @@ class SequenceStore:
                 if decoded is None:
                     log.warning("unreadable sequence record", offset=record.offset)
                     continue
-                producer_id, sequence = decoded
-                if sequence is None:
+                producer_id, acked = decoded
+                if acked is None:
                     self._acked.pop(producer_id, None)
-                else:
-                    self._acked[producer_id] = max(sequence, self._acked.get(producer_id, 0))
+                    self._owners.pop(producer_id, None)
+                    continue
+                self._acked[producer_id] = max(acked.sequence, self._acked.get(producer_id, 0))
+                if acked.owner_key_id is not None:
+                    self._owners.setdefault(producer_id, acked.owner_key_id)
 
-    async def record(self, producer_id: str, sequence: int) -> None:
-        """Durably record ``sequence`` as acked (call only after its postings are acked)."""
-        key, value = encode_record(producer_id, sequence)
+    async def record(self, producer_id: str, sequence: int, owner_key_id: str) -> None:
+        """Durably record ``sequence`` as acked (call only after its postings are acked),
+        binding the id to ``owner_key_id`` if nothing owns it yet."""
+        owner = self._owners.get(producer_id, owner_key_id)
+        key, value = encode_record(producer_id, sequence, owner)
         await self._producer.send_and_wait(self.topic, value, key=key, partition=0)
         self._acked[producer_id] = max(sequence, self._acked.get(producer_id, 0))
+        self._owners.setdefault(producer_id, owner)
 
     async def _ensure_topic(self) -> None:
         admin = kafka.admin(self._settings, "gateway-sequences", request_timeout_ms=10_000)

@@ -18,10 +18,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gateway import metrics
-from gateway.auth import INGEST_SERVICE, TokenAuthInterceptor
+from gateway.auth import INGEST_SERVICE, KeyAuthInterceptor
 from gateway.kafka_writer import KafkaWriter, RecordFormat
 from gateway.sequences import SequenceStore
 from gateway.service import IngestService, register
+from schemas.auth import KeyRing
 from schemas.jobstream.v1 import ingest_pb2
 from schemas.settings import Settings
 
@@ -66,6 +67,7 @@ class Gateway:
             topic=sequences_topic or settings.topic_gateway_sequences,
         )
         self.service = IngestService(settings, self.writer, self.sequences)
+        self.keys = KeyRing(settings, "gateway")
         self.health = health.aio.HealthServicer()
         self._metrics_server = metrics_server
         self._server: aio.Server | None = None
@@ -80,17 +82,19 @@ class Gateway:
         try:
             await self.writer.start()
             await self.sequences.start()
+            await self.keys.start()
         except Exception as exc:
+            with contextlib.suppress(Exception):
+                await self.sequences.stop()
             with contextlib.suppress(Exception):
                 await self.writer.stop()
             raise GatewayStartError(
                 f"cannot reach Kafka at {bootstrap} ({exc}); start it with `jobstream up` "
                 "or set JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS"
             ) from exc
-        interceptors = []
-        if self.settings.ingest_token is not None:
-            interceptors.append(TokenAuthInterceptor(self.settings.ingest_token.get_secret_value()))
-        server = aio.server(interceptors=interceptors, options=server_options(self.settings))
+        server = aio.server(
+            interceptors=[KeyAuthInterceptor(self.keys)], options=server_options(self.settings)
+        )
         register(self.service, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         names = (
@@ -128,7 +132,7 @@ class Gateway:
             address=self.address,
             topic=self.settings.topic_postings,
             record_format=self.writer.record_format,
-            auth=self.settings.ingest_token is not None,
+            bootstrap_token=self.settings.ingest_token is not None,
         )
 
     async def stop(self, grace: float | None = None) -> None:
@@ -145,6 +149,7 @@ class Gateway:
         log.info("gateway stopped", address=self.address)
 
     async def _close_kafka(self) -> None:
+        await self.keys.stop()
         await self.sequences.stop()
         await self.writer.stop()
 

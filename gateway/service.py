@@ -16,7 +16,14 @@ One Ingest call is a :class:`Session` of three cooperating tasks:
 Sequence rules, per producer id (metadata ``x-producer-id``): ``0`` is refused with
 INVALID_ARGUMENT; a sequence at or below the highest one already taken (acked, or in
 flight on this stream) is a re-send: it is re-validated to repeat the same accepted ids
-and rejections, acked with ``duplicate=true``, and written nowhere. Gaps are allowed.
+and rejections, acked with ``duplicate=true``, and written nowhere. Gaps are allowed, up
+to ``gateway_sequence_window`` past the highest taken; a larger jump is INVALID_ARGUMENT
+(else one batch numbered 2^64-1 would make every later one a "duplicate", silently lost).
+
+A producer id belongs to the API key whose batch was recorded first under it (kept with
+the sequences, :mod:`gateway.sequences`): another key's ``Resume`` or ``Ingest`` under it
+is PERMISSION_DENIED, before it can touch the owner's live stream. The same key may take
+over its own id (a restarted producer).
 
 One stream per producer id at a time: a new stream (a client reconnecting before the
 gateway noticed the old connection died) makes the old one stop reading; the new one
@@ -39,11 +46,12 @@ import structlog
 from grpc import aio
 
 from gateway import metrics
-from gateway.auth import metadata_value
+from gateway.auth import current_principal, metadata_value
 from gateway.budget import RecordBudget
 from gateway.kafka_writer import KafkaWriter
 from gateway.sequences import SequenceStore, SequenceStoreError
 from gateway.validation import Checked, check_batch
+from schemas.auth import Principal
 from schemas.domain import RejectReason
 from schemas.jobstream.v1 import ingest_pb2, ingest_pb2_grpc
 from schemas.settings import Settings
@@ -165,6 +173,7 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
         context: aio.ServicerContext[Any, Any],
     ) -> ingest_pb2.ResumeResponse:
         producer_id = await self._producer_id(context)
+        principal = await self._principal(context)
         if isinstance(request, Undecodable):
             await _abort(
                 context,
@@ -175,6 +184,7 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
             await self.sequences.catch_up()
         except SequenceStoreError as exc:
             await _abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
+        await self._check_owner(context, producer_id, principal)
         last = self.sequences.last_acked(producer_id)
         log.info("resume", producer_id=producer_id, last_acked_sequence=last)
         return ingest_pb2.ResumeResponse(last_acked_sequence=last)
@@ -185,8 +195,14 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
         context: aio.ServicerContext[Any, Any],
     ) -> AsyncIterator[ingest_pb2.IngestAck]:
         producer_id = await self._producer_id(context)
+        principal = await self._principal(context)
         if self.draining:
             await _abort(context, grpc.StatusCode.UNAVAILABLE, _DRAINING)
+        try:
+            await self.sequences.catch_up()
+        except SequenceStoreError as exc:
+            await _abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
+        await self._check_owner(context, producer_id, principal)
         state = self._producers.setdefault(producer_id, ProducerState())
         if state.session is not None:
             state.session.stop_reading(
@@ -210,7 +226,7 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
             state.waiting -= 1
             raise
         state.waiting -= 1
-        session = Session(self, producer_id, state, request_iterator)
+        session = Session(self, producer_id, principal, state, request_iterator)
         try:
             await session.start()
         except BaseException as exc:
@@ -218,6 +234,8 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
             self.forget_if_idle(producer_id, state)
             if isinstance(exc, SequenceStoreError):
                 await _abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
+            if isinstance(exc, ForeignProducer):
+                await _abort(context, grpc.StatusCode.PERMISSION_DENIED, str(exc))
             raise
         metrics.STREAMS.inc()
         log.info("stream open", producer_id=producer_id, resume_from=session.high)
@@ -255,6 +273,42 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
         _, pending = await asyncio.wait(tasks, timeout=timeout)
         return not pending
 
+    def foreign(self, producer_id: str, principal: Principal) -> ForeignProducer | None:
+        """Why ``principal`` may not use ``producer_id`` (another key owns it or streams
+        under it now), or None. Never names the other key."""
+        owner = self.sequences.owner(producer_id)
+        state = self._producers.get(producer_id)
+        live = state.session.principal.key_id if state and state.session else None
+        if any(k is not None and k != principal.key_id for k in (owner, live)):
+            return ForeignProducer(
+                f"producer id {producer_id!r} belongs to another API key; name your own "
+                f"stream with a different `{PRODUCER_ID_KEY}` (produce --producer-id)"
+            )
+        return None
+
+    async def _check_owner(
+        self, context: aio.ServicerContext[Any, Any], producer_id: str, principal: Principal
+    ) -> None:
+        problem = self.foreign(producer_id, principal)
+        if problem is not None:
+            log.warning(
+                "producer id of another key refused",
+                producer_id=producer_id,
+                key_id=principal.key_id,
+            )
+            await _abort(context, grpc.StatusCode.PERMISSION_DENIED, str(problem))
+
+    async def _principal(self, context: aio.ServicerContext[Any, Any]) -> Principal:
+        """The caller's key (set by the interceptor); refuse when there is none."""
+        principal = current_principal()
+        if principal is None:
+            await _abort(
+                context,
+                grpc.StatusCode.UNAUTHENTICATED,
+                "this call was not authorised with an API key (publish scope)",
+            )
+        return principal
+
     async def _producer_id(self, context: aio.ServicerContext[Any, Any]) -> str:
         value = metadata_value(context.invocation_metadata(), PRODUCER_ID_KEY)
         if value is None:
@@ -277,6 +331,10 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
 _DRAINING = "the gateway is shutting down; reconnect, call Resume and re-send"
 
 
+class ForeignProducer(Exception):
+    """The producer id is bound to another API key."""
+
+
 async def _abort(
     context: aio.ServicerContext[Any, Any], code: grpc.StatusCode, details: str
 ) -> NoReturn:
@@ -292,16 +350,19 @@ class Session:
         self,
         service: IngestService,
         producer_id: str,
+        principal: Principal,
         state: ProducerState,
         requests: AsyncIterator[ingest_pb2.IngestBatch | Undecodable],
     ) -> None:
         self.service = service
         self.producer_id = producer_id
+        self.principal = principal
         self.state = state
         self.requests = requests
         settings = service.settings
         self.max_batch = settings.max_batch_records
         self.dim = settings.embedding_dim
+        self.window = settings.gateway_sequence_window
         self.budget = RecordBudget(settings.max_inflight_per_stream)
         self.queue: asyncio.Queue[Batch | End] = asyncio.Queue()
         self.outbox: asyncio.Queue[Batch | End] = asyncio.Queue()
@@ -315,7 +376,11 @@ class Session:
         self._writes: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
+        """Raises ForeignProducer when another key bound the id while this one waited."""
         await self.service.sequences.catch_up()
+        problem = self.service.foreign(self.producer_id, self.principal)
+        if problem is not None:
+            raise problem
         self.high = self.service.sequences.last_acked(self.producer_id)
         self.state.session = self
         self.service.sessions.add(self)
@@ -383,6 +448,13 @@ class Session:
                 grpc.StatusCode.INVALID_ARGUMENT,
                 "IngestBatch.sequence must be >= 1 (got 0): number batches 1, 2, 3, ... "
                 "per producer id, continuing from Resume's last_acked_sequence",
+            )
+        if batch.sequence > self.high + self.window:
+            return End(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"IngestBatch.sequence {batch.sequence} is more than {self.window} past the "
+                f"highest sequence taken for this producer id ({self.high}); number batches "
+                "on from Resume's last_acked_sequence + 1 (JOBSTREAM_GATEWAY_SEQUENCE_WINDOW)",
             )
         n = len(batch.postings)
         if n > self.max_batch:
@@ -460,7 +532,9 @@ class Session:
                 fresh = [b.sequence for b in ready if not b.duplicate]
                 if fresh:
                     try:
-                        await self.service.sequences.record(self.producer_id, max(fresh))
+                        await self.service.sequences.record(
+                            self.producer_id, max(fresh), self.principal.key_id
+                        )
                     except Exception as exc:
                         log.error("sequence record failed", error=repr(exc))
                         for item in ready:

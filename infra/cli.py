@@ -132,3 +132,7 @@ register_rebuild(app)
 from infra.replay_cli import replay  # noqa: E402
 
 app.command("replay")(replay)
+
+from infra.keys_cli import keys_app  # noqa: E402
+
+app.add_typer(keys_app)

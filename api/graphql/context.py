@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from api.events import EventWriter
     from api.metrics import ApiMetrics
     from api.service import SearchService
+    from schemas.auth import KeyRing, Principal
     from schemas.embedding import Embedder
     from schemas.settings import Settings
 
@@ -27,8 +28,11 @@ class Context(BaseContext, kw_only=True):
     service: SearchService
     cache: TieredCache
     writer: EventWriter
+    keys: KeyRing
     embedder: Embedder
     metrics: ApiMetrics | None = None
+    principal: Principal | None = None
+    """Set by a mutation's permission check: the key it runs as."""
 
 
 ContextInfo = Info[Context, Any]

@@ -19,7 +19,7 @@ from api.graphql import operations
 from api.graphql.context import ContextInfo
 from api.graphql.inputs import PostingInput, embedding_text, input_field, posting_json
 from api.graphql.operations import OperationResult
-from api.graphql.permissions import IsAdmin
+from api.graphql.permissions import CanPublish, IsAdmin
 from api.graphql.types import Accepted, CacheFlushResult, FieldError, Long, PublishResult
 from schemas.domain import InvalidPosting, Posting, PostingDeleted, parse_json
 
@@ -55,7 +55,9 @@ async def _validate_and_write(
 @strawberry.type
 class Mutation:
     @strawberry.mutation(
-        description="Publish a posting (a new one, or a higher version of an existing one)."
+        permission_classes=[CanPublish],
+        description="Publish a posting (a new one, or a higher version of an existing one); "
+        "needs an API key with the publish scope.",
     )  # type: ignore[untyped-decorator]  # strawberry types it Any
     async def publish_posting(self, info: ContextInfo, input: PostingInput) -> PublishResult:
         now = datetime.now(UTC)
@@ -81,7 +83,11 @@ class Mutation:
         data = posting_json(input, embedding=vector, embedding_model=model, now=now)
         return await _validate_and_write(info, data, now)
 
-    @strawberry.mutation(description="Delete a posting as of a version (a tombstone event).")  # type: ignore[untyped-decorator]  # strawberry types it Any
+    @strawberry.mutation(
+        permission_classes=[CanPublish],
+        description="Delete a posting as of a version (a tombstone event); needs an API key "
+        "with the publish scope.",
+    )  # type: ignore[untyped-decorator]  # strawberry types it Any
     async def delete_posting(
         self,
         info: ContextInfo,

@@ -1,48 +1,45 @@
-"""``IsAdmin``: admin-only fields require ``authorization: Bearer <JOBSTREAM_ADMIN_TOKEN>``.
+"""Who may call a mutation: a bearer API key with the field's scope (schemas.auth).
 
-The token is compared with :func:`hmac.compare_digest` (no timing leak). With no token
-configured admin operations are disabled altogether: every call is UNAUTHENTICATED,
-which is safer than an open admin surface on a misconfigured deployment.
+``CanPublish`` guards ``publishPosting`` and ``deletePosting`` (scope ``publish``);
+``IsAdmin`` guards the admin mutations (scope ``admin``). Both run the one check the gRPC
+gateway runs too (:meth:`schemas.auth.KeyRing.authorize`): keys from ``jobstream keys``,
+plus the bootstrap tokens JOBSTREAM_INGEST_TOKEN (publish) and JOBSTREAM_ADMIN_TOKEN
+(admin). No key for the scope configured means the mutation is refused with how to create
+one -- never an open write surface on a misconfigured deployment. The principal is kept
+on the context (``info.context.principal``) for what keys on it.
 """
 
 from __future__ import annotations
 
-import hmac
-from typing import Any
+from typing import Any, ClassVar
 
 from strawberry.permission import BasePermission
 
 from api.graphql.context import ContextInfo, header
-from api.graphql.errors import Unauthenticated
-
-ADMIN_DISABLED = "admin operations are disabled: JOBSTREAM_ADMIN_TOKEN is not set"
-MISSING = "this operation needs an admin token: send `authorization: Bearer <token>`"
-WRONG = "the admin token is not valid"
+from schemas.auth import Scope
+from schemas.errors import UNAUTHENTICATED
 
 
-def check_admin(configured: str | None, authorization: str | None) -> None:
-    """Raise Unauthenticated unless ``authorization`` carries the configured token."""
-    if not configured:
-        raise Unauthenticated(ADMIN_DISABLED)
-    if not authorization:
-        raise Unauthenticated(MISSING)
-    scheme, _, token = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated(MISSING)
-    if not hmac.compare_digest(token.strip().encode("utf-8"), configured.encode("utf-8")):
-        raise Unauthenticated(WRONG)
-
-
-class IsAdmin(BasePermission):
-    """Put on a field with ``permission_classes=[IsAdmin]`` (or use ``admin_mutation``)."""
-
-    message = MISSING
-    error_extensions = {"code": "UNAUTHENTICATED"}
+class _HasScope(BasePermission):
+    scope: ClassVar[Scope]
+    error_extensions = {"code": UNAUTHENTICATED}
 
     def has_permission(self, source: Any, info: ContextInfo, **kwargs: Any) -> bool:
-        secret = info.context.settings.admin_token
-        check_admin(
-            None if secret is None else secret.get_secret_value(),
-            header(info, "authorization"),
-        )
+        """Raise the check's error (it names what is missing); True otherwise."""
+        principal = info.context.keys.authorize(header(info, "authorization"), self.scope)
+        info.context.principal = principal
         return True
+
+
+class CanPublish(_HasScope):
+    """Put on a field with ``permission_classes=[CanPublish]``: needs the publish scope."""
+
+    message = "this mutation needs an API key with the publish scope"
+    scope = Scope.PUBLISH
+
+
+class IsAdmin(_HasScope):
+    """Put on a field with ``permission_classes=[IsAdmin]`` (or use ``admin_mutation``)."""
+
+    message = "this mutation needs an API key with the admin scope"
+    scope = Scope.ADMIN

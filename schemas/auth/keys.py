@@ -16,12 +16,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 
 from pydantic import SecretStr
 
@@ -151,6 +153,32 @@ def split_token(token: str) -> tuple[str, str] | None:
     if not sep or not secret or not _KEY_ID.fullmatch(key_id):
         return None
     return key_id, secret
+
+
+def key_file(home: Path, name: str) -> Path:
+    """Where ``jobstream keys create NAME --save`` keeps a token: JOBSTREAM_HOME/keys."""
+    return home / "keys" / f"{check_name(name)}.token"
+
+
+def save_token(path: Path, token: SecretStr) -> None:
+    """Write a token readable by its owner only (0600 in a 0700 folder)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.parent.chmod(0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token.get_secret_value() + "\n")
+    path.chmod(0o600)
+
+
+def read_token(path: Path) -> SecretStr:
+    """The token in a key file; BadInputError naming the file when it has none."""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"cannot read the key file {path}: {exc}", field="key-file") from None
+    if not text or any(c.isspace() for c in text):
+        raise BadInputError(f"the key file {path} holds no single token", field="key-file")
+    return SecretStr(text)
 
 
 def bearer(header: str | None) -> str | None:

@@ -112,23 +112,31 @@ class KeyRing:
         """
         token = bearer(authorization)
         if token is None:
+            raise self._missing(scope)
+        try:
+            principal = self._identify(token)
+        except UnauthenticatedError:
             if not self._configured(scope):
-                raise UnauthenticatedError(
-                    f"no API key with the `{scope.value}` scope is configured: "
-                    f"{how_to_create(scope)} (or set {_BOOTSTRAP_SETTING[scope]}), then send "
-                    "`authorization: Bearer <token>`"
-                )
-            raise UnauthenticatedError(
-                f"this needs an API key with the `{scope.value}` scope: send "
-                "`authorization: Bearer <token>`"
-            )
-        principal = self._identify(token)
+                raise self._missing(scope) from None
+            raise
         if not principal.allows(scope):
             raise PermissionDeniedError(
                 f"API key {principal.name!r} ({principal.key_id}) lacks the `{scope.value}` "
                 f"scope; {how_to_create(scope)}"
             )
         return principal
+
+    def _missing(self, scope: Scope) -> UnauthenticatedError:
+        if not self._configured(scope):
+            return UnauthenticatedError(
+                f"no API key with the `{scope.value}` scope is configured: "
+                f"{how_to_create(scope)} (or set {_BOOTSTRAP_SETTING[scope]}), then send "
+                "`authorization: Bearer <token>`"
+            )
+        return UnauthenticatedError(
+            f"this needs an API key with the `{scope.value}` scope: send "
+            "`authorization: Bearer <token>`"
+        )
 
     def _identify(self, token: str) -> Principal:
         presented = digest(token)

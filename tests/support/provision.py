@@ -21,6 +21,12 @@ from pathlib import Path
 
 from schemas.settings import Settings, load_settings
 
+# The stack's bootstrap publish key (JOBSTREAM_INGEST_TOKEN) for every gateway, API and
+# `jobstream produce` of the tests; writes without a key are refused (schemas/auth).
+PUBLISH_TOKEN = "test-publish-token-0123456789"
+PUBLISH_HEADERS = {"authorization": f"Bearer {PUBLISH_TOKEN}"}
+PUBLISH_METADATA = (("authorization", f"Bearer {PUBLISH_TOKEN}"),)
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -122,6 +128,12 @@ def external_stack() -> Iterator[Settings]:
 
 @contextmanager
 def provide_stack(home: Path) -> Iterator[Settings]:
+    with patched_env({"JOBSTREAM_INGEST_TOKEN": PUBLISH_TOKEN}), _provide_stack(home) as settings:
+        yield settings
+
+
+@contextmanager
+def _provide_stack(home: Path) -> Iterator[Settings]:
     if os.environ.get("JOBSTREAM_TEST_EXTERNAL") == "1":
         with external_stack() as settings:
             yield settings

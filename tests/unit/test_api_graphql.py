@@ -13,15 +13,16 @@ from pydantic import SecretStr
 
 from api.cache.stats import CacheStats
 from api.graphql.context import Context
-from api.graphql.errors import INTERNAL, UNAUTHENTICATED, Unauthenticated
+from api.graphql.errors import INTERNAL, UNAUTHENTICATED
 from api.graphql.export import SCHEMA_FILE, main
 from api.graphql.inputs import embedding_text, input_field
-from api.graphql.permissions import ADMIN_DISABLED, check_admin
 from api.graphql.schema import DOCUMENT_CACHE_SIZE, build_schema, sdl
 from api.graphql.types import EmploymentType, EnglishLevel, RemoteMode
 from api.metrics import operation_label
 from api.service import BadInput, edge_cursor, normalise_query, split_cursor
 from schemas import domain
+from schemas.auth import KeyRing, Scope
+from schemas.errors import UnauthenticatedError
 from schemas.settings import Settings
 
 
@@ -64,14 +65,14 @@ def test_edge_cursors_round_trip_and_garbage_is_bad_input() -> None:
 
 
 def test_admin_token_check() -> None:
-    with pytest.raises(Unauthenticated, match="JOBSTREAM_ADMIN_TOKEN is not set"):
-        check_admin(None, "Bearer x")
+    with pytest.raises(UnauthenticatedError, match="JOBSTREAM_ADMIN_TOKEN"):
+        context(None).keys.authorize("Bearer x", Scope.ADMIN)
+    keys = context("s3cret").keys
     for header in [None, "", "Basic abc", "Bearer ", "Bearer wrong", "bearer s3cretX"]:
-        with pytest.raises(Unauthenticated):
-            check_admin("s3cret", header)
-    check_admin("s3cret", "Bearer s3cret")
-    check_admin("s3cret", "bearer  s3cret ")
-    assert "not set" in ADMIN_DISABLED
+        with pytest.raises(UnauthenticatedError):
+            keys.authorize(header, Scope.ADMIN)
+    keys.authorize("Bearer s3cret", Scope.ADMIN)
+    keys.authorize("bearer  s3cret ", Scope.ADMIN)
 
 
 def test_input_field_names_and_embedding_text() -> None:
@@ -118,11 +119,14 @@ class FakeRequest:
 
 def context(token: str | None = "s3cret", headers: dict[str, str] | None = None) -> Context:
     settings = Settings(admin_token=None if token is None else SecretStr(token))
+    keys = KeyRing(settings, "test")
+    keys._loaded.set()  # no keys on the topic: the bootstrap token only
     ctx = Context(
         settings=settings,
         service=ExplodingService(),  # type: ignore[arg-type]
         cache=FakeCache(),  # type: ignore[arg-type]
         writer=None,  # type: ignore[arg-type]
+        keys=keys,
         embedder=None,  # type: ignore[arg-type]
     )
     ctx.request = FakeRequest(headers or {})  # type: ignore[assignment]

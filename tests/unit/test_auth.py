@@ -29,12 +29,16 @@ def ring(*keys: ApiKey, loaded: bool = True, **settings: object) -> KeyRing:
 def test_token_round_trip_and_record_codec() -> None:
     key, token = new_key("ci", PUBLISH)
     parts = split_token(token.get_secret_value())
-    assert parts is not None and parts[0] == key.id
-    assert "jsk_" not in repr(key) and key.secret_sha256 not in repr(key)
+    assert parts is not None
+    assert parts[0] == key.id
+    assert "jsk_" not in repr(key)
+    assert key.secret_sha256 not in repr(key)
     assert token.get_secret_value() not in repr(token)
     assert ApiKey.decode(key.encode()[1]) == key
     assert ApiKey.decode(key.revoked().encode()[1]).active is False
-    assert bearer("Bearer  abc ") == "abc" and bearer("Basic abc") is None and bearer(None) is None
+    assert bearer("Bearer  abc ") == "abc"
+    assert bearer("Basic abc") is None
+    assert bearer(None) is None
 
 
 @pytest.mark.parametrize("token", ["jsk_", "jsk_zz_x", "jsk_0123456789ab", "nope"])
@@ -64,7 +68,7 @@ def test_authorize_keys_scopes_and_revocation() -> None:
     with pytest.raises(UnauthenticatedError, match="not valid"):
         keys.authorize(wrong, Scope.PUBLISH)
     with pytest.raises(UnauthenticatedError, match="was revoked"):
-        ring(key.revoked()).authorize(header, Scope.PUBLISH)
+        ring(key.revoked(), new_key("other", PUBLISH)[0]).authorize(header, Scope.PUBLISH)
     with pytest.raises(UnauthenticatedError, match="send `authorization: Bearer"):
         keys.authorize(None, Scope.PUBLISH)
     with pytest.raises(UnavailableError, match="not loaded"):
