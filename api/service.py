@@ -3,11 +3,14 @@
 GraphQL resolvers and the web UI both call :class:`SearchService`, so caching rules and
 limits live in one place:
 
-- query embeddings: kind ``embedding``, key = the normalised query text
-  (NFKC, casefold, whitespace collapsed), computed in a thread (MiniLM takes ms of CPU);
+- query embeddings: kind ``embedding``, key = the embedder's model and dimension + the
+  normalised query text (NFKC, casefold, whitespace collapsed), computed in a thread
+  (MiniLM takes ms of CPU); the model in the key means instances on another embedder
+  (``JOBSTREAM_EMBEDDER``), sharing the Redis, never serve each other's vectors or pages;
 - search pages, facets, counts and similar-lists: generational (any committed change
   bumps the generation, so a cached page never outlives the data it was computed on
-  by more than the invalidation delay); key = normalised query + filter + paging;
+  by more than the invalidation delay); key = normalised query + filter + paging, and
+  for search pages (ranked by the query's vector) the embedder's model and dimension;
 - postings by id: kind ``posting`` (one MGET and one batch load per page), evicted per id
   by invalidation events. A search page only holds ids and scores; its postings are
   always fetched by id through the cache, so an evicted (changed or deleted) posting is
@@ -125,6 +128,8 @@ class SearchService:
         self.repository = repository
         self.cache = cache
         self.embedder = embedder
+        # Part of the key of everything computed from a query vector.
+        self._model_key = f"{embedder.name}/{embedder.dim}"
         self._posting_codec: JsonCodec[PostingView] = JsonCodec(
             PostingView.to_dict, PostingView.from_dict
         )
@@ -166,7 +171,8 @@ class SearchService:
             vectors = await asyncio.to_thread(self.embedder.embed, [normalised])
             return np.asarray(vectors[0], dtype=np.float32)
 
-        return await self.cache.get_or_load("embedding", normalised, compute, self._vector_codec)
+        key = f"{self._model_key}|{normalised}"
+        return await self.cache.get_or_load("embedding", key, compute, self._vector_codec)
 
     async def _cached(
         self,
@@ -200,7 +206,9 @@ class SearchService:
         self.check_first(first)
         filter.validate()
         base, skip = split_cursor(after)
-        key = f"{normalised}\x1f{filter.cache_key()}\x1f{first}\x1f{after or ''}"
+        key = (
+            f"{self._model_key}\x1f{normalised}\x1f{filter.cache_key()}\x1f{first}\x1f{after or ''}"
+        )
 
         async def load() -> SearchPage:
             vector = await self.embed(normalised)

@@ -13,6 +13,12 @@ background task probes every ``breaker_open_s``. It closes the breaker only once
 evictions made meanwhile have reached Redis, so a Redis that comes back (with AOF) cannot
 serve a posting evicted during the outage. A generic breaker's half-open trial call could
 not give that, hence this small one.
+
+L2 also records the invalidation-log position it is *valid at* (:meth:`L2.record_valid_at`):
+per partition, the position up to which every eviction is in Redis. Instances write it
+as they apply events (forward only); an instance starting later replays the log from
+there before it reads L2 (:mod:`api.cache.listener`), so an update committed while no
+instance ran cannot be served from L2.
 """
 
 from __future__ import annotations
@@ -61,6 +67,15 @@ if cur and string.sub(cur, 1, 1) == 'x'
   return 0
 end
 redis.call('SET', KEYS[1], 'x' .. ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+# KEYS[1] = the valid-at hash; ARGV: partition, position, partition, position, ...
+# A field only moves forward: an instance behind the others never moves it back.
+VALID_AT_LUA = """
+for i = 1, #ARGV, 2 do
+  local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '-1')
+  if tonumber(ARGV[i + 1]) > cur then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
 return 1
 """
 _GLOB_SPECIAL = re.compile(r"([\\*?\[\]])")
@@ -173,6 +188,33 @@ class L2:
         for full, payload in payloads:
             pipe.eval(FILL_LUA, 1, full, payload, self._ttl_ms, start, int(full in repair))
         await self._call(pipe.execute(), None)
+
+    # --- the position L2 is valid at -------------------------------------------------
+    def _valid_at_key(self, topic: str) -> str:
+        return f"{self._ns}:valid-at:{topic}"
+
+    async def valid_at(self, topic: str) -> dict[int, int] | None:
+        """Per partition of ``topic``, the position up to which every eviction is in Redis;
+        None when unknown (never recorded, flushed, evicted by maxmemory, Redis down)."""
+        raw = await self._call(self._redis.hgetall(self._valid_at_key(topic)), None)
+        if not raw:
+            return None
+        try:
+            return {int(k): int(v) for k, v in raw.items()}
+        except ValueError:
+            return None
+
+    async def record_valid_at(self, topic: str, positions: Mapping[int, int]) -> bool:
+        """Record ``positions`` once every queued eviction is in Redis; False when some are
+        not (Redis down or slow): a later call records a later position instead."""
+        await self.deliver_now()
+        if self._pending or not self._healthy or not positions:
+            return False
+        args = [str(n) for item in sorted(positions.items()) for n in item]
+        done = await self._call(
+            self._redis.eval(VALID_AT_LUA, 1, self._valid_at_key(topic), *args), None
+        )
+        return done is not None
 
     # --- evictions ------------------------------------------------------------------
     def evict(self, kind: str, fulls: Iterable[str], position: int) -> None:

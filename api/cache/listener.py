@@ -1,9 +1,18 @@
 """Every API instance reads every cache-invalidation.v1 event and applies it to its cache.
 
 No consumer group: a group would share the events out between instances, and each
-instance must evict from its own L1. The partitions are assigned by hand, the consumer
-starts at the end of the log (older events concern data this instance never cached;
-the generation starts from that position), and nothing is committed.
+instance must evict from its own L1. The partitions are assigned by hand and nothing is
+committed.
+
+Where it joins the log: L2 outlives API instances, so an update committed while none
+ran would be served from L2 until its TTL ran out if the next instance started at the
+log's end. Instances therefore record in Redis the position L2 is valid at (every
+eviction up to it written, :meth:`TieredCache.record_l2_valid_at`), and a starting
+instance replays the log from there, evicting what changed, before it reads L2 (the
+cache holds L2 until then; L1 and PostgreSQL serve). When that position is unknown
+(never recorded, Redis flushed or its maxmemory evicted it), behind the log's retention,
+ahead of the log (a recreated topic) or more than ``MAX_CATCH_UP`` events back, nobody
+can vouch for L2's postings: they are purged and the listener joins at the end.
 
 If the connection drops, aiokafka reconnects and continues from the same position, so
 no event is skipped; a failure of the consumer itself rebuilds it at the positions
@@ -30,6 +39,22 @@ from schemas.settings import Settings
 log = structlog.get_logger("api.cache.listener")
 
 CONNECTED_WITHIN_S = 5.0
+MAX_CATCH_UP = 100_000  # events replayed at start; further back, purging L2 is cheaper
+
+
+def catch_up_from(
+    valid_at: dict[int, int] | None, starts: dict[int, int], ends: dict[int, int]
+) -> dict[int, int] | None:
+    """Where to start replaying so L2 is right again, per partition; None when L2's
+    recorded position cannot be used (unknown, a partition missing, outside the log's
+    [start, end], or too far back) and its postings must be dropped instead."""
+    if not valid_at or any(p not in valid_at for p in ends):
+        return None
+    if any(not starts[p] <= valid_at[p] <= ends[p] for p in ends):
+        return None
+    if sum(ends[p] - valid_at[p] for p in ends) > MAX_CATCH_UP:
+        return None
+    return {p: valid_at[p] for p in ends}
 
 
 class TopicMissing(RuntimeError):
@@ -64,6 +89,8 @@ class InvalidationListener:
         self._last_delay_s: float | None = None
         self._last_error: str | None = None
         self._positioned_at: float | None = None
+        self._catch_up_to: dict[int, int] | None = None  # the log's end when we joined
+        cache.hold_l2()  # until the log is applied up to where L2 is valid
 
     async def start(self) -> None:
         """Start consuming in the background; wait (``ready_timeout_s``) until positioned.
@@ -81,7 +108,7 @@ class InvalidationListener:
             )
 
     async def wait_ready(self, timeout_s: float) -> bool:
-        """Whether the listener is assigned and positioned at the end of the log."""
+        """Whether the listener has caught up with the log as it was when it joined."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
                 await self._ready.wait()
@@ -127,6 +154,7 @@ class InvalidationListener:
             else round(now - self._last_event_at, 3),
             "last_commit_to_apply_s": self._last_delay_s,
             "generation": self._cache.generation,
+            "l2_in_use": self._cache.l2_vouched,
             "last_error": self._last_error,
         }
 
@@ -164,13 +192,11 @@ class InvalidationListener:
                 raise TopicMissing(f"topic {self._topic!r} does not exist")
             partitions = [TopicPartition(self._topic, p) for p in sorted(numbers)]
             consumer.assign(partitions)
-            first_time = not self._positions
+            first_time = self._catch_up_to is None
+            if first_time:
+                await self._join(consumer, partitions)
             for tp in partitions:
-                if tp.partition in self._positions:
-                    consumer.seek(tp, self._positions[tp.partition])
-                else:
-                    await consumer.seek_to_end(tp)
-                    self._positions[tp.partition] = await consumer.position(tp)
+                consumer.seek(tp, self._positions[tp.partition])
         except BaseException:
             with contextlib.suppress(Exception):
                 await consumer.stop()
@@ -181,13 +207,43 @@ class InvalidationListener:
             self._cache.start_generation(sum(self._positions.values()))
         self._last_error = None
         self._positioned_at = time.time()
-        self._ready.set()
         log.info(
             "invalidation listener positioned",
             topic=self._topic,
             position=sum(self._positions.values()),
         )
+        await self._caught_up()
         return consumer
+
+    async def _join(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+        """First connection: start where L2 is valid, or drop L2's postings and start at
+        the end (see the module docstring)."""
+        starts = {
+            tp.partition: o for tp, o in (await consumer.beginning_offsets(partitions)).items()
+        }
+        ends = {tp.partition: o for tp, o in (await consumer.end_offsets(partitions)).items()}
+        valid_at = await self._cache.l2_valid_at(self._topic)
+        resume = catch_up_from(valid_at, starts, ends)
+        if resume is None:
+            self._cache.drop_l2_postings()
+            log.info(
+                "L2 postings dropped: no usable valid-at position", valid_at=valid_at, end=ends
+            )
+            resume = ends
+        elif resume != ends:
+            log.info("catching up on the invalidation log", valid_at=resume, end=ends)
+        self._positions = dict(resume)
+        self._catch_up_to = ends
+
+    async def _caught_up(self) -> None:
+        """Record where L2 is valid; once the log is applied up to where it was when we
+        joined, use L2 again and tell start() (idempotent)."""
+        await self._cache.record_l2_valid_at(self._topic, dict(self._positions))
+        if self._ready.is_set() or self._catch_up_to is None:
+            return
+        if all(self._positions.get(p, 0) >= end for p, end in self._catch_up_to.items()):
+            self._cache.release_l2()
+            self._ready.set()
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
         while True:
@@ -195,6 +251,8 @@ class InvalidationListener:
             for tp, records in batches.items():
                 for record in records:
                     self._apply(tp.partition, record.offset, record.value)
+            if batches:
+                await self._caught_up()
 
     def _apply(self, partition: int, offset: int, value: bytes | None) -> None:
         try:

@@ -121,6 +121,7 @@ class TieredCache:
         self._flights: dict[str, _Flight] = {}
         self._kinds: dict[str, KindCounters] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._l2_vouched = True
         if registry is not None:
             registry.register(CacheCollector(self.stats))
 
@@ -141,8 +142,38 @@ class TieredCache:
         return self._l2 is not None and self._l2.healthy
 
     def start_generation(self, position: int) -> None:
-        """The listener joined the log at ``position`` (its end): the generation starts there."""
+        """The listener joined the log at ``position``: the generation starts there."""
         self._generation.start_at(position)
+
+    # --- vouching for L2 across restarts (see api.cache.listener) --------------------
+    def hold_l2(self) -> None:
+        """Neither read nor fill L2 until :meth:`release_l2`: what it holds may predate
+        events this instance has not applied yet (L1 and the loader serve meanwhile)."""
+        self._l2_vouched = False
+
+    def release_l2(self) -> None:
+        """This instance has applied the log up to where L2 is valid: use L2 again."""
+        self._l2_vouched = True
+
+    @property
+    def l2_vouched(self) -> bool:
+        return self._l2_vouched
+
+    async def l2_valid_at(self, topic: str) -> dict[int, int] | None:
+        """The invalidation-log position L2 is valid at (None: unknown, or no L2)."""
+        return None if self._l2 is None else await self._l2.valid_at(topic)
+
+    async def record_l2_valid_at(self, topic: str, positions: dict[int, int]) -> bool:
+        """Record that L2 holds every eviction up to ``positions`` (once they are written)."""
+        return self._l2 is not None and await self._l2.record_valid_at(topic, positions)
+
+    def drop_l2_postings(self) -> None:
+        """Nobody can vouch for L2's postings (no valid-at, or the log moved on past its
+        retention): purge them before they are read. Generational kinds need no purge:
+        their keys carry the position they were computed at, and this instance joins at
+        the log's end, a position only instances that applied every event reach."""
+        if self._l2 is not None:
+            self._l2.purge(POSTING)
 
     async def get_or_load(
         self,
@@ -318,7 +349,11 @@ class TieredCache:
         todo = dict(flights)
         try:
             l2 = self._l2
-            readable = [] if l2 is None else [f for f, _ in todo.values() if l2.usable(kind, f)]
+            readable = (
+                []
+                if l2 is None or not self._l2_vouched
+                else [f for f, _ in todo.values() if l2.usable(kind, f)]
+            )
             repair: set[str] = set()
             if l2 is not None and readable:
                 found, repair = await l2.read(readable, codec)

@@ -60,9 +60,7 @@ import datetime as dt
 import importlib.util
 import json
 import logging
-import math
 import os
-import platform
 import pstats
 import re
 import sys
@@ -92,13 +90,15 @@ from schemas.settings import Settings, load_settings  # noqa: E402
 from streams.index import VectorIndexManager  # noqa: E402
 from streams.sink.sql import COLUMNS  # noqa: E402
 from streams.sink.writer import register_vector_bytes  # noqa: E402
-from tests.bench.bench_e2e import (  # noqa: E402
+from tests.bench.bench_e2e import copy_rows, make_postings  # noqa: E402
+from tests.support.bench import (  # noqa: E402
     Child,
-    copy_rows,
-    free_port,
     git_commit,
-    make_postings,
+    latency_ms,
+    machine,
+    write_result,
 )
+from tests.support.provision import free_port  # noqa: E402
 
 DIM = 384
 SEED = 1
@@ -174,27 +174,6 @@ def zipf_indices(n: int, distinct: int, s: float, rng: np.random.Generator) -> n
 
 
 # --- stats -----------------------------------------------------------------------------
-
-
-def pct(values: Sequence[float], q: float) -> float:
-    """q-th percentile (nearest rank) of seconds, in ms."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return round(
-        ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))] * 1e3, 2
-    )
-
-
-def latency(values: Sequence[float]) -> dict[str, Any]:
-    return {
-        "requests": len(values),
-        "p50_ms": pct(values, 50),
-        "p95_ms": pct(values, 95),
-        "p99_ms": pct(values, 99),
-        "max_ms": round(max(values) * 1e3, 2) if values else None,
-        "mean_ms": round(sum(values) / len(values) * 1e3, 2) if values else None,
-    }
 
 
 # --- CPU accounting ----------------------------------------------------------------------
@@ -402,7 +381,7 @@ async def sequential(
         times.append(t)
         answers.append(data)
         progress.advance(task)
-    r = latency(times)
+    r = latency_ms(times)
     progress.console.print(f"  {label}: p50 {r['p50_ms']} ms, p95 {r['p95_ms']}, p99 {r['p99_ms']}")
     return times, answers
 
@@ -478,7 +457,7 @@ async def closed_loop(
         "req_per_s": round(len(times) / elapsed, 1),
         "errors": failed,
         "error_samples": errors,
-        **latency(times),
+        **latency_ms(times),
     }
     if cpu:
         out["cpu"] = cpu
@@ -531,7 +510,7 @@ async def recall(
         "recall@10_ties_ok": round(float(np.mean(by_dist)), 4),
         "exact_sql": " ".join(EXACT_SQL.split()),
         "exact_plan_uses_index": bool(state and state.name in plan),
-        "exact_sql_ms": latency(times),
+        "exact_sql_ms": latency_ms(times),
     }
 
 
@@ -677,10 +656,10 @@ async def in_process(
             whole_t.append(time.perf_counter() - t)
             assert r.status_code == 200
         out["uncached_parts_ms"] = {
-            "hash_embed": latency(embed_t),
-            "repository_search (PostgreSQL, IVFFlat)": latency(search_t),
-            "repository_get_many (10 postings)": latency(posts_t),
-            "whole request in-process (ASGI, unique query)": latency(whole_t),
+            "hash_embed": latency_ms(embed_t),
+            "repository_search (PostgreSQL, IVFFlat)": latency_ms(search_t),
+            "repository_get_many (10 postings)": latency_ms(posts_t),
+            "whole request in-process (ASGI, unique query)": latency_ms(whole_t),
         }
         out["repository_paths"] = {
             "index": repo.stats.index_searches,
@@ -754,7 +733,7 @@ def minilm_cost(texts: Sequence[str]) -> dict[str, Any]:
             t = time.perf_counter()
             embedder.embed([normalise_query(text)])
             times.append(time.perf_counter() - t)
-        out[kind] = {"name": embedder.name, **latency(times)}
+        out[kind] = {"name": embedder.name, **latency_ms(times)}
     return out
 
 
@@ -856,7 +835,7 @@ async def bench(
                     api, [body(t) for t in uncached_texts], progress, "1 uncached, unique queries"
                 )
                 phase["no filter"] = {
-                    **latency(times),
+                    **latency_ms(times),
                     "cache_kinds": kinds_delta(k0, await api.kind_counters()),
                 }
                 recall_pairs = (uncached_texts[:RECALL_QUERIES], answers[:RECALL_QUERIES])
@@ -869,7 +848,7 @@ async def bench(
                         f"1 uncached, {name}",
                     )
                     phase[name] = {
-                        **latency(t_f),
+                        **latency_ms(t_f),
                         "hits_per_page_mean": round(
                             float(np.mean([len(a["data"]["search"]["edges"]) for a in a_f])), 2
                         ),
@@ -889,7 +868,7 @@ async def bench(
                     cold_reset,
                 )
                 phase["cold: L1 and L2 flushed before each"] = {
-                    **latency(t_c),
+                    **latency_ms(t_c),
                     "cache_kinds": kinds_delta(k0, await api.kind_counters()),
                 }
                 phase["cache_stats_delta"] = stats_delta(s0, await api.stats())
@@ -901,7 +880,7 @@ async def bench(
                 t_h, _ = await sequential(
                     api, [one] * args.uncached, progress, "2 cached, same query"
                 )
-                out["cached"] = {"query": hot[0], **latency(t_h)}
+                out["cached"] = {"query": hot[0], **latency_ms(t_h)}
 
                 # 3. throughput, cached, with the first --api-workers count
                 hot_payloads = [body(t) for t in hot]
@@ -1196,21 +1175,17 @@ def main() -> None:
             "zipf_hit_rate_met": zipf_hit >= TARGET_HIT_RATE,
             "zipf_steady_hit_rate_met": zipf_steady >= TARGET_HIT_RATE,
         },
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "idle_wait_before_start": quiet,
-            "loadavg_before": [round(x, 2) for x in load_before],
-            "loadavg_after": [round(x, 2) for x in load_after],
-            "python": platform.python_version(),
-        },
+        "machine": machine(
+            idle_wait_before_start=quiet,
+            loadavg_before=[round(x, 2) for x in load_before],
+            loadavg_after=[round(x, 2) for x in load_after],
+        ),
         "git_commit": git_commit(),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
     report(result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    console.print(f"wrote {args.out}")
+    write_result(args.out, result, console.print)
 
 
 if __name__ == "__main__":

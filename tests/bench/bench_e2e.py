@@ -44,14 +44,10 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import os
-import platform
 import re
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -82,6 +78,14 @@ from schemas.settings import Settings  # noqa: E402
 from streams.index import IndexPolicy, VectorIndexManager  # noqa: E402
 from streams.sink.sql import COLUMNS  # noqa: E402
 from streams.sink.writer import _staging_row, register_vector_bytes  # noqa: E402
+from tests.support.bench import (  # noqa: E402
+    Child,
+    git_commit,
+    machine,
+    percentile_ms,
+    write_result,
+)
+from tests.support.provision import free_port  # noqa: E402
 
 DIM = 384
 SEED = 1  # the timed postings: ids job-1-…
@@ -188,46 +192,6 @@ def batches(events: Sequence[Any], size: int) -> list[list[Any]]:
 
 
 # --- processes -------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Child:
-    """A service subprocess we started; stopped by its own pid only."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], logs: Path) -> None:
-        self.name = name
-        self.log_path = logs / f"{name}.log"
-        self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self._log, stderr=self._log)
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self, timeout: float = 30.0) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._log.close()
-        return self.proc.returncode
-
-    def tail(self, lines: int = 20) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def grep(self, needle: str) -> list[str]:
-        return [
-            line
-            for line in self.log_path.read_text(errors="replace").splitlines()
-            if needle in line
-        ]
 
 
 @contextlib.contextmanager
@@ -485,11 +449,6 @@ async def timed_run(
 SEARCH_SQL = "SELECT id, embedding <=> $1 AS d FROM postings ORDER BY embedding <=> $1 LIMIT 10"
 
 
-def pct(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
-
-
 async def run_queries(
     conn: asyncpg.Connection, queries: np.ndarray
 ) -> tuple[list[list[tuple[str, float]]], list[float]]:
@@ -533,8 +492,8 @@ async def search(settings: Settings, queries: np.ndarray, kinds: list[str]) -> d
         "sql": SEARCH_SQL,
         "exact": {
             "plan": plan_exact,
-            "p50_ms": pct(exact_times, 0.5),
-            "p95_ms": pct(exact_times, 0.95),
+            "p50_ms": percentile_ms(exact_times, 50),
+            "p95_ms": percentile_ms(exact_times, 95),
         },
         "index": None,
         "by_probes": {},
@@ -561,9 +520,9 @@ async def search(settings: Settings, queries: np.ndarray, kinds: list[str]) -> d
             "uses_index": state.name in plan,
             "recall@10": recall(found, truth),
             "recall@10_by_kind": per_kind,
-            "p50_ms": pct(times, 0.5),
-            "p95_ms": pct(times, 0.95),
-            "p99_ms": pct(times, 0.99),
+            "p50_ms": percentile_ms(times, 50),
+            "p95_ms": percentile_ms(times, 95),
+            "p99_ms": percentile_ms(times, 99),
         }
     out["at_recorded_probes"] = out["by_probes"][str(state.probes)]
     return out
@@ -638,20 +597,6 @@ async def copy_baseline(settings: Settings, rows: list[tuple[Any, ...]]) -> dict
 
 
 # --- main ----------------------------------------------------------------------------------
-
-
-def git_commit() -> str:
-    out = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 async def bench(
@@ -777,20 +722,16 @@ def main() -> None:
         },
         "target_postings_per_s": 10_000,
         "target_met": {k: v >= 10_000 for k, v in e2e.items()},
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "loadavg_before": [round(x, 2) for x in load_before],
-            "loadavg_after": [round(x, 2) for x in load_after],
-            "python": platform.python_version(),
-        },
+        "machine": machine(
+            loadavg_before=[round(x, 2) for x in load_before],
+            loadavg_after=[round(x, 2) for x in load_after],
+        ),
         "git_commit": git_commit(),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
     report(result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    console.print(f"wrote {args.out}")
+    write_result(args.out, result, console.print)
 
 
 if __name__ == "__main__":

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import platform
 import random
 import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,7 +24,10 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 from schemas.embedding import make_embedder
+from tests.support.bench import machine, write_result
 
 # sentence-transformers 6.2 / torch CPU, 2 cores, encode(normalize_embeddings=True)
 TORCH_SHORT_PER_S = 286.0
@@ -127,12 +130,9 @@ def main() -> None:
         + f"--n-short {args.n_short} --n-long {args.n_long} --repeats {args.repeats}",
         "statistic": "median of --repeats interleaved runs; *_best = fastest run",
         "load_average_1m_before_after": [load_before, os.getloadavg()[0]],
-        "machine": {
-            "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-        },
+        "machine": machine(
+            processor=platform.processor() or platform.machine(), numpy=np.__version__
+        ),
         "texts": {
             "short": {"count": len(short), "mean_tokens": tokens["short"]},
             "long": {"count": len(long), "mean_tokens": tokens["long"]},
@@ -154,8 +154,7 @@ def main() -> None:
             result[f"torch_measured_here_{kind}_texts_per_s_best"] = best["torch_measured_here"][
                 kind
             ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result)
 
     table = Table(title=f"embedder throughput, texts/s: median (best); {os.cpu_count()} cpus")
     table.add_column("embedder")

@@ -25,13 +25,11 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
-import socket
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +41,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from schemas.settings import Settings, load_settings  # noqa: E402
+from tests.support.bench import machine, percentile_ms, write_result  # noqa: E402
+from tests.support.provision import free_port  # noqa: E402
 
 DIM = 384
 ROWS = int(os.environ.get("BENCH_ROWS", 100_000))
@@ -80,11 +80,6 @@ def top_k(data: np.ndarray, queries: np.ndarray, k: int, mask: np.ndarray | None
     if mask is not None:
         scores[:, ~mask] = -np.inf
     return [set(np.argpartition(-row, k)[:k].tolist()) for row in scores]
-
-
-def pct(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
 
 
 async def timed_queries(
@@ -191,8 +186,8 @@ async def bench(conn: asyncpg.Connection, log: Callable[[str], None]) -> dict[st
     res, times = await timed_queries(conn, knn, queries[:20])
     out["exact"] = {
         "recall@10": recall(res, truth[:20]),
-        "p50_ms": pct(times, 0.5),
-        "p95_ms": pct(times, 0.95),
+        "p50_ms": percentile_ms(times, 50),
+        "p95_ms": percentile_ms(times, 95),
     }
     log(f"exact: {out['exact']}")
 
@@ -221,8 +216,8 @@ async def bench(conn: asyncpg.Connection, log: Callable[[str], None]) -> dict[st
         res, times = await timed_queries(conn, knn, queries)
         ivf["by_probes"][probes] = {
             "recall@10": recall(res, truth),
-            "p50_ms": pct(times, 0.5),
-            "p95_ms": pct(times, 0.95),
+            "p50_ms": percentile_ms(times, 50),
+            "p95_ms": percentile_ms(times, 95),
         }
     await conn.execute("SET ivfflat.probes = 10")
     ivf["filtered_5pct_probes10"] = {}
@@ -232,7 +227,7 @@ async def bench(conn: asyncpg.Connection, log: Callable[[str], None]) -> dict[st
         ivf["filtered_5pct_probes10"][mode] = {
             "recall@10": recall(res, truth_filtered),
             "mean_rows_returned": round(statistics.mean(len(r) for r in res), 2),
-            "p50_ms": pct(times, 0.5),
+            "p50_ms": percentile_ms(times, 50),
         }
     await conn.execute("SET ivfflat.iterative_scan = off")
     seconds = await sink_path_insert(conn, table, extra, ROWS)
@@ -268,8 +263,8 @@ async def bench(conn: asyncpg.Connection, log: Callable[[str], None]) -> dict[st
         res, times = await timed_queries(conn, knn, queries)
         hnsw["by_ef_search"][ef] = {
             "recall@10": recall(res, truth),
-            "p50_ms": pct(times, 0.5),
-            "p95_ms": pct(times, 0.95),
+            "p50_ms": percentile_ms(times, 50),
+            "p95_ms": percentile_ms(times, 95),
         }
     await conn.execute("SET hnsw.ef_search = 40")
     for mode in ("off", "relaxed_order"):
@@ -278,7 +273,7 @@ async def bench(conn: asyncpg.Connection, log: Callable[[str], None]) -> dict[st
         hnsw.setdefault("filtered_5pct_ef40", {})[mode] = {
             "recall@10": recall(res, truth_filtered),
             "mean_rows_returned": round(statistics.mean(len(r) for r in res), 2),
-            "p50_ms": pct(times, 0.5),
+            "p50_ms": percentile_ms(times, 50),
         }
     await conn.execute("SET hnsw.iterative_scan = off")
     n = 2000
@@ -319,8 +314,8 @@ async def bench_recall(
         res, times = await timed_queries(conn, knn, queries)
         out["ivfflat"].setdefault("by_probes", {})[probes] = {
             "recall@10": recall(res, truth),
-            "p50_ms": pct(times, 0.5),
-            "p95_ms": pct(times, 0.95),
+            "p50_ms": percentile_ms(times, 50),
+            "p95_ms": percentile_ms(times, 95),
         }
     await conn.execute("DROP INDEX bench_hard_ivf")
     t = time.perf_counter()
@@ -334,8 +329,8 @@ async def bench_recall(
         res, times = await timed_queries(conn, knn, queries)
         out["hnsw"].setdefault("by_ef_search", {})[ef] = {
             "recall@10": recall(res, truth),
-            "p50_ms": pct(times, 0.5),
-            "p95_ms": pct(times, 0.95),
+            "p50_ms": percentile_ms(times, 50),
+            "p95_ms": percentile_ms(times, 95),
         }
     await conn.execute(f"DROP TABLE {table}")
     log(f"harder data: {json.dumps(out)}")
@@ -357,10 +352,7 @@ async def database() -> AsyncIterator[tuple[str, str]]:
     from infra.stack.paths import StackPaths
 
     with tempfile.TemporaryDirectory(prefix="bench-index-") as home:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        private = Settings(home=Path(home), postgres_port=port)
+        private = Settings(home=Path(home), postgres_port=free_port())
         paths = StackPaths.create(private.home)
         await asyncio.to_thread(postgres.start, private, paths)
         try:
@@ -382,17 +374,13 @@ async def main() -> None:
             out = await bench(conn, lambda line: print(line, flush=True))
         finally:
             await conn.close()
-    out["environment"] = {
-        "postgres": versions["pg"],
-        "pgvector": versions["pgvector"],
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "where": where,
-        "bench_seconds": round(time.perf_counter() - started, 1),
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    out["environment"] = machine(
+        postgres=versions["pg"],
+        pgvector=versions["pgvector"],
+        where=where,
+        bench_seconds=round(time.perf_counter() - started, 1),
+    )
+    write_result(RESULTS, out)
 
 
 if __name__ == "__main__":

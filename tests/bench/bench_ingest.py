@@ -18,7 +18,6 @@ Writes tests/bench/results/ingest.json. Run: ``.venv/bin/python tests/bench/benc
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 import tempfile
@@ -37,9 +36,9 @@ sys.path.insert(0, str(ROOT))
 
 from schemas.domain import encode_event  # noqa: E402
 from schemas.settings import Settings  # noqa: E402
-from schemas.topics import partition_for  # noqa: E402
-from streams.sink.records import PACK_CONTENT_TYPE  # noqa: E402
-from tests.integration.test_sink_support import (  # noqa: E402
+from schemas.topics import CONTENT_TYPE_PACK, partition_for  # noqa: E402
+from tests.support.bench import machine, write_result  # noqa: E402
+from tests.support.sink import (  # noqa: E402
     WorkerProcess,
     make_topics,
     pack_of,
@@ -65,7 +64,7 @@ def make_events(n: int) -> list[Any]:
 def as_records(events: list[Any], fmt: str) -> list[tuple[Any, ...]]:
     if fmt == "event":
         return [(e.id.encode(), encode_event(e)) for e in events]
-    headers = [("content-type", PACK_CONTENT_TYPE)]
+    headers = [("content-type", CONTENT_TYPE_PACK.encode())]
     records: list[tuple[Any, ...]] = []
     for start in range(0, len(events), 2000):  # like gateway ingest batches of 2000
         by_part: dict[int, list[bytes]] = {}
@@ -164,7 +163,7 @@ async def bench(settings: Settings, logs: Path) -> dict[str, Any]:
         name = f"{fmt}-{workers}w" + ("-ivfflat" if ivf else "")
         out["cases"][name] = result
         print(name, result, flush=True)
-    out["cpus"] = os.cpu_count()
+    out["machine"] = machine()
     return out
 
 
@@ -178,9 +177,7 @@ def main() -> None:
         logs = Path(home) / "worker-logs"
         logs.mkdir()
         out = asyncio.run(bench(settings, logs))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    write_result(RESULTS, out)
 
 
 if __name__ == "__main__":

@@ -32,8 +32,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -58,6 +56,7 @@ from streams.rebuild.run import rebuild  # noqa: E402
 from streams.sink.records import Decoded, Record  # noqa: E402
 from streams.sink.sql import COLUMNS  # noqa: E402
 from streams.sink.writer import _staging_row, register_vector_bytes  # noqa: E402
+from tests.support.bench import git_commit, machine, write_result  # noqa: E402
 from tests.support.provision import local_stack  # noqa: E402
 
 DIM = 384
@@ -294,24 +293,16 @@ def main() -> int:
         ):
             runs[str(n)] = asyncio.run(run(settings, n, args.live_rate))
             runs[str(n)]["measured_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
     doc = {
         "benchmark": "jobstream rebuild vs COPY into an unindexed table",
-        "machine": {
-            "cpus": 2,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "commit": commit,
+        "machine": machine(),
+        "commit": git_commit(),
         "notes": "everything (Kafka, PostgreSQL, the rebuild, the live producer) on the same "
         "2 cores, shared with other work; hashing-embedder 384-d clustered vectors; "
         "gateway-style packs on 6 partitions; no sink worker during the rebuild",
         "runs": runs,
     }
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    console.print(f"wrote {args.out}")
+    write_result(args.out, doc, console.print)
     return 0
 
 

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import sys
 import tempfile
 import time
@@ -43,13 +41,14 @@ from gateway.generator import embedding_text, generate  # noqa: E402
 from schemas.domain import from_json  # noqa: E402
 from schemas.embedding import make_embedder  # noqa: E402
 from schemas.settings import Settings  # noqa: E402
-from schemas.topics import partition_for  # noqa: E402
+from schemas.topics import CONTENT_TYPE_PACK, partition_for  # noqa: E402
 from streams.ops.errors import OpsError  # noqa: E402
 from streams.ops.group import describe_group  # noqa: E402
 from streams.ops.offsets import ResetSpec, reset_offsets  # noqa: E402
-from streams.sink.records import PACK_CONTENT_TYPE, Record, event_count  # noqa: E402
-from tests.integration.test_ops_support import committed_and_end, ops_settings  # noqa: E402
-from tests.integration.test_sink_support import (  # noqa: E402
+from streams.sink.records import Record, event_count  # noqa: E402
+from tests.support.bench import machine, write_result  # noqa: E402
+from tests.support.ops import committed_and_end, ops_settings  # noqa: E402
+from tests.support.sink import (  # noqa: E402
     Topics,
     WorkerProcess,
     make_topics,
@@ -69,7 +68,7 @@ def make_records(n: int, seed: int = 1) -> list[tuple[Any, ...]]:
     (<= 512 KB) per partition."""
     embedder = make_embedder("hash", DIM)
     records: list[tuple[Any, ...]] = []
-    headers = [("content-type", PACK_CONTENT_TYPE)]
+    headers = [("content-type", CONTENT_TYPE_PACK.encode())]
     batch: list[dict[str, Any]] = []
 
     def flush() -> None:
@@ -295,7 +294,7 @@ async def bench(settings: Settings, logs: Path, n: int, worker_counts: list[int]
         "partitions": PARTITIONS,
         "embedder": "hash",
         "generate_s": round(time.perf_counter() - t0, 1),
-        "cpus": os.cpu_count(),
+        "machine": machine(),
     }
     print(f"generated {n} postings in {len(records)} packs", flush=True)
     await reset_table(settings)
@@ -354,9 +353,7 @@ def main() -> None:
         logs = Path(home) / "worker-logs"
         logs.mkdir()
         out = asyncio.run(bench(settings, logs, args.postings, counts))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_result(args.out, out)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Search latency and recall of api.search.PostingRepository at 100k postings, uncached.
 
 Data: ``BENCH_ROWS`` (100k) clustered 384-d postings with varied attributes (the test
-generator in tests/integration/test_search_support.py, 200 centres), 5 % tombstones;
+generator in tests/support/search.py, 200 centres), 5 % tombstones;
 an IVFFlat index built the way the sink builds it (lists = rows/1000, probes =
 ceil(sqrt(lists))) and described in ``vector_index``. Queries: fresh vectors from the
 same clusters. For each scenario: p50/p95/p99 of ``repository.search`` (first=10, one
@@ -21,8 +21,6 @@ import contextlib
 import json
 import math
 import os
-import platform
-import socket
 import sys
 import tempfile
 import time
@@ -42,7 +40,9 @@ from api.search import PostingFilter, PostingRepository  # noqa: E402
 from api.search.vectors import to_pgvector_text  # noqa: E402
 from schemas.db.migrate import migrate  # noqa: E402
 from schemas.settings import Settings  # noqa: E402
-from tests.integration.test_search_support import (  # noqa: E402
+from tests.support.bench import machine, percentiles_ms, write_result  # noqa: E402
+from tests.support.provision import free_port  # noqa: E402
+from tests.support.search import (  # noqa: E402
     insert_rows,
     make_rows,
     matches,
@@ -69,11 +69,6 @@ SCENARIOS: dict[str, PostingFilter] = {
 }
 
 
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return round(s[min(len(s) - 1, math.ceil(q / 100 * len(s)) - 1)], 2)
-
-
 @contextlib.asynccontextmanager
 async def database() -> AsyncIterator[str]:
     url = os.environ.get("BENCH_DATABASE_URL")
@@ -84,10 +79,7 @@ async def database() -> AsyncIterator[str]:
     from infra.stack.paths import StackPaths
 
     with tempfile.TemporaryDirectory(prefix="bench-search-") as home:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        private = Settings(home=Path(home), postgres_port=port)
+        private = Settings(home=Path(home), postgres_port=free_port())
         paths = StackPaths.create(private.home)
         await asyncio.to_thread(postgres.start, private, paths)
         try:
@@ -113,7 +105,7 @@ async def run_scenarios(
         for q in queries:
             t = time.perf_counter()
             page = await repo.search(q, f, first=K, after=None)
-            lat1.append((time.perf_counter() - t) * 1000)
+            lat1.append(time.perf_counter() - t)
             scores = np.where(mask, matrix @ q, -np.inf)
             best = np.argsort(-scores)[: min(K, int(mask.sum()))]
             truth = {ids[i] for i in best}
@@ -125,7 +117,7 @@ async def run_scenarios(
                 if p2.has_next_page:
                     t = time.perf_counter()
                     await repo.search(q, f, first=K, after=p2.end_cursor)
-                    lat3.append((time.perf_counter() - t) * 1000)
+                    lat3.append(time.perf_counter() - t)
         after = (repo.stats.index_searches, repo.stats.exact_searches, repo.stats.fallbacks)
         paths = dict(
             zip(
@@ -134,10 +126,8 @@ async def run_scenarios(
         )
         out[name] = {
             "matching_share": round(share, 4),
-            "page1_ms": {"p50": pct(lat1, 50), "p95": pct(lat1, 95), "p99": pct(lat1, 99)},
-            "page3_ms": (
-                {"p50": pct(lat3, 50), "p95": pct(lat3, 95), "p99": pct(lat3, 99)} if lat3 else None
-            ),
+            "page1_ms": percentiles_ms(lat1),
+            "page3_ms": percentiles_ms(lat3) if lat3 else None,
             "recall@10": round(float(np.mean(recalls)), 4) if recalls else None,
             "paths (all pages)": paths,
         }
@@ -211,7 +201,7 @@ async def main() -> None:
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
         try:
             results: dict[str, Any] = {
-                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                "machine": machine(),
                 "server": {"postgres": server, "pgvector": pgvector},
                 "data": {"rows": ROWS, "dim": DIM, "centres": CENTRES, "queries": QUERIES},
             }
@@ -250,9 +240,7 @@ async def main() -> None:
             log(json.dumps(results["vector_encoding"]))
         finally:
             await pool.close()
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    log(f"wrote {RESULTS}")
+    write_result(RESULTS, results, log)
 
 
 if __name__ == "__main__":

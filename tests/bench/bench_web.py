@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -53,6 +52,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.support.bench import machine, write_result  # noqa: E402
 from tests.support.provision import free_port  # noqa: E402
 
 LIGHTHOUSE_DIR = Path(__file__).resolve().parent / "lighthouse"
@@ -261,7 +261,7 @@ def measure(url: str, repeat: int, source: dict[str, Any], skip_lighthouse: bool
         log(f"{name:16} first {row['first_ms']:7.1f} ms, warm p50 {row['warm_p50_ms']:6.1f} ms")
     result: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": machine(),
         "url": url,
         "postings": count,
         "source": source,
@@ -299,9 +299,7 @@ def main() -> None:
     else:
         with private_stack(args.n) as (url, source):
             result = measure(url, args.repeat, source, args.no_lighthouse)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    log(f"wrote {args.out}")
+    write_result(args.out, result, log)
     print(json.dumps({"pages": result["pages"], "lighthouse_min": result.get("lighthouse_min")}))
 
 

@@ -1,5 +1,6 @@
-"""Browser-test fixtures: the real stack, a sink worker, ``python -m api`` over HTTP, the
-API tests' fixed corpus published through GraphQL, and Debian's chromium via Playwright.
+"""Browser-test fixtures: ``python -m api`` over HTTP on the corpus topics and worker of
+tests/conftest.py, the API tests' fixed corpus published through GraphQL, and Debian's
+chromium via Playwright.
 
 Playwright's own browser downloads are never used (``playwright install`` is not run):
 the tests launch ``/usr/bin/chromium`` (``JOBSTREAM_CHROMIUM`` to override) and fail
@@ -20,12 +21,11 @@ from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
-from schemas.settings import Settings
-from tests.integration.test_api_support import CORPUS, PUBLISH, corpus_topics
-from tests.integration.test_sink_support import Topics, WorkerProcess
-from tests.support.provision import free_port
+from tests.support.api import PUBLISH
+from tests.support.corpus import CORPUS
+from tests.support.provision import PUBLISH_HEADERS, free_port
+from tests.support.sink import Topics, WorkerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -44,18 +44,6 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest_asyncio.fixture(scope="package", loop_scope="session")
-async def topics(stack: Settings) -> Topics:
-    return await corpus_topics(stack)
-
-
-@pytest.fixture(scope="package")
-def worker(topics: Topics, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
-    proc = WorkerProcess(topics, tmp_path_factory.mktemp("browser-worker")).start()
-    yield proc
-    proc.terminate()
-
-
 def _wait(predicate: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -64,7 +52,7 @@ def _wait(predicate: Any, timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def base_url(
     topics: Topics, worker: WorkerProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
@@ -90,7 +78,9 @@ def base_url(
             _wait(healthy, 60, "python -m api")
             for doc in CORPUS:
                 body = client.post(
-                    "/graphql", json={"query": PUBLISH, "variables": {"input": doc.input()}}
+                    "/graphql",
+                    json={"query": PUBLISH, "variables": {"input": doc.input()}},
+                    headers=PUBLISH_HEADERS,
                 ).json()
                 assert body["data"]["publishPosting"]["errors"] == [], body
             _wait(
@@ -108,7 +98,7 @@ def base_url(
             proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def browser(base_url: str) -> Iterator[Any]:
     """Headless chromium. Depends on base_url so the async stack fixtures run first:
     Playwright's sync API keeps an event loop running in this thread while it is open."""

@@ -13,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.test_api_support import CORPUS, PUBLISH
+from tests.support.api import PUBLISH
+from tests.support.corpus import CORPUS
+from tests.support.provision import PUBLISH_HEADERS
 
 pytestmark = pytest.mark.integration
 
@@ -173,7 +175,11 @@ def test_zz_new_postings_are_announced_while_the_page_is_open(page: Any, base_ur
     doc = CORPUS[0]
     posting = doc.input(id="web-new-1", title="Night Shift Baker", remoteMode="ONSITE")
     with httpx.Client(base_url=base_url, timeout=30) as client:
-        body = client.post("/graphql", json={"query": PUBLISH, "variables": {"input": posting}})
+        body = client.post(
+            "/graphql",
+            json={"query": PUBLISH, "variables": {"input": posting}},
+            headers=PUBLISH_HEADERS,
+        )
         assert body.json()["data"]["publishPosting"]["errors"] == []
     page.get_by_role("link", name="1 new posting landed: show them").click(timeout=30_000)
     page.wait_for_load_state()

@@ -18,16 +18,16 @@ import pytest
 from pgvector.asyncpg import register_vector
 
 from gateway.generator import embedding_text, generate
-from gateway.testing import running_gateway
 from schemas.embedding import make_embedder
 from schemas.settings import Settings
-from tests.integration.test_sink_support import (
+from tests.support.gateway import running_gateway
+from tests.support.provision import free_port
+from tests.support.sink import (
     WorkerProcess,
     make_topics,
     reset_table,
     wait_caught_up,
 )
-from tests.support.provision import free_port
 
 pytestmark = pytest.mark.integration
 

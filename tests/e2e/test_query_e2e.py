@@ -26,9 +26,7 @@ import pytest
 from schemas.domain import Posting, decode_event
 from schemas.settings import Settings
 from schemas.topics import CONTENT_TYPE_EVENT
-from tests.integration.test_api_support import (
-    BY_ID,
-    CORPUS,
+from tests.support.api import (
     DELETE,
     POSTING,
     SEARCH_IDS,
@@ -38,7 +36,9 @@ from tests.integration.test_api_support import (
     running_api,
     wait_until,
 )
-from tests.integration.test_sink_support import (
+from tests.support.corpus import BY_ID, CORPUS
+from tests.support.provision import PUBLISH_HEADERS, free_port
+from tests.support.sink import (
     ROOT,
     Topics,
     WorkerProcess,
@@ -46,7 +46,6 @@ from tests.integration.test_sink_support import (
     read_all,
     reset_table,
 )
-from tests.support.provision import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -226,7 +225,7 @@ async def _scenario(
     for _ in range(2):
         await local.gql(POSTING, {"id": "py-2"})
         await remote.raw(POSTING, {"id": "py-2"})
-    deleted = await local.gql(DELETE, {"id": "py-2", "version": 2})
+    deleted = await local.gql(DELETE, {"id": "py-2", "version": 2}, PUBLISH_HEADERS)
     assert deleted["deletePosting"] == {"accepted": {"id": "py-2", "version": 2}, "errors": []}
     commit = await committed_at(conn, "py-2", (2, True))
 

@@ -13,13 +13,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from api.operations import OperationClient, OperationUnavailable
 from schemas.settings import Settings
-from tests.integration.test_api_support import (
-    ADMIN_TOKEN,
-    app_settings,
-    reset_redis,
-    running_api,
-)
-from tests.integration.test_sink_support import (
+from tests.support.api import ADMIN_TOKEN, app_settings, reset_redis, running_api
+from tests.support.sink import (
     Topics,
     WorkerProcess,
     encoded,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,54 +17,27 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-import pytest_asyncio
 
 from schemas.settings import Settings
-from tests.integration.test_api_support import (
+from tests.support.api import (
     ADMIN_TOKEN,
-    BASE_DATE,
-    BY_ID,
-    CORPUS,
     POSTING,
-    PYTHON_BACKEND,
     SEARCH_IDS,
     Api,
     app_settings,
-    corpus_topics,
-    matches,
-    publish_corpus,
     running_api,
     wait_until,
 )
-from tests.integration.test_sink_support import (
+from tests.support.corpus import BASE_DATE, BY_ID, CORPUS, PYTHON_BACKEND, matches
+from tests.support.provision import free_port
+from tests.support.sink import (
     PYTHON,
     ROOT,
     Topics,
     WorkerProcess,
 )
-from tests.support.provision import free_port
 
 pytestmark = pytest.mark.integration
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def topics(stack: Settings) -> Topics:
-    return await corpus_topics(stack)
-
-
-@pytest.fixture(scope="module")
-def worker(topics: Topics, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
-    proc = WorkerProcess(topics, tmp_path_factory.mktemp("api-worker")).start()
-    yield proc
-    proc.terminate()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def api(stack: Settings, topics: Topics, worker: WorkerProcess) -> AsyncIterator[Api]:
-    """One app with the corpus published through it and landed by the worker."""
-    async with running_api(app_settings(stack, topics)) as api:
-        await publish_corpus(api, stack)
-        yield api
 
 
 async def all_ids(api: Api, query: str, filter: dict[str, Any] | None = None) -> list[str]:

@@ -10,11 +10,9 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import grpc
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaTimeoutError
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -23,112 +21,18 @@ from pydantic import SecretStr
 
 from gateway.client import IngestClient
 from gateway.server import Gateway
-from gateway.testing import private_topics, running_gateway, sample_event
-from schemas.domain import Posting, PostingDeleted, decode_event, validate_event
 from schemas.jobstream.v1 import ingest_pb2, ingest_pb2_grpc, posting_pb2
 from schemas.settings import Settings
-from schemas.topics import CONTENT_TYPE_EVENT, CONTENT_TYPE_PACK, partition_for
-from tests.support.provision import free_port
+from tests.support.gateway import (
+    TopicWatch,
+    private_topics,
+    running_gateway,
+    sample_event,
+    written,
+)
+from tests.support.provision import PUBLISH_METADATA, PUBLISH_TOKEN, free_port
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass(frozen=True)
-class Record:
-    key: bytes | None
-    value: bytes
-    headers: dict[str, bytes]
-    partition: int
-    offset: int
-
-
-class TopicWatch:
-    """Records appended to a topic after :meth:`mark`."""
-
-    def __init__(self, settings: Settings, topic: str) -> None:
-        self.settings = settings
-        self.topic = topic
-        self.start: dict[TopicPartition, int] = {}
-
-    async def _consumer(self) -> AIOKafkaConsumer:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers, enable_auto_commit=False
-        )
-        await consumer.start()
-        return consumer
-
-    async def mark(self) -> TopicWatch:
-        consumer = await self._consumer()
-        try:
-            parts = consumer.partitions_for_topic(self.topic) or set()
-            if not parts:
-                await consumer._client.force_metadata_update()
-                parts = consumer.partitions_for_topic(self.topic) or set()
-            tps = [TopicPartition(self.topic, p) for p in parts]
-            self.start = await consumer.end_offsets(tps)
-        finally:
-            await consumer.stop()
-        return self
-
-    async def records(self) -> list[Record]:
-        consumer = await self._consumer()
-        try:
-            tps = list(self.start)
-            ends = await consumer.end_offsets(tps)
-            consumer.assign(tps)
-            for tp in tps:
-                consumer.seek(tp, self.start[tp])
-            out: list[Record] = []
-            remaining = {tp for tp in tps if ends[tp] > self.start[tp]}
-            while remaining:
-                batches = await consumer.getmany(*remaining, timeout_ms=1000, max_records=5000)
-                for tp, msgs in batches.items():
-                    for m in msgs:
-                        if m.offset < ends[tp]:
-                            out.append(
-                                Record(m.key, m.value, dict(m.headers), tp.partition, m.offset)
-                            )
-                for tp in list(remaining):
-                    if await consumer.position(tp) >= ends[tp]:
-                        remaining.discard(tp)
-            return out
-        finally:
-            await consumer.stop()
-
-
-@dataclass(frozen=True)
-class Written:
-    """One event as it sits in Kafka (a pack is expanded into its members)."""
-
-    id: str
-    event: Posting | PostingDeleted
-    record: Record
-    pack_index: int | None
-
-
-def expand(records: list[Record], dim: int, partitions: int) -> list[Written]:
-    """Decode single-event records and packs, checking each layout's invariants."""
-    out: list[Written] = []
-    for r in records:
-        if r.headers.get("content-type") == CONTENT_TYPE_PACK.encode():
-            assert r.key is None
-            pack = posting_pb2.PostingEventPack.FromString(r.value)
-            for index, msg in enumerate(pack.events):
-                event = validate_event(msg, dim=dim)
-                assert partition_for(event.id.encode(), partitions) == r.partition
-                out.append(Written(event.id, event, r, index))
-        else:
-            assert r.headers.get("content-type") == CONTENT_TYPE_EVENT.encode()
-            event = decode_event(r.key, r.value, dim=dim)  # checks key == id
-            out.append(Written(event.id, event, r, None))
-    return out
-
-
-async def written(watch: TopicWatch, prefix: str) -> list[Written]:
-    """Events of this test (ids starting with ``prefix``) in log order per partition."""
-    events = expand(await watch.records(), watch.settings.embedding_dim, len(watch.start))
-    mine = [w for w in events if w.id.startswith(prefix + ":")]
-    return sorted(mine, key=lambda w: (w.record.partition, w.record.offset, w.pack_index or 0))
 
 
 def uid() -> str:
@@ -171,9 +75,10 @@ async def ingest(
     batches: list[ingest_pb2.IngestBatch],
     *,
     producer_id: str | None = None,
-    metadata: tuple[tuple[str, str], ...] = (),
+    metadata: tuple[tuple[str, str], ...] = PUBLISH_METADATA,
 ) -> list[ingest_pb2.IngestAck]:
-    """Send ``batches`` on one stream, half-close, and return every ack."""
+    """Send ``batches`` on one stream, half-close, and return every ack (``metadata``:
+    the key, the stack's publish key by default)."""
     md = (("x-producer-id", producer_id or f"test-{uid()}"), *metadata)
     async with channel(gw) as ch:
         stub = ingest_pb2_grpc.IngestServiceStub(ch)
@@ -278,7 +183,11 @@ async def test_10k_postings_reach_kafka_exactly_once(
     p = uid()
     acked: list[ingest_pb2.IngestAck] = []
     client = IngestClient(
-        gateway.address, producer_id=f"bulk-{p}", window=8, on_ack=lambda a, _: acked.append(a)
+        gateway.address,
+        token=PUBLISH_TOKEN,
+        producer_id=f"bulk-{p}",
+        window=8,
+        on_ack=lambda a, _: acked.append(a),
     )
     started = time.monotonic()
     async with client:
@@ -299,11 +208,13 @@ async def test_10k_postings_reach_kafka_exactly_once(
 # --- sequences and resume -----------------------------------------------------------------
 
 
-async def resume(gw: Gateway, producer_id: str) -> int:
+async def resume(
+    gw: Gateway, producer_id: str, metadata: tuple[tuple[str, str], ...] = PUBLISH_METADATA
+) -> int:
     async with channel(gw) as ch:
         stub = ingest_pb2_grpc.IngestServiceStub(ch)
         response = await stub.Resume(
-            ingest_pb2.ResumeRequest(), metadata=(("x-producer-id", producer_id),)
+            ingest_pb2.ResumeRequest(), metadata=(("x-producer-id", producer_id), *metadata)
         )
         return int(response.last_acked_sequence)
 
@@ -362,7 +273,7 @@ async def test_empty_batch_is_acked(gateway: Gateway) -> None:
 async def test_a_newer_stream_for_the_same_producer_takes_over(gateway: Gateway) -> None:
     p = uid()
     producer = f"takeover-{p}"
-    md = (("x-producer-id", producer),)
+    md = (("x-producer-id", producer), *PUBLISH_METADATA)
     async with channel(gateway) as ch:
         stub = ingest_pb2_grpc.IngestServiceStub(ch)
         old = stub.Ingest(metadata=md)
@@ -396,7 +307,9 @@ async def test_gateway_restart_during_a_produce_run_writes_everything_once(
 
     gw = Gateway(gw_stack.model_copy(update={"gateway_port": port}), metrics_server=False)
     await gw.start()
-    client = IngestClient(gw.address, producer_id=f"run-{p}", window=6, on_ack=on_ack)
+    client = IngestClient(
+        gw.address, producer_id=f"run-{p}", window=6, on_ack=on_ack, token=PUBLISH_TOKEN
+    )
 
     async def produce() -> None:
         async with client:
@@ -437,17 +350,21 @@ async def test_crash_window_duplicates_a_batch_but_loses_nothing(
     real_record = gateway.sequences.record
     calls = 0
 
-    async def flaky_record(producer_id: str, sequence: int) -> None:
+    async def flaky_record(producer_id: str, sequence: int, owner_key_id: str) -> None:
         nonlocal calls
         calls += 1
         if calls == 3:
             raise ConnectionError("simulated crash before the sequence record")
-        await real_record(producer_id, sequence)
+        await real_record(producer_id, sequence, owner_key_id)
 
     monkeypatch.setattr(gateway.sequences, "record", flaky_record)
     acked: list[ingest_pb2.IngestAck] = []
     client = IngestClient(
-        gateway.address, producer_id=f"crash-{p}", window=1, on_ack=lambda a, _: acked.append(a)
+        gateway.address,
+        token=PUBLISH_TOKEN,
+        producer_id=f"crash-{p}",
+        window=1,
+        on_ack=lambda a, _: acked.append(a),
     )
     async with client:
         for s in range(5):
@@ -500,7 +417,7 @@ async def collect(
 async def expect_status(
     gw: Gateway, batches: list[ingest_pb2.IngestBatch], producer_id: str | None = None
 ) -> tuple[grpc.StatusCode, str, list[ingest_pb2.IngestAck]]:
-    md = (("x-producer-id", producer_id or f"limits-{uid()}"),)
+    md = (("x-producer-id", producer_id or f"limits-{uid()}"), *PUBLISH_METADATA)
     acks: list[ingest_pb2.IngestAck] = []
     async with channel(gw) as ch:
         call = ingest_pb2_grpc.IngestServiceStub(ch).Ingest(iter(batches), metadata=md)
@@ -539,7 +456,7 @@ async def test_producer_id_metadata_is_required_and_checked(gateway: Gateway) ->
         stub = ingest_pb2_grpc.IngestServiceStub(ch)
         for md in ((), (("x-producer-id", "has spaces"),), (("x-producer-id", "x" * 201),)):
             with pytest.raises(aio.AioRpcError) as info:
-                await stub.Resume(ingest_pb2.ResumeRequest(), metadata=md)
+                await stub.Resume(ingest_pb2.ResumeRequest(), metadata=(*md, *PUBLISH_METADATA))
             assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert "x-producer-id" in (info.value.details() or "")
 
@@ -552,7 +469,10 @@ async def test_undecodable_message_is_invalid_argument(gateway: Gateway) -> None
             response_deserializer=ingest_pb2.IngestAck.FromString,
         )
         good = batch(1, events(uid(), 1)).SerializeToString()
-        call = raw(iter([good, b"\xff\xff\xff garbage"]), metadata=(("x-producer-id", uid()),))
+        call = raw(
+            iter([good, b"\xff\xff\xff garbage"]),
+            metadata=(("x-producer-id", uid()), *PUBLISH_METADATA),
+        )
         acks: list[ingest_pb2.IngestAck] = []
         with pytest.raises(aio.AioRpcError) as info:
             await collect(call, acks)
@@ -613,7 +533,7 @@ async def test_a_stalled_kafka_stops_reading_within_the_budgets(
 
         monkeypatch.setattr(gw.writer, "enqueue", stalled_enqueue)
         sent: list[int] = []
-        client = IngestClient(gw.address, producer_id=f"bp-{p}", window=1000)
+        client = IngestClient(gw.address, producer_id=f"bp-{p}", window=1000, token=PUBLISH_TOKEN)
 
         async def produce() -> None:
             async with client:
@@ -651,7 +571,11 @@ async def test_a_kafka_write_failure_ends_the_stream_and_the_client_resends(
     monkeypatch.setattr(gateway.writer, "enqueue", failing_enqueue)
     acked: list[ingest_pb2.IngestAck] = []
     client = IngestClient(
-        gateway.address, producer_id=f"kf-{p}", window=1, on_ack=lambda a, _: acked.append(a)
+        gateway.address,
+        token=PUBLISH_TOKEN,
+        producer_id=f"kf-{p}",
+        window=1,
+        on_ack=lambda a, _: acked.append(a),
     )
     async with client:
         for s in range(4):

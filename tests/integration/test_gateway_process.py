@@ -21,11 +21,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.testing import private_topics, sample_json
 from schemas.jobstream.v1 import ingest_pb2, ingest_pb2_grpc, posting_pb2
 from schemas.settings import Settings
-from tests.integration.test_gateway import TopicWatch, written
-from tests.support.provision import free_port
+from tests.support.gateway import TopicWatch, private_topics, sample_json, written
+from tests.support.provision import PUBLISH_METADATA, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -111,7 +110,8 @@ def raw_ingest(address: str, messages: list[bytes], producer_id: str) -> grpc.St
             request_serializer=lambda b: b,
             response_deserializer=ingest_pb2.IngestAck.FromString,
         )
-        responses = call(iter(messages), metadata=(("x-producer-id", producer_id),), timeout=20)
+        md = (("x-producer-id", producer_id), *PUBLISH_METADATA)
+        responses = call(iter(messages), metadata=md, timeout=20)
         try:
             for _ in responses:
                 pass
@@ -195,16 +195,17 @@ _posting = st.builds(
 )
 def test_fuzz_random_field_values_get_an_answer_per_record(
     gateway_process: GatewayProcess,
+    gw_stack: Settings,
     sequence: int,
     postings: list[posting_pb2.PostingEvent],
     valid: int,
 ) -> None:
     good = [posting_pb2.PostingEvent.FromString(_valid_bytes(i)) for i in range(valid)]
     batch = ingest_pb2.IngestBatch(sequence=sequence, postings=postings + good)
-    md = (("x-producer-id", f"fuzz-{uuid.uuid4().hex}"),)
+    md = (("x-producer-id", f"fuzz-{uuid.uuid4().hex}"), *PUBLISH_METADATA)
     with grpc.insecure_channel(gateway_process.address) as ch:
         stub = ingest_pb2_grpc.IngestServiceStub(ch)
-        if sequence == 0:
+        if sequence == 0 or sequence > gw_stack.gateway_sequence_window:  # 0 or too far
             with pytest.raises(grpc.RpcError) as info:
                 list(stub.Ingest(iter([batch]), metadata=md, timeout=20))
             assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from schemas.settings import Settings
-from tests.integration.test_sink_support import (
+from tests.support.sink import (
     PYTHON,
     ROOT,
     Topics,
@@ -122,11 +122,11 @@ async def test_maintenance_refuses_a_second_run_and_names_a_missing_database(
 ) -> None:
     import asyncpg
 
-    from streams.maintenance.job import MAINTENANCE_LOCK_KEY
+    from schemas.db.locks import AdvisoryLock
 
     conn = await asyncpg.connect(stack.postgres_dsn)
     try:
-        await conn.execute("SELECT pg_advisory_lock($1)", MAINTENANCE_LOCK_KEY)
+        await conn.execute("SELECT pg_advisory_lock($1)", AdvisoryLock.MAINTENANCE)
         code, _, err = await maintenance_run(topics)
         assert code == 4, err
         assert "another maintenance run is already running" in err

@@ -10,19 +10,21 @@ from pathlib import Path
 import pytest
 
 from schemas.settings import Settings
-from tests.integration.test_ops_support import (
+from tests.support.ops import (
     cli,
     ops_settings,
     partitions_by_member,
     wait_caught_up,
     wait_group,
 )
-from tests.integration.test_sink_faults import as_records, history, produce_slowly
-from tests.integration.test_sink_support import (
+from tests.support.sink import (
     WorkerProcess,
+    as_records,
     expected_state,
+    history,
     make_topics,
     metrics,
+    produce_slowly,
     read_all,
     reset_table,
     table,

@@ -12,7 +12,7 @@ import pytest
 
 from schemas.settings import Settings
 from streams.ops.offsets import show_offsets
-from tests.integration.test_ops_support import (
+from tests.support.ops import (
     cli,
     cli_json,
     committed_and_end,
@@ -21,10 +21,11 @@ from tests.integration.test_ops_support import (
     wait_caught_up,
     wait_group,
 )
-from tests.integration.test_sink_faults import as_records, history
-from tests.integration.test_sink_support import (
+from tests.support.sink import (
     WorkerProcess,
+    as_records,
     encoded,
+    history,
     make_topics,
     metrics,
     posting,

@@ -10,11 +10,11 @@ import asyncpg
 import numpy as np
 import pytest
 
-from gateway.testing import running_gateway, sample_json
 from schemas.domain import Posting, PostingDeleted
 from schemas.settings import Settings
 from streams.ops.redrive import redrive
-from tests.integration.test_ops_support import (
+from tests.support.gateway import running_gateway, sample_json
+from tests.support.ops import (
     cli,
     cli_json,
     committed_and_end,
@@ -23,12 +23,14 @@ from tests.integration.test_ops_support import (
     wait_caught_up,
     write_lines,
 )
-from tests.integration.test_sink_faults import as_records
-from tests.integration.test_sink_support import (
+from tests.support.provision import free_port
+from tests.support.sink import (
     WorkerProcess,
+    as_records,
     expected_state,
     make_topics,
     metrics,
+    pack_of,
     posting,
     produce,
     read_all,
@@ -36,7 +38,6 @@ from tests.integration.test_sink_support import (
     table,
     wait_for,
 )
-from tests.support.provision import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -197,10 +198,8 @@ async def test_a_letter_whose_value_was_omitted_is_redriven_from_its_original_re
     """The sink omits a value too large for the DLQ and points at the original; redrive
     reads it back (a pack member sliced out of its pack) and re-produces those bytes."""
     from schemas.domain import encode_event
-    from schemas.topics import partition_for
+    from schemas.topics import CONTENT_TYPE_PACK, partition_for
     from streams import dead_letters as dl
-    from streams.sink.records import PACK_CONTENT_TYPE
-    from tests.integration.test_sink_support import pack_of
 
     topics = await make_topics(stack, partitions=3)
     settings = ops_settings(topics)
@@ -216,7 +215,7 @@ async def test_a_letter_whose_value_was_omitted_is_redriven_from_its_original_re
             (
                 None,
                 pack_of([encode_event(m) for m in members]),
-                [("content-type", PACK_CONTENT_TYPE)],
+                [("content-type", CONTENT_TYPE_PACK.encode())],
                 part,
             ),
             (single.id.encode(), encode_event(single)),

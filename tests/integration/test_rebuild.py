@@ -19,14 +19,15 @@ import asyncpg
 import numpy as np
 import pytest
 
+from schemas.db.locks import AdvisoryLock
 from schemas.domain import Posting, PostingDeleted
 from schemas.jobstream.v1 import events_pb2
 from schemas.settings import Settings
 from streams.ops.errors import AlreadyRunning, BrokerUnreachable, DatabaseUnreachable
 from streams.rebuild import connect
-from streams.rebuild.run import REBUILD_LOCK_KEY, rebuild
-from tests.integration.test_api_support import app_settings, reset_redis, running_api
-from tests.integration.test_sink_support import (
+from streams.rebuild.run import rebuild
+from tests.support.api import app_settings, reset_redis, running_api
+from tests.support.sink import (
     PYTHON,
     ROOT,
     Topics,
@@ -260,7 +261,7 @@ async def test_a_second_rebuild_is_refused_while_one_runs(stack: Settings, topic
     settings = settings_for(stack, topics)
     conn = await asyncpg.connect(settings.postgres_dsn)
     try:
-        await conn.execute("SELECT pg_advisory_lock($1)", REBUILD_LOCK_KEY)
+        await conn.execute("SELECT pg_advisory_lock($1)", AdvisoryLock.REBUILD)
         await conn.execute("CREATE TABLE postings_rebuild (id text)")  # the running one's
         with pytest.raises(AlreadyRunning, match="another rebuild is already running"):
             await rebuild(settings)

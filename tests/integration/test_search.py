@@ -32,7 +32,7 @@ from api.search import (
 from api.search import sql as search_sql
 from api.search.vectors import to_pgvector_text
 from schemas.settings import Settings
-from tests.integration.test_search_support import (
+from tests.support.search import (
     Row,
     exact_ranking,
     facet_counts,

@@ -16,9 +16,8 @@ import pytest
 from schemas.domain import encode_event
 from schemas.jobstream.v1 import events_pb2, posting_pb2
 from schemas.settings import Settings
-from schemas.topics import partition_for
-from streams.sink.records import PACK_CONTENT_TYPE
-from tests.integration.test_sink_support import (
+from schemas.topics import CONTENT_TYPE_PACK, partition_for
+from tests.support.sink import (
     Topics,
     WorkerProcess,
     committed_and_end,
@@ -163,7 +162,7 @@ async def test_poison_records_are_dead_lettered_with_original_bytes_and_neighbou
         encode_event(posting(same, 2, rng)),
     ]
     pack = pack_of(members)
-    pack_headers = [("content-type", PACK_CONTENT_TYPE), ("producer-id", b"tester")]
+    pack_headers = [("content-type", CONTENT_TYPE_PACK.encode()), ("producer-id", b"tester")]
 
     sent = await produce(
         s,
@@ -214,7 +213,7 @@ async def test_poison_records_are_dead_lettered_with_original_bytes_and_neighbou
     assert [r.value for r in pack_dlq] == [members[1], members[2]]  # exact member bytes
     for r in pack_dlq:
         hh = dict(r.headers)
-        assert hh["x-original-content-type"] == PACK_CONTENT_TYPE
+        assert hh["x-original-content-type"] == CONTENT_TYPE_PACK.encode()
         assert "content-type" not in hh
         assert hh["producer-id"] == b"tester"
         assert int(hh["x-original-offset"]) == sent[5].offset

@@ -18,7 +18,7 @@ from streams.invalidations import Changed, Invalidations, build_invalidation
 from streams.sink.batch import dedupe
 from streams.sink.records import Decoded, Record
 from streams.sink.writer import PostingsWriter
-from tests.integration.test_sink_support import (
+from tests.support.sink import (
     deleted,
     make_topics,
     posting,

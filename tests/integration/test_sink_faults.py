@@ -11,26 +11,21 @@ import asyncio
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
 
-from schemas.domain import Posting, PostingDeleted, encode_event
 from schemas.settings import Settings
-from schemas.topics import partition_for
-from streams.sink.records import PACK_CONTENT_TYPE
-from tests.integration.test_sink_support import (
+from tests.support.sink import (
+    Event,
     Topics,
     WorkerProcess,
+    as_records,
     committed_and_end,
-    deleted,
     expected_state,
+    history,
     make_topics,
     metrics,
-    pack_of,
-    posting,
-    produce,
+    produce_slowly,
     read_all,
     reset_table,
     table,
@@ -39,52 +34,6 @@ from tests.integration.test_sink_support import (
 )
 
 pytestmark = pytest.mark.integration
-
-Event = Posting | PostingDeleted
-
-
-def history(ids: int, seed: int) -> list[Event]:
-    """Several versions per posting, arriving out of order and interleaved across ids,
-    with about one posting in eight deleted at some version (and maybe revived later)."""
-    rng = np.random.default_rng(seed)
-    events: list[Event] = []
-    for i in range(ids):
-        versions = list(range(1, int(rng.integers(2, 7)) + 1))
-        rng.shuffle(versions)
-        delete_at = int(rng.integers(1, len(versions) + 1)) if rng.random() < 0.125 else None
-        for v in versions:
-            pid = f"p{i:05d}"
-            events.append(deleted(pid, v) if v == delete_at else posting(pid, v, rng))
-    order = rng.permutation(len(events))
-    return [events[k] for k in order]
-
-
-def as_records(events: Sequence[Event], partitions: int, pack_every: int) -> list[tuple[Any, ...]]:
-    """Single-event records, except every ``pack_every``-th run of 40 events goes as packs
-    (one per partition), the way the gateway writes them."""
-    records: list[tuple[Any, ...]] = []
-    for start in range(0, len(events), 40):
-        chunk = events[start : start + 40]
-        if pack_every and (start // 40) % pack_every == 0:
-            by_part: dict[int, list[bytes]] = {}
-            for e in chunk:
-                by_part.setdefault(partition_for(e.id, partitions), []).append(encode_event(e))
-            for part, values in by_part.items():
-                pack = pack_of(values)
-                records.append((None, pack, [("content-type", PACK_CONTENT_TYPE)], part))
-        else:
-            records.extend((e.id.encode(), encode_event(e)) for e in chunk)
-    return records
-
-
-async def produce_slowly(
-    settings: Settings, topic: str, records: list[tuple[Any, ...]], seconds: float
-) -> None:
-    chunks = 20
-    size = -(-len(records) // chunks)
-    for k in range(chunks):
-        await produce(settings, topic, records[k * size : (k + 1) * size])
-        await asyncio.sleep(seconds / chunks)
 
 
 async def committed_total(topics: Topics) -> int:

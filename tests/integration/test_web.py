@@ -10,50 +10,22 @@ page naming the problem, never a trace.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
 from html import unescape
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
-from schemas.settings import Settings
-from tests.integration.test_api_support import (
-    BY_ID,
-    CORPUS,
+from tests.support.api import (
     Api,
-    app_settings,
-    corpus_topics,
-    matches,
-    publish_corpus,
-    running_api,
     wait_until,
 )
-from tests.integration.test_sink_support import Topics, WorkerProcess
+from tests.support.corpus import BY_ID, CORPUS, matches
+from tests.support.provision import PUBLISH_HEADERS
 
 pytestmark = pytest.mark.integration
 
 CARD_LINK = re.compile(r'<h3><a href="/postings/([^"]+)">')
 NEXT_LINK = re.compile(r'<a class="button" href="([^"]+)" rel="next">')
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def topics(stack: Settings) -> Topics:
-    return await corpus_topics(stack)
-
-
-@pytest.fixture(scope="module")
-def worker(topics: Topics, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
-    proc = WorkerProcess(topics, tmp_path_factory.mktemp("web-worker")).start()
-    yield proc
-    proc.terminate()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def api(stack: Settings, topics: Topics, worker: WorkerProcess) -> AsyncIterator[Api]:
-    async with running_api(app_settings(stack, topics)) as api:
-        await publish_corpus(api, stack)
-        yield api
 
 
 async def get(api: Api, url: str, status: int = 200) -> str:
@@ -284,6 +256,7 @@ async def test_a_deleted_posting_disappears_from_the_pages(api: Api) -> None:
     data = await api.gql(
         "mutation($id: ID!) { deletePosting(id: $id, version: 2) { accepted { id } } }",
         {"id": "hos-2"},
+        PUBLISH_HEADERS,
     )
     assert data["deletePosting"]["accepted"] == {"id": "hos-2"}
 

@@ -1,6 +1,5 @@
-"""Helpers for the sink's integration tests: events, a per-test topic set, a worker process.
+"""Helpers for the sink's tests and benches: events, a per-test topic set, a worker process.
 
-(A module of helpers rather than a conftest so the sink's tests stay in their own files.)
 Each test gets fresh topics and a fresh consumer group, the postings table truncated,
 and runs the worker as a real subprocess (``python -m streams``) so kill -9 is real.
 """
@@ -38,10 +37,13 @@ from schemas.domain import (
     encode_event,
 )
 from schemas.settings import Settings
+from schemas.topics import CONTENT_TYPE_PACK, partition_for
 from tests.support.provision import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 PYTHON = sys.executable
+
+Event = Posting | PostingDeleted
 
 
 def vector(rng: np.random.Generator, dim: int = 384) -> np.ndarray:
@@ -334,6 +336,50 @@ async def wait_for(predicate: Any, *, timeout: float = 30.0, what: str = "condit
             return
         await asyncio.sleep(0.2)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def history(ids: int, seed: int) -> list[Event]:
+    """Several versions per posting, arriving out of order and interleaved across ids,
+    with about one posting in eight deleted at some version (and maybe revived later)."""
+    rng = np.random.default_rng(seed)
+    events: list[Event] = []
+    for i in range(ids):
+        versions = list(range(1, int(rng.integers(2, 7)) + 1))
+        rng.shuffle(versions)
+        delete_at = int(rng.integers(1, len(versions) + 1)) if rng.random() < 0.125 else None
+        for v in versions:
+            pid = f"p{i:05d}"
+            events.append(deleted(pid, v) if v == delete_at else posting(pid, v, rng))
+    order = rng.permutation(len(events))
+    return [events[k] for k in order]
+
+
+def as_records(events: Sequence[Event], partitions: int, pack_every: int) -> list[tuple[Any, ...]]:
+    """Single-event records, except every ``pack_every``-th run of 40 events goes as packs
+    (one per partition), the way the gateway writes them."""
+    records: list[tuple[Any, ...]] = []
+    for start in range(0, len(events), 40):
+        chunk = events[start : start + 40]
+        if pack_every and (start // 40) % pack_every == 0:
+            by_part: dict[int, list[bytes]] = {}
+            for e in chunk:
+                by_part.setdefault(partition_for(e.id, partitions), []).append(encode_event(e))
+            for part, values in by_part.items():
+                pack = pack_of(values)
+                records.append((None, pack, [("content-type", CONTENT_TYPE_PACK.encode())], part))
+        else:
+            records.extend((e.id.encode(), encode_event(e)) for e in chunk)
+    return records
+
+
+async def produce_slowly(
+    settings: Settings, topic: str, records: list[tuple[Any, ...]], seconds: float
+) -> None:
+    chunks = 20
+    size = -(-len(records) // chunks)
+    for k in range(chunks):
+        await produce(settings, topic, records[k * size : (k + 1) * size])
+        await asyncio.sleep(seconds / chunks)
 
 
 def pack_of(members: Iterable[bytes]) -> bytes:

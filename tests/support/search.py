@@ -2,8 +2,8 @@
 and an independent Python model of the filters to check the database against.
 
 Vectors are clustered (random centres + small noise, normalised) because uniform random
-vectors are the pathological case for ANN indexes (DESIGN.md): recall checks on them
-say nothing about real data.
+vectors are the pathological case for ANN indexes: recall checks on them say nothing
+about real data.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
-"""Measure ingest throughput: postings/s from a producer process through the gateway
-into Kafka (acked). Not run in CI.
+"""Gateway ingest throughput: postings/s from a producer process through the gateway into
+Kafka (acked). Not run in CI.
 
-    JOBSTREAM_*=... python -m gateway.bench --n 20000 --batch 500 --format pack
-
-Needs a running stack (`jobstream up`). The gateway runs in this process; the producer
-runs in a child process (as in production, it does not share the gateway's CPU core)
-and builds all postings before the clock starts.
+The gateway runs in this process; the producer runs in a child process (as in
+production, it does not share the gateway's CPU core) and builds all postings before the
+clock starts. Runs on a private stack in a temporary folder, or on the configured one with
+``--running`` (``jobstream up``). Writes tests/bench/results/gateway.json. Run:
+``.venv/bin/python tests/bench/bench_gateway.py --n 50000 --batch 500 --format pack``.
 """
 
 from __future__ import annotations
@@ -13,19 +13,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
+from typing import Any
 
-from gateway.kafka_writer import RecordFormat
-from gateway.testing import running_gateway
-from schemas.settings import load_settings
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from gateway.kafka_writer import RecordFormat  # noqa: E402
+from schemas.settings import Settings, load_settings  # noqa: E402
+from tests.support.bench import machine, write_result  # noqa: E402
+from tests.support.gateway import running_gateway  # noqa: E402
+from tests.support.provision import free_port, local_stack  # noqa: E402
+
+RESULTS = ROOT / "tests" / "bench" / "results" / "gateway.json"
 
 _PRODUCER = """
 import asyncio, json, sys, time, uuid
 from gateway.client import IngestClient
-from gateway.testing import sample_event
+from tests.support.gateway import sample_event
 target, n, size, window = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 prefix = uuid.uuid4().hex[:8]
 batches = []
@@ -50,15 +59,10 @@ print(json.dumps({"elapsed_s": elapsed, "accepted": accepted}))
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def bench(n: int, batch: int, window: int, fmt: RecordFormat) -> dict[str, object]:
-    settings = load_settings()
-    async with running_gateway(settings, gateway_port=_free_port(), record_format=fmt) as gw:
+async def bench(
+    settings: Settings, n: int, batch: int, window: int, fmt: RecordFormat
+) -> dict[str, Any]:
+    async with running_gateway(settings, gateway_port=free_port(), record_format=fmt) as gw:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
@@ -67,6 +71,7 @@ async def bench(n: int, batch: int, window: int, fmt: RecordFormat) -> dict[str,
             str(n),
             str(batch),
             str(window),
+            cwd=ROOT,  # the child imports tests.support
             stdout=subprocess.PIPE,
         )
         stdout, _ = await proc.communicate()
@@ -81,11 +86,23 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--window", type=int, default=8)
     parser.add_argument("--format", choices=["pack", "event"], default="pack")
+    parser.add_argument("--running", action="store_true", help="use the configured stack")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     started = time.perf_counter()
-    result = asyncio.run(bench(args.n, args.batch, args.window, args.format))
+    run = (args.n, args.batch, args.window, args.format)
+    if args.running:
+        result = asyncio.run(bench(load_settings(), *run))
+    else:
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-gateway-") as home,
+            local_stack(Path(home)) as settings,
+        ):
+            result = asyncio.run(bench(settings, *run))
     result["wall_s"] = round(time.perf_counter() - started, 2)
+    result["machine"] = machine()
     print(json.dumps(result))
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from schemas.settings import Settings
 from streams.ops.errors import OpsError
 from streams.ops.group import GroupState, describe_group
 from streams.ops.offsets import show_offsets
-from tests.integration.test_sink_support import ROOT, Topics
+from tests.support.sink import ROOT, Topics
 
 PYTHON = sys.executable
 
