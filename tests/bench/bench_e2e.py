@@ -74,6 +74,7 @@ from gateway.generator import ROLE_FAMILIES, embedding_text, generate  # noqa: E
 from schemas.domain import from_json, validate_event  # noqa: E402
 from schemas.embedding import make_embedder  # noqa: E402
 from schemas.jobstream.v1 import posting_pb2  # noqa: E402
+from schemas.kafka import MAX_MESSAGE_BYTES  # noqa: E402
 from schemas.settings import Settings  # noqa: E402
 from streams.index import IndexPolicy, VectorIndexManager  # noqa: E402
 from streams.sink.sql import COLUMNS  # noqa: E402
@@ -541,7 +542,7 @@ async def bare_consume(settings: Settings, start: dict[int, int], end: dict[int,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=None,
         enable_auto_commit=False,
-        max_partition_fetch_bytes=8 * 1024 * 1024,  # as the workers (consumer_max_fetch_size)
+        max_partition_fetch_bytes=MAX_MESSAGE_BYTES,  # as the workers
         fetch_max_bytes=64 * 1024 * 1024,
     )
     await consumer.start()

@@ -50,6 +50,7 @@ from gateway.generator import embedding_text, generate  # noqa: E402
 from schemas.domain import from_json, validate_event  # noqa: E402
 from schemas.embedding import make_embedder  # noqa: E402
 from schemas.jobstream.v1 import posting_pb2  # noqa: E402
+from schemas.kafka import MAX_MESSAGE_BYTES  # noqa: E402
 from schemas.settings import Settings  # noqa: E402
 from schemas.topics import CONTENT_TYPE_PACK, partition_for  # noqa: E402
 from streams.rebuild.run import rebuild  # noqa: E402
@@ -119,7 +120,7 @@ def producer_for(settings: Settings) -> AIOKafkaProducer:
         enable_idempotence=True,
         linger_ms=20,
         max_batch_size=1024 * 1024,
-        max_request_size=8 * 1024 * 1024,
+        max_request_size=MAX_MESSAGE_BYTES,
     )
 
 

@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 from gateway.generator import embedding_text, generate  # noqa: E402
 from schemas.domain import from_json  # noqa: E402
 from schemas.embedding import make_embedder  # noqa: E402
+from schemas.kafka import MAX_MESSAGE_BYTES  # noqa: E402
 from schemas.settings import Settings  # noqa: E402
 from schemas.topics import CONTENT_TYPE_PACK, partition_for  # noqa: E402
 from streams.ops.errors import OpsError  # noqa: E402
@@ -156,7 +157,7 @@ async def bare_read(settings: Settings, topic: str) -> dict[str, Any]:
         bootstrap_servers=settings.kafka_bootstrap_servers,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        max_partition_fetch_bytes=8 * 1024 * 1024,
+        max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
         fetch_max_bytes=64 * 1024 * 1024,
     )
     await consumer.start()
