@@ -279,6 +279,6 @@ class SearchService:
         return await self._cached(
             "facets",
             filter.cache_key(),
-            lambda: self.repository.facets(None, filter),
+            lambda: self.repository.facets(filter),
             self._facets_codec,
         )

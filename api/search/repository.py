@@ -215,12 +215,12 @@ class PostingRepository:
             rows = await conn.fetch(query, *args)
         return [(r["id"], r["posted_at"]) for r in rows]
 
-    async def facets(self, vector: npt.ArrayLike | None, filter: PostingFilter) -> Facets:
+    async def facets(self, filter: PostingFilter) -> Facets:
         """Counts per facet value over *all* live postings matching ``filter``.
 
-        ``vector`` is accepted for interface stability and ignored: a vector search ranks
-        every matching posting (there is no relevance cut-off), so the facet counts of
-        "the results" are the counts of the filtered set.
+        No query vector: a vector search ranks every matching posting (there is no
+        relevance cut-off), so the facet counts of "the results" are the counts of the
+        filtered set.
         """
         query, args = sql.facets(filter.normalized())
         async with self._pool.acquire() as conn:

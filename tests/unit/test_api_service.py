@@ -75,7 +75,7 @@ class FakeRepository:
     async def similar(self, posting_id: str, *, first: int) -> list[SearchHit]:
         return [SearchHit(pid, 0.5) for pid in IDS if pid != posting_id][:first]
 
-    async def facets(self, vector: Any, filter: PostingFilter) -> Facets:
+    async def facets(self, filter: PostingFilter) -> Facets:
         return Facets.empty()
 
     async def count(self, filter: PostingFilter) -> int:
