@@ -18,6 +18,7 @@ from pgvector.asyncpg import register_vector
 
 from api.search import PostingFilter
 from api.search.models import experience_bucket
+from schemas.db.postings import PostingRow
 
 ENGLISH = ("NONE", "BASIC", "CONVERSATIONAL", "BUSINESS", "FLUENT", "NATIVE")
 REMOTE = ("ONSITE", "HYBRID", "REMOTE")
@@ -118,30 +119,38 @@ def make_rows(
     return rows
 
 
-COLUMNS = (
-    "id", "version", "deleted", "title", "company", "city", "country_code", "remote_mode",
-    "employment_type", "experience_min_years", "experience_max_years", "english_level",
-    "skills", "salary_min", "salary_max", "salary_currency", "description", "posted_at",
-    "embedding", "embedding_model",
-)  # fmt: skip
-
-
-def _record(r: Row) -> tuple[object, ...]:
+def _record(r: Row) -> PostingRow:
     if r.deleted:
-        return (r.id, 2, True, *([None] * 9), [], *([None] * 7))
-    return (
-        r.id, 1, False, f"Job {r.id}", f"Company {r.id[-2:]}", r.city, r.country_code,
-        r.remote_mode, r.employment_type, r.experience_min_years, r.experience_max_years,
-        r.english_level, list(r.skills), r.salary_min, r.salary_max, r.salary_currency,
-        f"Description of {r.id}", r.posted_at, r.embedding, "test-model",
-    )  # fmt: skip
+        return PostingRow(r.id, 2, True)
+    return PostingRow(
+        id=r.id,
+        version=1,
+        deleted=False,
+        title=f"Job {r.id}",
+        company=f"Company {r.id[-2:]}",
+        city=r.city,
+        country_code=r.country_code,
+        remote_mode=r.remote_mode,
+        employment_type=r.employment_type,
+        experience_min_years=r.experience_min_years,
+        experience_max_years=r.experience_max_years,
+        english_level=r.english_level,
+        skills=r.skills,
+        salary_min=r.salary_min,
+        salary_max=r.salary_max,
+        salary_currency=r.salary_currency,
+        description=f"Description of {r.id}",
+        posted_at=r.posted_at,
+        embedding=r.embedding,  # type: ignore[arg-type]  # pgvector's codec takes the array
+        embedding_model="test-model",
+    )
 
 
 async def insert_rows(conn: asyncpg.Connection, rows: list[Row]) -> None:
     """COPY the rows into ``postings`` (binary vectors via pgvector's codec), then ANALYZE."""
     await register_vector(conn)
     await conn.copy_records_to_table(
-        "postings", records=[_record(r) for r in rows], columns=list(COLUMNS)
+        "postings", records=[_record(r) for r in rows], columns=PostingRow._fields
     )
     await conn.execute("ANALYZE postings")
 
