@@ -27,6 +27,7 @@ async def test_platform_topics_exist_with_their_partitions(stack: Settings) -> N
         stack.topic_invalidations: 1,
         stack.topic_gateway_sequences: 1,
         stack.topic_operations: 1,
+        stack.topic_api_keys: 1,
     }
 
 
