@@ -49,6 +49,10 @@ def _run(settings_to_work: Callable[[Settings], Coroutine[object, object, _T]]) 
     except SettingsError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(EXIT_USAGE) from None
+    from schemas.logs import configure
+
+    # Logs go to stderr (stdout is the answer / --json), and only what needs attention.
+    configure("WARNING" if settings.log_level == "INFO" else settings.log_level)
     try:
         return asyncio.run(settings_to_work(settings))
     except BadInputError as exc:

@@ -174,7 +174,7 @@ class KeyRing:
         while True:
             consumer: AIOKafkaConsumer | None = None
             try:
-                await self._ensure_topic()
+                await ensure_topic(self._settings, self._role)
                 consumer = kafka.consumer(
                     self._settings,
                     f"keys-{self._role}",
@@ -218,20 +218,21 @@ class KeyRing:
                 continue
             keys[key.id] = key
 
-    async def _ensure_topic(self) -> None:
-        """Create the keys topic as `jobstream up` would, when a process starts first."""
-        spec = next(s for s in topic_specs(self._settings) if s.name == self._tp.topic)
-        admin = kafka.admin(self._settings, f"keys-{self._role}", request_timeout_ms=10_000)
-        await admin.start()
-        try:
-            if spec.name in set(await admin.list_topics()):
-                return
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(
-                    [NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config)]
-                )
-        finally:
-            await admin.close()
+
+async def ensure_topic(settings: Settings, role: str) -> None:
+    """Create the keys topic as `jobstream up` would, when a process comes first."""
+    spec = next(s for s in topic_specs(settings) if s.name == settings.topic_api_keys)
+    admin = kafka.admin(settings, f"keys-{role}", request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        if spec.name in set(await admin.list_topics()):
+            return
+        with contextlib.suppress(TopicAlreadyExistsError):
+            await admin.create_topics(
+                [NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config)]
+            )
+    finally:
+        await admin.close()
 
 
 async def write_key(settings: Settings, key: ApiKey, *, timeout_s: float = 15.0) -> None:
@@ -239,6 +240,7 @@ async def write_key(settings: Settings, key: ApiKey, *, timeout_s: float = 15.0)
     producer = kafka.producer(settings, "keys", request_timeout_ms=int(timeout_s * 1000))
     record_key, value = key.encode()
     try:
+        await asyncio.wait_for(ensure_topic(settings, "writer"), timeout_s)
         await asyncio.wait_for(producer.start(), timeout_s)
         await asyncio.wait_for(
             producer.send_and_wait(settings.topic_api_keys, value, key=record_key, partition=0),
