@@ -41,6 +41,8 @@ from api.search import (
     SearchHit,
     SearchPage,
 )
+from schemas.domain.errors import InvalidPosting
+from schemas.domain.text import text as domain_text
 from schemas.embedding import Embedder
 from schemas.errors import BadInputError, NotFoundError
 from schemas.settings import Settings
@@ -149,6 +151,10 @@ class SearchService:
                 f"{field} is {len(text)} characters long; the limit is {limit} "
                 "(JOBSTREAM_MAX_QUERY_CHARS)",
             )
+        try:  # the domain's text rule: no lone surrogates (not encodable), no controls
+            domain_text(text, field, limit)
+        except InvalidPosting as exc:
+            raise BadInput(field, exc.message) from None
         normalised = normalise_query(text)
         if not normalised:
             raise BadInput(field, f"{field} must contain some text")

@@ -11,6 +11,7 @@ a client learns nothing about the code.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -69,6 +70,31 @@ def _field_path(error: JobStreamError) -> str | None:
     return f"{error.argument}.{_camel(error.field)}"
 
 
+_LONG_NUMBER = re.compile(r"\d{41,}")
+_PYTHON_ADVICE = "; use sys.set_int_max_str_digits() to increase the limit"
+
+
+def _brief(message: str) -> str:
+    """A message about the client's document with the numbers it echoes cut short: a
+    5,000-digit literal is named by its length, not repeated, and Python's advice to
+    its own programmers is left out."""
+    message = message.replace(_PYTHON_ADVICE, "")
+    return _LONG_NUMBER.sub(lambda m: f"{m[0][:8]}... ({len(m[0])} digits)", message)
+
+
+def _refused_literal(error: GraphQLError) -> bool:
+    """A scalar refused a literal or a variable of the document (graphql-core lets a
+    scalar's parse raise any error and reports it against that node, keeping it as
+    ``original_error``): the client's input, never a resolver's fault -- those carry a
+    ``path``."""
+    return (
+        error.path is None
+        and bool(error.nodes)
+        and isinstance(error.original_error, ValueError | TypeError | OverflowError)
+        and not isinstance(error.original_error, JobStreamError)  # mapped by its kind
+    )
+
+
 def classify(error: GraphQLError) -> GraphQLError:
     """The client-facing version of one error, with ``extensions.code`` set.
 
@@ -79,12 +105,13 @@ def classify(error: GraphQLError) -> GraphQLError:
         return error
     original = error.original_error
     message = error.message
-    if original is None or isinstance(original, GraphQLError):
+    if original is None or isinstance(original, GraphQLError) or _refused_literal(error):
         # Parse and validation errors, variable coercion, depth limit: the client's query.
         if isinstance(original, GraphQLError) and original.extensions:
             extensions = {**original.extensions, **extensions}
         code = extensions.get("code")
         extensions["code"] = code if code in CODES else BAD_USER_INPUT
+        message = _brief(message)
     elif isinstance(original, JobStreamError):
         # UNAVAILABLE (Kafka did not answer) and kind-less failures stay INTERNAL, as
         # clients know them; their message says what happened and to retry.

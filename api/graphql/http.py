@@ -1,9 +1,11 @@
 """The /graphql route: Strawberry's Litestar controller, with errors always as JSON.
 
 Strawberry answers HTTP-level problems (a body that is not JSON, no query, a mutation
-over GET) with plain text; this controller answers them as a GraphQL error document with
-``extensions.code`` so clients parse one format. Result errors are classified again here
-as a safety net (``classify`` is idempotent).
+over GET) with plain text, and fails with a 500 on JSON it did not expect; this
+controller reads the request's JSON with limits (:mod:`api.graphql.body`) and answers
+every such problem as a GraphQL error document with ``extensions.code`` so clients parse
+one format. Result errors are classified again here as a safety net (``classify`` is
+idempotent).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from strawberry.litestar import make_graphql_controller
 from strawberry.litestar.controller import GraphQLController
 from strawberry.types import ExecutionResult
 
+from api.graphql import body
 from api.graphql.context import Context
 from api.graphql.errors import BAD_USER_INPUT, classify_all
 from api.graphql.schema import ApiSchema
@@ -57,6 +60,13 @@ def graphql_controller(schema: ApiSchema, path: str = "/graphql") -> type[GraphQ
                     media_type=MediaType.JSON,
                 )
             return response
+
+        def parse_json(self, data: str | bytes) -> Any:
+            """Request JSON read with limits (api.graphql.body): hostile JSON is a 400."""
+            try:
+                return body.decode(data)
+            except body.BodyRefused as exc:
+                raise HTTPException(400, exc.message) from None
 
         async def process_result(
             self, request: Any, result: ExecutionResult

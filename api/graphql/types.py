@@ -6,39 +6,62 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, NewType
 
 import strawberry
-from graphql import IntValueNode, StringValueNode, ValueNode
+from graphql import IntValueNode, StringValueNode, ValueNode, print_ast
 
 from api.graphql.context import ContextInfo
 from api.search import Facets as FacetsData
 from api.search import PostingView
 from schemas.domain import EmploymentType, EnglishLevel, RemoteMode
+from schemas.domain.text import shown
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
 
+_INT64_LITERAL = re.compile(r"-?[0-9]{1,19}")
+
+
 def _parse_long(value: Any) -> int:
+    """A JSON variable as a Long: an integer (or an integral float, or its decimal string)
+    within int64; ``ValueError`` naming what is wrong otherwise (graphql-core reports it
+    against the variable)."""
     if isinstance(value, bool):
         raise ValueError(f"Long cannot represent {value!r}: expected an integer")
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, str) and value.lstrip("-").isdigit():
-        value = int(value)
+    if isinstance(value, str):
+        value = _long_from_digits(value)
     if not isinstance(value, int):
-        raise ValueError(f"Long cannot represent {value!r}: expected an integer")
+        raise ValueError(f"Long cannot represent {shown(value)}: expected an integer")
     if not INT64_MIN <= value <= INT64_MAX:
-        raise ValueError(f"Long cannot represent {value}: outside the 64-bit range")
+        raise ValueError(f"Long cannot represent {shown(value)}: outside the 64-bit range")
     return value
 
 
+def _long_from_digits(digits: str) -> int:
+    """Decimal digits as an int, refusing anything longer than an int64 can be before
+    converting (Python refuses 4,300+ digits with a message about its own settings)."""
+    if not _INT64_LITERAL.fullmatch(digits):
+        if re.fullmatch(r"-?[0-9]+", digits):
+            raise ValueError(
+                f"Long cannot represent an integer of {len(digits.lstrip('-'))} digits:"
+                " outside the 64-bit range"
+            )
+        raise ValueError(f"Long cannot represent {shown(digits)}: expected an integer")
+    return int(digits)
+
+
 def _parse_long_literal(node: ValueNode, _variables: Any = None) -> int:
+    """An integer literal (or a string of digits) as a Long; a float, ``1e3`` or anything
+    else is refused naming the literal."""
     if isinstance(node, IntValueNode | StringValueNode):
-        return _parse_long(int(node.value) if isinstance(node, IntValueNode) else node.value)
-    raise ValueError("Long must be an integer literal")
+        return _parse_long(_long_from_digits(node.value))
+    raise ValueError(f"Long cannot represent {shown(print_ast(node))}: expected an integer")
 
 
 Long = NewType("Long", int)

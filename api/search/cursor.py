@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import math
+import re
 from dataclasses import dataclass
 
 from api.search.errors import InvalidCursor
@@ -29,6 +30,10 @@ from schemas.domain.limits import ID_PATTERN
 VERSION = 1
 _MAC_KEY = b"jobstream.search.cursor.v1"
 _MAX_LEN = 1024
+_FINGERPRINT_BYTES, _MAC_BYTES = 6, 8
+# What the two digests look like in a cursor we issued: lower-case hex of their size.
+_FINGERPRINT = re.compile(f"[0-9a-f]{{{2 * _FINGERPRINT_BYTES}}}")
+_MAC = re.compile(f"[0-9a-f]{{{2 * _MAC_BYTES}}}")
 # Cosine distance lies in [0, 2]; a little slack for float rounding at the ends.
 _DISTANCE_MIN, _DISTANCE_MAX = -1e-6, 2.0 + 1e-6
 
@@ -42,12 +47,12 @@ class Keyset:
 
 
 def filter_fingerprint(cache_key: str) -> str:
-    return hashlib.blake2b(cache_key.encode(), digest_size=6).hexdigest()
+    return hashlib.blake2b(cache_key.encode(), digest_size=_FINGERPRINT_BYTES).hexdigest()
 
 
 def _mac(distance: float, posting_id: str, fingerprint: str) -> str:
     body = f"{VERSION}|{distance!r}|{posting_id}|{fingerprint}".encode()
-    return hashlib.blake2b(body, key=_MAC_KEY, digest_size=8).hexdigest()
+    return hashlib.blake2b(body, key=_MAC_KEY, digest_size=_MAC_BYTES).hexdigest()
 
 
 def encode_cursor(keyset: Keyset, fingerprint: str) -> str:
@@ -77,6 +82,8 @@ def decode_cursor(cursor: str, fingerprint: str) -> Keyset:
     if payload["v"] != VERSION:
         raise InvalidCursor(f"cursor version {payload['v']!r} is not supported; start over")
     distance, posting_id, fp, mac = payload["d"], payload["i"], payload["f"], payload["c"]
+    # Shapes first, so the MAC is only computed over ASCII we issued ourselves: a forged
+    # non-ASCII mac or a lone surrogate would otherwise fail in compare_digest or encode.
     if (
         not isinstance(distance, float)
         or not math.isfinite(distance)
@@ -84,7 +91,9 @@ def decode_cursor(cursor: str, fingerprint: str) -> Keyset:
         or not isinstance(posting_id, str)
         or not ID_PATTERN.fullmatch(posting_id)
         or not isinstance(fp, str)
+        or not _FINGERPRINT.fullmatch(fp)
         or not isinstance(mac, str)
+        or not _MAC.fullmatch(mac)
         or not hmac.compare_digest(mac, _mac(distance, posting_id, fp))
     ):
         raise InvalidCursor("cursor is corrupt or was modified")

@@ -217,4 +217,10 @@ def _instant(value: datetime | None) -> datetime | None:
             "posted_after",
             f"posted_after must be timezone-aware (got naive {value.isoformat()})",
         )
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is in year 0 in UTC, which Python lacks
+        raise InvalidFilter(
+            "posted_after",
+            f"posted_after {value.isoformat()} is outside the years 1-9999 in UTC",
+        ) from None

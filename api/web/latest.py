@@ -18,7 +18,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from api.cache import JsonCodec
@@ -26,6 +26,7 @@ from api.search import PostingFilter, PostingView
 from api.search.cursor import filter_fingerprint
 from api.service import SearchService
 from api.web.params import BadParam
+from schemas.domain.limits import ID_PATTERN
 
 PREFIX = "n1:"
 
@@ -57,15 +58,19 @@ def encode(posted_at: datetime, posting_id: str, fingerprint: str) -> str:
 
 
 def decode(cursor: str, fingerprint: str) -> tuple[datetime, str]:
-    """The keyset of a cursor; BadParam("after") when garbled or made for another filter."""
+    """The keyset of a cursor, its time in UTC; BadParam("after") when garbled, out of
+    range or made for another filter (never an error further down: a year-1 date at
+    +14:00 would overflow in the driver, a lone surrogate in the cache key)."""
+    garbled = BadParam("after", "after is not a page cursor this site made")
     body = cursor.removeprefix(PREFIX)
     try:
         at, posting_id, fp = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        when = datetime.fromisoformat(at)
-    except (ValueError, TypeError, binascii.Error):
-        raise BadParam("after", "after is not a page cursor this site made") from None
-    if not isinstance(posting_id, str) or when.tzinfo is None:
-        raise BadParam("after", "after is not a page cursor this site made")
+        written = datetime.fromisoformat(at)
+        when = written.astimezone(UTC) if written.tzinfo is not None else None
+    except (ValueError, TypeError, OverflowError, binascii.Error):
+        raise garbled from None
+    if when is None or not isinstance(posting_id, str) or not ID_PATTERN.fullmatch(posting_id):
+        raise garbled
     if fp != fingerprint:
         raise BadParam("after", "after belongs to a search with other filters; start again")
     return when, posting_id
