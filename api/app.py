@@ -40,6 +40,7 @@ from api.metrics import CONTENT_TYPE, ApiMetrics
 from api.search import PostingRepository
 from api.service import SearchService
 from api.web import HTTP_ERROR_HANDLERS, Assets, compression_config, template_config, web_router
+from api.web.headers import security_headers
 from schemas.auth import KeyRing
 from schemas.embedding import Embedder, make_embedder
 from schemas.settings import Settings
@@ -184,5 +185,6 @@ def create_app(settings: Settings) -> Litestar:
         template_config=template_config(),
         compression_config=compression_config(),
         request_max_body_size=settings.max_request_bytes,
+        before_send=[security_headers],
         debug=False,
     )
