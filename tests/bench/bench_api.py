@@ -88,11 +88,12 @@ from gateway.generator import ROLE_FAMILIES  # noqa: E402
 from schemas.embedding import make_embedder  # noqa: E402
 from schemas.settings import Settings, load_settings  # noqa: E402
 from streams.index import VectorIndexManager  # noqa: E402
-from streams.sink.sql import COLUMNS  # noqa: E402
 from streams.sink.writer import register_vector_bytes  # noqa: E402
-from tests.bench.bench_e2e import copy_rows, make_postings  # noqa: E402
+from tests.bench.bench_e2e import make_postings  # noqa: E402
 from tests.support.bench import (  # noqa: E402
+    COPY_COLUMNS,
     Child,
+    copy_rows,
     git_commit,
     latency_ms,
     machine,
@@ -746,7 +747,7 @@ async def load_corpus(settings: Settings, rows: list[tuple[Any, ...]]) -> dict[s
         await register_vector_bytes(conn)
         await conn.execute("TRUNCATE postings")
         t = time.perf_counter()
-        await conn.copy_records_to_table("postings", records=rows, columns=list(COLUMNS))
+        await conn.copy_records_to_table("postings", records=rows, columns=list(COPY_COLUMNS))
         copy_s = time.perf_counter() - t
         await conn.execute("ANALYZE postings")
         manager = VectorIndexManager(settings.postgres_dsn)
@@ -1102,7 +1103,7 @@ def main() -> None:
     with console.status("generating and embedding postings (untimed)"):
         t = time.perf_counter()
         events, _ = make_postings(args.n, SEED)
-        rows = copy_rows(events)
+        rows = copy_rows(events, DIM)
         del events
         prep_s = time.perf_counter() - t
     console.print(

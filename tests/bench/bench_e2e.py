@@ -54,7 +54,6 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
@@ -71,16 +70,17 @@ sys.path.insert(0, str(ROOT))
 
 from gateway.client import IngestClient  # noqa: E402
 from gateway.generator import ROLE_FAMILIES, embedding_text, generate  # noqa: E402
-from schemas.domain import from_json, validate_event  # noqa: E402
+from schemas.domain import from_json  # noqa: E402
 from schemas.embedding import make_embedder  # noqa: E402
 from schemas.jobstream.v1 import posting_pb2  # noqa: E402
 from schemas.kafka import MAX_MESSAGE_BYTES  # noqa: E402
 from schemas.settings import Settings  # noqa: E402
 from streams.index import IndexPolicy, VectorIndexManager  # noqa: E402
-from streams.sink.sql import COLUMNS  # noqa: E402
-from streams.sink.writer import _staging_row, register_vector_bytes  # noqa: E402
+from streams.sink.writer import register_vector_bytes  # noqa: E402
 from tests.support.bench import (  # noqa: E402
+    COPY_COLUMNS,
     Child,
+    copy_rows,
     git_commit,
     machine,
     percentile_ms,
@@ -176,16 +176,6 @@ def make_queries(vectors: np.ndarray) -> tuple[np.ndarray, list[str]]:
     perturbed /= np.linalg.norm(perturbed, axis=1, keepdims=True)
     kinds = ["family_phrase"] * len(phrases) + ["perturbed_posting"] * len(picks)
     return np.vstack([phrase_vectors, perturbed]).astype(np.float32), kinds
-
-
-def copy_rows(events: Sequence[posting_pb2.PostingEvent]) -> list[tuple[Any, ...]]:
-    """The sink's row tuples (streams.sink.writer) for the same postings."""
-    now = dt.datetime.now(dt.UTC)
-    rows = []
-    for event in events:
-        posting = validate_event(event, dim=DIM)
-        rows.append((*_staging_row(0, SimpleNamespace(event=posting))[1:-1], now))  # type: ignore[arg-type]
-    return rows
 
 
 def batches(events: Sequence[Any], size: int) -> list[list[Any]]:
@@ -588,7 +578,7 @@ async def copy_baseline(settings: Settings, rows: list[tuple[Any, ...]]) -> dict
         # LIKE without INCLUDING INDEXES/CONSTRAINTS: same columns, no primary key, no index
         await conn.execute("CREATE TABLE bench_e2e_copy (LIKE postings INCLUDING DEFAULTS)")
         t = time.perf_counter()
-        await conn.copy_records_to_table("bench_e2e_copy", records=rows, columns=list(COLUMNS))
+        await conn.copy_records_to_table("bench_e2e_copy", records=rows, columns=list(COPY_COLUMNS))
         seconds = time.perf_counter() - t
         landed = await conn.fetchval("SELECT count(*) FROM bench_e2e_copy")
         await conn.execute("DROP TABLE bench_e2e_copy")
@@ -692,7 +682,7 @@ def main() -> None:
         prep_s = time.perf_counter() - t
         queries, kinds = make_queries(vectors)
         clustering = clustering_report(vectors)
-        rows = copy_rows(events)
+        rows = copy_rows(events, DIM)
     console.print(f"{args.n} postings prepared in {prep_s:.1f} s; clustering {clustering}")
     data = {"events": events, "queries": queries, "query_kinds": kinds, "copy_rows": rows}
     with (

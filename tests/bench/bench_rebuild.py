@@ -47,17 +47,21 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from gateway.generator import embedding_text, generate  # noqa: E402
-from schemas.domain import from_json, validate_event  # noqa: E402
+from schemas.domain import from_json  # noqa: E402
 from schemas.embedding import make_embedder  # noqa: E402
 from schemas.jobstream.v1 import posting_pb2  # noqa: E402
 from schemas.kafka import MAX_MESSAGE_BYTES  # noqa: E402
 from schemas.settings import Settings  # noqa: E402
 from schemas.topics import CONTENT_TYPE_PACK, partition_for  # noqa: E402
 from streams.rebuild.run import rebuild  # noqa: E402
-from streams.sink.records import Decoded, Record  # noqa: E402
-from streams.sink.sql import COLUMNS  # noqa: E402
-from streams.sink.writer import _staging_row, register_vector_bytes  # noqa: E402
-from tests.support.bench import git_commit, machine, write_result  # noqa: E402
+from streams.sink.writer import register_vector_bytes  # noqa: E402
+from tests.support.bench import (  # noqa: E402
+    COPY_COLUMNS,
+    copy_rows,
+    git_commit,
+    machine,
+    write_result,
+)
 from tests.support.provision import local_stack  # noqa: E402
 
 DIM = 384
@@ -76,17 +80,6 @@ def events_for(batch: list[dict[str, Any]], embedder: Any) -> list[posting_pb2.P
         event.body.embedding_model = embedder.name
         out.append(event)
     return out
-
-
-def copy_rows(events: list[posting_pb2.PostingEvent]) -> list[tuple[Any, ...]]:
-    """The sink's row tuples for the same events (what COPY loads)."""
-    now = dt.datetime.now(dt.UTC)
-    dummy = Record("t", 0, 0, None, None)
-    rows = []
-    for event in events:
-        posting = validate_event(event, dim=DIM)
-        rows.append((*_staging_row(0, Decoded(posting, dummy, 0, None))[1:-1], now))
-    return rows
 
 
 async def send_packs(
@@ -182,9 +175,9 @@ async def _chunk(
 ) -> tuple[int, float]:
     events = events_for(batch, embedder)
     records += await send_packs(producer, settings, events)
-    rows = copy_rows(events)
+    rows = copy_rows(events, DIM)
     t = time.perf_counter()
-    await conn.copy_records_to_table("bench_rebuild_copy", records=rows, columns=list(COLUMNS))
+    await conn.copy_records_to_table("bench_rebuild_copy", records=rows, columns=list(COPY_COLUMNS))
     return records, copy_s + (time.perf_counter() - t)
 
 

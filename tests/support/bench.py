@@ -3,6 +3,7 @@ measured on, writing the result file, and the service subprocesses a bench start
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import os
@@ -12,6 +13,9 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from schemas.db.postings import PostingRow, posting_row
+from schemas.domain import validate_event
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository
 
@@ -106,3 +110,13 @@ class Child:
             for line in self.log_path.read_text(errors="replace").splitlines()
             if needle in line
         ]
+
+
+COPY_COLUMNS: tuple[str, ...] = (*PostingRow._fields, "updated_at")
+
+
+def copy_rows(events: Sequence[Any], dim: int) -> list[tuple[object, ...]]:
+    """The rows the sink writes for these PostingEvents, ``updated_at`` included, for a
+    COPY into ``COPY_COLUMNS`` (a baseline, or a table loaded without the sink)."""
+    now = dt.datetime.now(dt.UTC)
+    return [(*posting_row(validate_event(event, dim=dim)), now) for event in events]
