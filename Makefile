@@ -23,7 +23,7 @@ deps: $(STAMP)
 browser-deps:
 	bash infra/bootstrap.sh --chromium
 
-## demo: install, start the stack, stream 10,000 postings with real MiniLM embeddings
+## demo: install, start the stack, create a demo publish key, stream 10,000 postings with real MiniLM embeddings
 # The UI works from the first second (postings appear as they land). MiniLM vectors are
 # kept in .jobstream/cache/embeddings, so a second `make demo` skips the model. The demo
 # embeds each posting's title, skills and first three sentences (`--embed-text summary`,
@@ -37,6 +37,7 @@ demo: deps
 	@start=$$(date +%s); \
 	$(BIN)/jobstream up --workers 2 && \
 	echo "web UI (usable now; postings appear as they land): $(API_URL)/" && \
+	$(BIN)/jobstream keys demo && \
 	$(BIN)/jobstream produce --generate $(DEMO_POSTINGS) --embedder $$JOBSTREAM_EMBEDDER \
 	  --embed-text $(DEMO_EMBED_TEXT) && \
 	$(BIN)/jobstream status && \
@@ -44,6 +45,7 @@ demo: deps
 	echo "  web UI:   $(API_URL)/" && \
 	echo "  GraphiQL: $(API_URL)/graphql" && \
 	echo "  metrics:  $(API_URL)/metrics (API), :$${JOBSTREAM_GATEWAY_METRICS_PORT:-9107}/metrics (gateway), :$${JOBSTREAM_WORKER_METRICS_PORT:-9108}+/metrics (workers)" && \
+	echo "  API key:  $${JOBSTREAM_HOME:-.jobstream}/keys/demo.token (publish scope; jobstream keys --help)" && \
 	echo "  stop:     $(BIN)/jobstream down"
 
 ## test: install and run the whole suite (lint, types, package boundary, unit, integration on a real stack)

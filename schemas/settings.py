@@ -140,7 +140,9 @@ class Settings(BaseSettings):
         "beside `jobstream keys`.",
     )
     api_key: SecretStr | None = Field(
-        None, description="The key `jobstream produce` sends (else --key-file, the demo key)."
+        None,
+        description="The key `jobstream produce` sends unless --key-file is given (unset: "
+        "the bootstrap token, else the demo key file).",
     )
     gateway_sequence_window: int = Field(
         1_000_000,
