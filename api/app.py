@@ -8,7 +8,9 @@ service and the metrics -- so two apps in one process share nothing (the tests r
 it) and nothing happens at import time.
 
 Routes: ``/graphql`` (GraphiQL in a browser), ``/health``, ``/metrics``, and the web UI
-(``/``, ``/postings/{id}``, ``/robots.txt``, ``/static/…``; see :mod:`api.web`).
+(``/``, ``/postings/{id}``, ``/robots.txt``, ``/static/…``; see :mod:`api.web`). Every
+route but ``/health`` and ``/metrics`` is rate limited per API key or client address
+(:mod:`api.ratelimit`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from api.graphql.http import error_document, graphql_controller
 from api.graphql.schema import build_schema
 from api.health import health_report
 from api.metrics import CONTENT_TYPE, ApiMetrics
+from api.ratelimit import RateLimiter
 from api.search import PostingRepository
 from api.service import SearchService
 from api.web import HTTP_ERROR_HANDLERS, Assets, compression_config, template_config, web_router
@@ -156,11 +159,13 @@ def create_app(settings: Settings) -> Litestar:
     """The API app for these settings; nothing is opened until its lifespan starts."""
     schema = build_schema(max_depth=settings.max_query_depth)
     assets = Assets()  # read (and hashed) once per app, before the first page
+    limiter = RateLimiter(settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with open_resources(settings) as resources:
             app.state.resources = resources
+            limiter.keys = resources.keys
             app.state.web_assets = assets
             log.info("api ready", host=settings.api_host, port=settings.api_port)
             yield
@@ -181,6 +186,7 @@ def create_app(settings: Settings) -> Litestar:
         route_handlers=[graphql_controller(schema), health, metrics, web_router()],
         dependencies={"api_context": Provide(provide_context, sync_to_thread=False)},
         lifespan=[lifespan],
+        middleware=[limiter.middleware],
         exception_handlers={RequestEntityTooLarge: too_large, **HTTP_ERROR_HANDLERS},
         template_config=template_config(),
         compression_config=compression_config(),

@@ -62,6 +62,9 @@ def api_command(
         "port": settings.api_port,
         "log_level": settings.log_level.lower(),
         "lifespan": "on",
+        # The client address is the app's to decide (JOBSTREAM_TRUSTED_PROXIES), not
+        # uvicorn's default trust of X-Forwarded-For from 127.0.0.1.
+        "proxy_headers": False,
     }
     if settings.api_workers == 1:
         uvicorn.run(served(create_app(settings)), **server)

@@ -2,8 +2,9 @@
 
 Every error whose message is written for the caller (an API client, a web visitor, an
 operator at the CLI) is a :class:`JobStreamError` of one kind: bad input, not found,
-unauthenticated, forbidden (known caller, not allowed) or unavailable. Each carries the
-``message``, the ``field`` at fault when there is one, and the kind's machine ``code``.
+unauthenticated, forbidden (known caller, not allowed), unavailable or rate limited. Each
+carries the ``message``, the ``field`` at fault when there is one, and the kind's machine
+``code``.
 The surfaces map kinds, never single classes: GraphQL in
 ``api.graphql.errors.classify``, the web pages in ``api.web.routes.jobstream_error_handler``,
 the CLIs by exit code. A new error picks its kind here and every surface already knows
@@ -19,6 +20,7 @@ NOT_FOUND = "NOT_FOUND"
 UNAUTHENTICATED = "UNAUTHENTICATED"
 FORBIDDEN = "FORBIDDEN"
 UNAVAILABLE = "UNAVAILABLE"
+RATE_LIMITED = "RATE_LIMITED"
 FAILED = "FAILED"
 
 
@@ -64,3 +66,14 @@ class UnavailableError(JobStreamError):
     """A service the request needs did not answer; the same request may succeed later."""
 
     code = UNAVAILABLE
+
+
+class RateLimitedError(JobStreamError):
+    """The caller sent more than its rate allows; ``retry_after_s`` says when it may again
+    (HTTP 429 with Retry-After, gRPC RESOURCE_EXHAUSTED with ``retry-after``)."""
+
+    code = RATE_LIMITED
+
+    def __init__(self, message: str, *, retry_after_s: float, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = retry_after_s

@@ -8,6 +8,7 @@ servers. A bad value fails at start with the variable's name and what is wrong.
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import re
 import zoneinfo
 from functools import cached_property
@@ -25,6 +26,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from schemas.errors import BadInputError
+from schemas.ratelimit import RATE_FORMAT, Rate, parse_rate
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
@@ -38,6 +40,13 @@ _TOPIC_FIELDS = (
     "topic_api_keys",
 )
 _ERROR_CLASS = re.compile(r"^[a-z0-9_*?]{1,64}$")
+_RATE_FIELDS = (
+    "api_rate_limit_per_address",
+    "api_rate_limit_per_key",
+    "gateway_call_rate_per_address",
+    "gateway_record_rate_per_key",
+)
+RateSetting = Annotated[Rate | None, NoDecode]
 
 
 class SettingsError(BadInputError):
@@ -124,6 +133,38 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         64 * 1024, ge=1024, description="Largest GraphQL request body accepted."
     )
+    max_query_cost: int = Field(
+        5000, ge=1, description="Most objects one GraphQL operation may return (lists at `first`)."
+    )
+    max_aliases: int = Field(10, ge=0, description="Most aliases in one GraphQL document.")
+    graphql_timeout_s: float = Field(
+        10.0, gt=0, description="A GraphQL operation running longer is cancelled."
+    )
+    api_statement_timeout_s: float = Field(
+        5.0, gt=0, description="PostgreSQL statement_timeout of the API's connections."
+    )
+    api_pool_acquire_timeout_s: float = Field(
+        2.0, gt=0, description="Longest wait for a free database connection (then UNAVAILABLE)."
+    )
+    api_rate_limit_per_address: RateSetting = Field(
+        Rate(50, 100),
+        description="Requests without a valid API key, per client address (429 beyond; "
+        f"/health and /metrics exempt): {RATE_FORMAT}.",
+    )
+    api_rate_limit_per_key: RateSetting = Field(
+        Rate(500, 1000),
+        description=f"Requests with a valid API key (Bearer), per key: {RATE_FORMAT}.",
+    )
+    rate_limit_max_clients: int = Field(
+        100_000,
+        ge=100,
+        description="Addresses and keys a process tracks per limit (least recent dropped).",
+    )
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the "
+        "client; else the direct peer is the client.",
+    )
 
     # --- domain -------------------------------------------------------------------
     embedding_dim: int = Field(384, ge=2, le=16_000, description="Vector dimension.")
@@ -163,6 +204,43 @@ class Settings(BaseSettings):
     )
     max_inflight_total: int = Field(
         50_000, ge=1, description="Records all streams together may have waiting for Kafka."
+    )
+    max_inflight_bytes_per_stream: int = Field(
+        32 * 1024 * 1024, ge=1024, description="Bytes of batches a stream may have in flight."
+    )
+    max_inflight_bytes_total: int = Field(
+        256 * 1024 * 1024,
+        ge=1024,
+        description="Bytes of batches all streams together may have in flight.",
+    )
+    gateway_call_rate_per_address: RateSetting = Field(
+        Rate(10, 30),
+        description="Resume/Ingest calls per client address (RESOURCE_EXHAUSTED + retry-after "
+        f"beyond): {RATE_FORMAT}.",
+    )
+    gateway_record_rate_per_key: RateSetting = Field(
+        Rate(50_000, 100_000),
+        description="Postings per second per API key; a faster stream is slowed, not "
+        f"refused: {RATE_FORMAT}.",
+    )
+    gateway_max_streams_per_key: int = Field(
+        16, ge=1, description="Concurrent Ingest streams per API key."
+    )
+    gateway_max_streams_total: int = Field(
+        256, ge=1, description="Concurrent Ingest streams of the gateway."
+    )
+    gateway_stream_idle_s: float = Field(
+        120.0,
+        gt=0,
+        description="An Ingest stream with no batch for this long and none in flight is closed.",
+    )
+    gateway_max_connection_idle_s: float = Field(
+        300.0, gt=0, description="A connection with no call for this long is closed (GOAWAY)."
+    )
+    gateway_max_connection_age_s: float = Field(
+        3600.0,
+        gt=0,
+        description="Connections are recycled after this long (streams get drain_s to finish).",
     )
     gateway_drain_s: float = Field(20.0, gt=0, description="SIGTERM grace for in-flight batches.")
     gateway_metrics_port: int = Field(9107, ge=0, le=65535, description="0 disables /metrics.")
@@ -253,6 +331,26 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"error classes are lower-case [a-z0-9_] names with * wildcards; bad: {bad}"
                 )
+        return value
+
+    @field_validator(*_RATE_FIELDS, mode="before")
+    @classmethod
+    def _rate(cls, value: object) -> object:
+        return parse_rate(value) if isinstance(value, str) else value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(p.strip() for p in value.split(",") if p.strip())
+        if isinstance(value, list | tuple):
+            for network in value:
+                try:
+                    ipaddress.ip_network(str(network), strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"{network!r} is not an IP address or CIDR network, e.g. 10.0.0.0/8"
+                    ) from None
         return value
 
     @field_validator("database_url")

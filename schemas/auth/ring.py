@@ -126,6 +126,17 @@ class KeyRing:
             )
         return principal
 
+    def identify(self, authorization: str | None) -> Principal | None:
+        """The principal of a valid key in an ``authorization`` header, whatever its
+        scopes; None for no, an invalid or a revoked key (what rate limits key on)."""
+        token = bearer(authorization)
+        if token is None:
+            return None
+        try:
+            return self._identify(token)
+        except (UnauthenticatedError, UnavailableError):
+            return None
+
     def _missing(self, scope: Scope) -> UnauthenticatedError:
         if not self._configured(scope):
             return UnauthenticatedError(

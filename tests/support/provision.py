@@ -28,6 +28,16 @@ PUBLISH_HEADERS = {"authorization": f"Bearer {PUBLISH_TOKEN}"}
 PUBLISH_METADATA = (("authorization", f"Bearer {PUBLISH_TOKEN}"),)
 
 
+# No rate limits on a test or bench stack: every test shares one client address and one
+# key, benches measure capacity; tests of the limits turn them on (test_rate_limits.py).
+RATE_LIMITS_OFF = {
+    "JOBSTREAM_API_RATE_LIMIT_PER_ADDRESS": "off",
+    "JOBSTREAM_API_RATE_LIMIT_PER_KEY": "off",
+    "JOBSTREAM_GATEWAY_CALL_RATE_PER_ADDRESS": "off",
+    "JOBSTREAM_GATEWAY_RECORD_RATE_PER_KEY": "off",
+}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -57,6 +67,7 @@ def local_env(home: Path) -> dict[str, str]:
         "JOBSTREAM_GATEWAY_METRICS_PORT": str(free_port()),
         "JOBSTREAM_WORKER_METRICS_PORT": "0",
         "JOBSTREAM_API_PORT": str(free_port()),
+        **RATE_LIMITS_OFF,
     }
 
 
@@ -128,7 +139,8 @@ def external_stack() -> Iterator[Settings]:
 
 @contextmanager
 def provide_stack(home: Path) -> Iterator[Settings]:
-    with patched_env({"JOBSTREAM_INGEST_TOKEN": PUBLISH_TOKEN}), _provide_stack(home) as settings:
+    env = {"JOBSTREAM_INGEST_TOKEN": PUBLISH_TOKEN, **RATE_LIMITS_OFF}
+    with patched_env(env), _provide_stack(home) as settings:
         yield settings
 
 
