@@ -21,6 +21,16 @@ COMPANY_MAX_LEN: Final = 200
 CITY_MAX_LEN: Final = 100
 DESCRIPTION_MAX_LEN: Final = 20_000
 EMBEDDING_MODEL_MAX_LEN: Final = 200
+
+# Euclidean norm of an embedding (computed in float64). Real models give norms near 1
+# (normalised) or in the tens to hundreds; the bounds leave six orders of magnitude
+# either way yet stay far from float32's limits: a norm of 1e-19 underflows when squared
+# (pgvector's norm is float32: 384 x 1e-30 ranks first for every query), one of 1.8e19
+# overflows (NaN scores). Vectors are stored unit-normalised; one within
+# EMBEDDING_UNIT_TOLERANCE of 1 is kept as it is, so normalising is idempotent.
+EMBEDDING_NORM_MIN: Final = 1e-6
+EMBEDDING_NORM_MAX: Final = 1e6
+EMBEDDING_UNIT_TOLERANCE: Final = 1e-6
 PRODUCER_ID_MAX_LEN: Final = 200
 
 SKILLS_MAX_COUNT: Final = 50

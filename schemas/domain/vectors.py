@@ -1,7 +1,8 @@
 """Embedding encoding: the proto carries little-endian float32 bytes, the domain a numpy array.
 
 Arrays handed out are read-only views over immutable bytes, so a frozen Posting's vector
-cannot be changed behind its back and unpacking costs no copy.
+cannot be changed behind its back and unpacking costs no copy. A validated embedding is
+unit-normalised, so what the log carries and the read model stores has norm 1.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
+from schemas.domain import limits as L
 from schemas.domain.errors import InvalidPosting, RejectReason
 
 FLOAT32_LE = np.dtype("<f4")
@@ -48,8 +50,13 @@ def unpack_embedding(data: bytes | bytearray | memoryview, dim: int) -> Vector:
     return cast(Vector, np.frombuffer(data, dtype=FLOAT32_LE))
 
 
-def check_embedding(vector: Vector) -> None:
-    """Reject vectors a similarity search cannot use: NaN/inf values or a zero norm."""
+def check_embedding(vector: Vector) -> float:
+    """Reject vectors a similarity search cannot rank fairly; return the norm (float64).
+
+    Every value must be finite and the Euclidean norm within
+    [EMBEDDING_NORM_MIN, EMBEDDING_NORM_MAX] (see :mod:`schemas.domain.limits`): a tiny or
+    huge norm underflows or overflows pgvector's float32 arithmetic and games the ranking.
+    """
     finite = np.isfinite(vector)
     if not finite.all():
         index = int(np.flatnonzero(~finite)[0])
@@ -58,19 +65,38 @@ def check_embedding(vector: Vector) -> None:
             "embedding",
             f"embedding[{index}] is {float(vector[index])}; every value must be a finite float32",
         )
+    norm = float(np.linalg.norm(vector.astype(np.float64)))
     if not vector.any():
         raise InvalidPosting(
             RejectReason.INVALID_EMBEDDING,
             "embedding",
             "embedding has zero norm (all values are 0); cosine similarity is undefined",
         )
+    if not L.EMBEDDING_NORM_MIN <= norm <= L.EMBEDDING_NORM_MAX:
+        side = "below" if norm < L.EMBEDDING_NORM_MIN else "above"
+        bound = L.EMBEDDING_NORM_MIN if side == "below" else L.EMBEDDING_NORM_MAX
+        raise InvalidPosting(
+            RejectReason.INVALID_EMBEDDING,
+            "embedding",
+            f"embedding norm {norm:.3g} is {side} {bound:g}; the norm must be between "
+            f"{L.EMBEDDING_NORM_MIN:g} and {L.EMBEDDING_NORM_MAX:g} (vectors are compared by "
+            "cosine and stored unit-normalised)",
+        )
+    return norm
+
+
+def unit_normalised(vector: Vector, norm: float) -> Vector:
+    """The vector scaled to norm 1 (in float64, then float32); as it is when already so."""
+    if abs(norm - 1.0) <= L.EMBEDDING_UNIT_TOLERANCE:
+        return vector
+    unit = (vector.astype(np.float64) / norm).astype(FLOAT32_LE)
+    return cast(Vector, np.frombuffer(unit.tobytes(), dtype=FLOAT32_LE))
 
 
 def validate_embedding(data: bytes, dim: int) -> Vector:
-    """Unpack and check: exactly ``dim`` values, all finite, not all zero."""
+    """Unpack and check (exactly ``dim`` finite values, a sane norm); return it unit-normalised."""
     vector = unpack_embedding(data, dim)
-    check_embedding(vector)
-    return vector
+    return unit_normalised(vector, check_embedding(vector))
 
 
 def as_embedding(vector: npt.ArrayLike) -> tuple[Vector, bytes]:

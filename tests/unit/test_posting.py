@@ -46,8 +46,9 @@ R = RejectReason
 
 
 def vector(dim: int = DIM, seed: int = 7) -> list[float]:
-    rng = np.random.default_rng(seed)
-    return [float(x) for x in rng.standard_normal(dim).astype(np.float32)]
+    """A unit vector (validation keeps those bit for bit)."""
+    values = np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
+    return [float(x) for x in values / np.linalg.norm(values)]
 
 
 def valid(**changes: Any) -> dict[str, Any]:
@@ -697,11 +698,41 @@ def test_invalid_embeddings(bad: object, fragment: str) -> None:
     rejects(valid(embedding=bad), R.INVALID_EMBEDDING, field, fragment)
 
 
-def test_embedding_accepts_integers_and_tiny_values() -> None:
-    ints = [1] + [0] * (DIM - 1)
+def test_embedding_accepts_integers_and_is_stored_unit_normalised() -> None:
+    ints = [3] + [0] * (DIM - 1)
     assert live(valid(embedding=ints)).embedding[0] == 1.0
-    tiny = [1e-45] + [0.0] * (DIM - 1)  # a float32 subnormal is a non-zero norm
-    assert live(valid(embedding=tiny)).embedding.any()
+    raw = np.array(vector(), dtype=np.float64) * 40.0
+    stored = live(valid(embedding=raw.tolist())).embedding
+    assert abs(float(np.linalg.norm(stored.astype(np.float64))) - 1.0) <= 1e-6
+    assert np.allclose(stored, raw / np.linalg.norm(raw), atol=1e-7)  # same direction
+
+
+def test_a_unit_vector_is_kept_bit_for_bit() -> None:
+    unit = np.array(vector(), dtype=np.float32)
+    unit /= np.linalg.norm(unit)
+    event = live(valid(embedding=unit.tolist()))
+    assert event.embedding_bytes == unit.astype("<f4").tobytes()
+    again = validate_event(to_proto(event), dim=DIM)  # normalising is idempotent
+    assert again.embedding_bytes == event.embedding_bytes
+
+
+@pytest.mark.parametrize(
+    ("scale", "fragment"),
+    [
+        (1e-30, "is below 1e-06"),  # float32 norm underflows: would rank first for every query
+        (1e-8, "is below 1e-06"),
+        (1e19, "is above 1e+06"),  # squares overflow float32: NaN scores
+        (1e7, "is above 1e+06"),
+    ],
+)
+def test_embedding_norm_must_be_sane(scale: float, fragment: str) -> None:
+    rejects(valid(embedding=[scale] * DIM), R.INVALID_EMBEDDING, "embedding", fragment)
+
+
+def test_embedding_norm_bounds_are_inclusive() -> None:
+    for norm in (L.EMBEDDING_NORM_MIN * 1.01, L.EMBEDDING_NORM_MAX * 0.99):
+        event = live(valid(embedding=[norm] + [0.0] * (DIM - 1)))
+        assert event.embedding[0] == 1.0
 
 
 def test_proto_embedding_byte_length_not_a_multiple_of_four() -> None:

@@ -253,9 +253,10 @@ def test_parse_embedding_with_one_value_replaced(index: int, value: object) -> N
 line_text = st.text(
     alphabet=st.characters(blacklist_categories=["Cc", "Cs", "Zl", "Zp"]), min_size=1, max_size=40
 ).filter(str.strip)
+# Values up to 1e4 keep the norm under EMBEDDING_NORM_MAX (1e4 * sqrt(384) < 1e6).
 vectors = st.lists(
-    st.floats(-1e6, 1e6, width=32, allow_subnormal=False), min_size=DIM, max_size=DIM
-).filter(lambda v: any(v))
+    st.floats(-1e4, 1e4, width=32, allow_subnormal=False), min_size=DIM, max_size=DIM
+).filter(lambda v: L.EMBEDDING_NORM_MIN <= math.hypot(*v) <= L.EMBEDDING_NORM_MAX)
 
 
 @st.composite
