@@ -25,26 +25,17 @@ another gateway instance still resumes where it was acked.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError
 
 from schemas import kafka
 from schemas.settings import Settings
-
-SEQUENCES_TOPIC = "gateway-sequences.v1"
-TOPIC_CONFIG = {
-    "cleanup.policy": "compact",
-    # Small segments so compaction can actually run on a topic this small.
-    "segment.ms": str(6 * 3600 * 1000),
-    "min.cleanable.dirty.ratio": "0.5",
-}
+from schemas.topics import TopicSpec, create_missing, topic_spec
 
 log = structlog.get_logger("gateway.sequences")
 
@@ -97,17 +88,17 @@ class SequenceStore:
         settings: Settings,
         producer: AIOKafkaProducer,
         *,
-        topic: str = SEQUENCES_TOPIC,
+        topic: str | None = None,
         timeout_s: float = 30.0,
     ) -> None:
-        self.topic = topic
+        self.topic = topic or settings.topic_gateway_sequences
         self._settings = settings
         self._producer = producer
         self._timeout = timeout_s
         self._acked: dict[str, int] = {}
         self._owners: dict[str, str] = {}
         self._consumer: AIOKafkaConsumer | None = None
-        self._tp = TopicPartition(topic, 0)
+        self._tp = TopicPartition(self.topic, 0)
         self._read_lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -183,15 +174,9 @@ class SequenceStore:
     async def _ensure_topic(self) -> None:
         admin = kafka.admin(self._settings, "gateway-sequences", request_timeout_ms=10_000)
         await admin.start()
+        config = topic_spec(self._settings, self._settings.topic_gateway_sequences).config
         try:
-            if self.topic in set(await admin.list_topics()):
-                return
-            cluster = await admin.describe_cluster()
-            replicas = max(1, min(3, len(cluster.get("brokers", ()))))
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(
-                    [NewTopic(self.topic, 1, replicas, topic_configs=dict(TOPIC_CONFIG))]
-                )
-            log.info("created sequence topic", topic=self.topic, replicas=replicas)
+            if await create_missing(admin, [TopicSpec(self.topic, 1, config)]):
+                log.info("created sequence topic", topic=self.topic)
         finally:
             await admin.close()

@@ -8,8 +8,11 @@ Faust mishandles). Dead letters are kept forever too: a poison record never vani
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.partitioner import murmur2
 
 from schemas.kafka import MAX_MESSAGE_BYTES
@@ -32,6 +35,15 @@ def partition_for(posting_id: str | bytes, partitions: int) -> int:
 
 
 KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+# A small table kept as a topic: the latest record per key wins, for ever. Short segments
+# and a low dirty ratio let compaction actually run on topics this small.
+COMPACTED = {
+    "cleanup.policy": "compact",
+    "retention.ms": "-1",
+    "min.compaction.lag.ms": "60000",
+    "segment.ms": str(6 * 3600 * 1000),
+    "min.cleanable.dirty.ratio": "0.5",
+}
 
 
 @dataclass(frozen=True)
@@ -50,11 +62,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_dead_letters, 1, dict(KEEP_FOREVER)),
         # The gateway's last acked sequence per producer: only the latest value per key
         # matters, and no Faust agent reads it, so compaction is safe here.
-        TopicSpec(
-            settings.topic_gateway_sequences,
-            1,
-            {"cleanup.policy": "compact", "retention.ms": "-1", "min.compaction.lag.ms": "60000"},
-        ),
+        TopicSpec(settings.topic_gateway_sequences, 1, dict(COMPACTED)),
         TopicSpec(
             settings.topic_invalidations,
             1,
@@ -65,11 +73,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         ),
         # Publisher API keys (schemas/auth): one record per key id, the latest wins
         # (revocation is a newer record), read whole by every gateway and API instance.
-        TopicSpec(
-            settings.topic_api_keys,
-            1,
-            {"cleanup.policy": "compact", "retention.ms": "-1", "min.compaction.lag.ms": "60000"},
-        ),
+        TopicSpec(settings.topic_api_keys, 1, dict(COMPACTED)),
         # Admin operation commands and their completions (streams/maintenance): one
         # partition keeps them in order for the one worker that owns it; only live
         # requesters wait for an answer, so a week is plenty.
@@ -80,3 +84,34 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         ),
     ]
     return [TopicSpec(t.name, t.partitions, {**t.config, **largest}) for t in specs]
+
+
+def topic_spec(settings: Settings, name: str) -> TopicSpec:
+    """The spec of one platform topic, by its configured name."""
+    return next(s for s in topic_specs(settings) if s.name == name)
+
+
+def redrive_ledger_spec(settings: Settings) -> TopicSpec:
+    """Which dead letters were redriven (streams/ops/ledger.py): created by the first
+    redrive, not by `up`. A letter stays in the ledger for good, so it is never redriven
+    twice; the hour of compaction lag keeps a running redrive's own records readable."""
+    config = {**COMPACTED, "min.compaction.lag.ms": "3600000"}
+    config["max.message.bytes"] = str(MAX_MESSAGE_BYTES)
+    return TopicSpec(f"{settings.topic_dead_letters}.redriven", 1, config)
+
+
+async def create_missing(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> list[str]:
+    """Create those of ``specs`` that do not exist yet (with ``admin`` started); return
+    their names. Each gets as many replicas as there are brokers, up to three. Existing
+    topics are left as they are, and losing a creation race to another process leaves the
+    topic existing, which is all that is wanted."""
+    existing = set(await admin.list_topics())
+    missing = [s for s in specs if s.name not in existing]
+    if missing:
+        brokers = len((await admin.describe_cluster()).get("brokers", ()))
+        replicas = max(1, min(3, brokers))
+        with contextlib.suppress(TopicAlreadyExistsError):
+            await admin.create_topics(
+                [NewTopic(s.name, s.partitions, replicas, topic_configs=s.config) for s in missing]
+            )
+    return [s.name for s in missing]

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from infra.stack.errors import ServiceError
 from schemas import kafka
 from schemas.settings import Settings
-from schemas.topics import topic_specs
+from schemas.topics import create_missing, topic_specs
 
 
 @dataclass(frozen=True)
@@ -27,15 +26,7 @@ async def ensure_topics(settings: Settings, *, timeout: float = 60.0) -> list[st
     """Create missing topics; return the names created. Existing ones are left as they are."""
     admin = await _admin(settings, timeout)
     try:
-        existing = set(await admin.list_topics())
-        missing = [s for s in topic_specs(settings) if s.name not in existing]
-        if missing:
-            # A race with another `up` leaves the topic existing, which is all we want.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(
-                    [NewTopic(s.name, s.partitions, 1, topic_configs=s.config) for s in missing]
-                )
-        return [s.name for s in missing]
+        return await create_missing(admin, topic_specs(settings))
     finally:
         await admin.close()
 

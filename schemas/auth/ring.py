@@ -21,15 +21,14 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from schemas import kafka
 from schemas.auth.keys import ApiKey, Principal, Scope, bearer, digest, same_digest, split_token
 from schemas.errors import PermissionDeniedError, UnauthenticatedError, UnavailableError
 from schemas.settings import Settings
-from schemas.topics import topic_specs
+from schemas.topics import create_missing, topic_spec
 
 log = structlog.get_logger("schemas.auth")
 
@@ -232,16 +231,10 @@ class KeyRing:
 
 async def ensure_topic(settings: Settings, role: str) -> None:
     """Create the keys topic as `jobstream up` would, when a process comes first."""
-    spec = next(s for s in topic_specs(settings) if s.name == settings.topic_api_keys)
     admin = kafka.admin(settings, f"keys-{role}", request_timeout_ms=10_000)
     await admin.start()
     try:
-        if spec.name in set(await admin.list_topics()):
-            return
-        with contextlib.suppress(TopicAlreadyExistsError):
-            await admin.create_topics(
-                [NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config)]
-            )
+        await create_missing(admin, [topic_spec(settings, settings.topic_api_keys)])
     finally:
         await admin.close()
 

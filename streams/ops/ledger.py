@@ -17,29 +17,21 @@ no-op (invariant 4) -- at least once, never lost.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas.settings import Settings
+from schemas.topics import create_missing, redrive_ledger_spec
 from streams.ops.kafka import admin_client, consumer, log_bounds, topic_partitions
 from streams.ops.scan import scan
 
-LEDGER_CONFIG = {
-    "cleanup.policy": "compact",
-    "retention.ms": "-1",
-    "min.compaction.lag.ms": "3600000",
-}
-
 
 def ledger_topic(settings: Settings) -> str:
-    return f"{settings.topic_dead_letters}.redriven"
+    return redrive_ledger_spec(settings).name
 
 
 @dataclass(frozen=True)
@@ -58,12 +50,10 @@ class LedgerEntry:
 
 async def ensure_ledger(settings: Settings) -> str:
     """Create the ledger topic if missing (idempotent); return its name."""
-    name = ledger_topic(settings)
+    spec = redrive_ledger_spec(settings)
     async with admin_client(settings) as admin:
-        if name not in set(await admin.list_topics()):
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(name, 1, 1, topic_configs=LEDGER_CONFIG)])
-    return name
+        await create_missing(admin, [spec])
+    return spec.name
 
 
 async def read_ledger(settings: Settings) -> dict[str, dict[str, Any]]:
