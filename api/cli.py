@@ -42,20 +42,9 @@ def api_command(
 
     from api.app import create_app
     from schemas.logs import configure
-    from schemas.settings import SettingsError, load_settings
+    from schemas.settings import settings_or_exit
 
-    overrides: dict[str, object] = {}
-    if host is not None:
-        overrides["api_host"] = host
-    if port is not None:
-        overrides["api_port"] = port
-    if workers is not None:
-        overrides["api_workers"] = workers
-    try:
-        settings = load_settings(**overrides)
-    except SettingsError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+    settings = settings_or_exit(api_host=host, api_port=port, api_workers=workers)
     configure(settings.log_level)
     server: dict[str, Any] = {
         "host": settings.api_host,

@@ -7,15 +7,11 @@ import sys
 
 from gateway.server import GatewayStartError, serve
 from schemas.logs import configure
-from schemas.settings import SettingsError, load_settings
+from schemas.settings import settings_or_exit
 
 
 def main() -> int:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    settings = settings_or_exit()
     configure(settings.log_level)
     try:
         asyncio.run(serve(settings))

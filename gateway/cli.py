@@ -36,13 +36,9 @@ Items = Iterable["Item"] | AsyncIterable["Item"]
 
 
 def _settings() -> Settings:
-    from schemas.settings import SettingsError, load_settings
+    from schemas.settings import settings_or_exit
 
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(EXIT_USAGE) from None
+    return settings_or_exit()
 
 
 def gateway_command(

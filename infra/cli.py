@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from schemas.settings import Settings, SettingsError, load_settings
+from schemas.settings import settings_or_exit
 
 app = typer.Typer(
     name="jobstream",
@@ -27,14 +27,6 @@ console = Console()
 err = Console(stderr=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-
-
-def settings_or_exit() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
 
 
 def _report(service: str, message: str) -> None:

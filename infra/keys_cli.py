@@ -23,7 +23,7 @@ from rich.table import Table
 from schemas.auth import ApiKey, KeyRing, Scope, new_key, parse_scopes, write_key
 from schemas.auth.keys import check_name, key_file, read_token, save_token, split_token
 from schemas.errors import BadInputError, JobStreamError, UnavailableError
-from schemas.settings import Settings, SettingsError, load_settings
+from schemas.settings import Settings, settings_or_exit
 
 keys_app = typer.Typer(
     name="keys",
@@ -44,11 +44,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.
 
 def _run(settings_to_work: Callable[[Settings], Coroutine[object, object, _T]]) -> _T:
     """Load settings, run the coroutine, and map known errors to exit codes."""
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(EXIT_USAGE) from None
+    settings = settings_or_exit()
     from schemas.logs import configure
 
     # Logs go to stderr (stdout is the answer / --json), and only what needs attention.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import re
+import sys
 import zoneinfo
 from functools import cached_property
 from pathlib import Path
@@ -443,6 +444,16 @@ def _env_name(field: str) -> str:
     if field == "settings":
         return "JOBSTREAM_* settings"
     return f"JOBSTREAM_{field.upper()}"
+
+
+def settings_or_exit(**overrides: object) -> Settings:
+    """:func:`load_settings` for a command line, with the overrides that are not None: a bad
+    variable is printed to stderr, named, and the process exits 2 (bad input)."""
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
-from schemas.settings import SettingsError, load_settings
+from schemas.settings import settings_or_exit
 
 
 def main() -> None:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
-        sys.exit(2)
+    settings = settings_or_exit()
     from streams.worker import run_worker
 
     run_worker(settings)

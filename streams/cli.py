@@ -26,17 +26,8 @@ def worker(
     Workers sharing a consumer group share the partitions; start several to scale out.
     Stop with Ctrl-C or SIGTERM. Example: [bold]jobstream worker --metrics-port 0[/bold]
     """
-    from schemas.settings import SettingsError, load_settings
+    from schemas.settings import settings_or_exit
     from streams.worker import run_worker
 
-    overrides: dict[str, object] = {}
-    if group is not None:
-        overrides["consumer_group"] = group
-    if metrics_port is not None:
-        overrides["worker_metrics_port"] = metrics_port
-    try:
-        settings = load_settings(**overrides)
-    except SettingsError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+    settings = settings_or_exit(consumer_group=group, worker_metrics_port=metrics_port)
     run_worker(settings)

@@ -20,8 +20,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from schemas.settings import Settings, SettingsError, load_settings
-from streams.ops.errors import EXIT_USAGE, OpsError
+from schemas.settings import Settings, settings_or_exit
+from streams.ops.errors import OpsError
 
 T = TypeVar("T")
 out = Console()
@@ -29,11 +29,7 @@ err = Console(stderr=True)
 
 
 def settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(EXIT_USAGE) from None
+    return settings_or_exit()
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
