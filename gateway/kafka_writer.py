@@ -57,14 +57,17 @@ def pack_events(encoded: Sequence[bytes]) -> bytes:
     return b"".join(b"\x0a" + _varint(len(item)) + item for item in encoded)
 
 
-def split_packs(encoded: Sequence[bytes], max_bytes: int = PACK_MAX_BYTES) -> list[list[bytes]]:
-    """Consecutive groups whose packed size stays under ``max_bytes`` (order kept)."""
+def split_packs(
+    encoded: Sequence[bytes], max_events: int, max_bytes: int = PACK_MAX_BYTES
+) -> list[list[bytes]]:
+    """Consecutive groups of at most ``max_events`` (``Settings.pack_max_events``: the sink
+    dead-letters bigger packs) whose packed size stays under ``max_bytes`` (order kept)."""
     groups: list[list[bytes]] = []
     current: list[bytes] = []
     size = 0
     for item in encoded:
         cost = len(item) + 6
-        if current and size + cost > max_bytes:
+        if current and (size + cost > max_bytes or len(current) == max_events):
             groups.append(current)
             current, size = [], 0
         current.append(item)
@@ -86,6 +89,7 @@ class KafkaWriter:
     ) -> None:
         self.topic = topic
         self.record_format: RecordFormat = record_format
+        self.pack_max_events = settings.pack_max_events
         self.producer: AIOKafkaProducer = kafka.producer(
             settings, "gateway", linger_ms=5, max_batch_size=PACK_MAX_BYTES
         )
@@ -141,7 +145,7 @@ class KafkaWriter:
             by_partition.setdefault(partition, []).append(value)
         futures = []
         for partition, values in by_partition.items():
-            for group in split_packs(values):
+            for group in split_packs(values, self.pack_max_events):
                 futures.append(
                     await self.producer.send(
                         self.topic, pack_events(group), partition=partition, headers=headers

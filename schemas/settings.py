@@ -255,6 +255,13 @@ class Settings(BaseSettings):
     # --- streams (Faust workers) --------------------------------------------------
     consumer_group: str = Field("jobstream-sink", min_length=1, description="Workers' group id.")
     sink_batch_max: int = Field(2000, ge=1, le=100_000, description="Events per DB transaction.")
+    pack_max_events: int = Field(
+        10_000,
+        ge=1,
+        le=1_000_000,
+        description="Events one pack record may carry: the gateway packs at most this many, "
+        "the sink dead-letters a bigger pack once, whole.",
+    )
     sink_batch_wait_s: float = Field(0.2, gt=0, le=60, description="Max wait to fill a batch.")
     sink_retry_max_s: float = Field(
         30.0, gt=0, description="Longest backoff between retries of a transient DB failure."

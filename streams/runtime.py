@@ -80,6 +80,7 @@ class SinkRuntime:
             metrics=self.metrics,
             dim=s.embedding_dim,
             partitions=self._partition_count,
+            pack_max=s.pack_max_events,
             retry_max_s=s.sink_retry_max_s,
         )
         self._started.set()

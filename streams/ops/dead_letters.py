@@ -43,6 +43,7 @@ DIAGNOSIS_HEADERS = frozenset(
         dl.H_CONTENT_TYPE,
         dl.H_CONSUMER_GROUP,
         dl.H_VALUE_OMITTED,
+        dl.H_HEADERS_TRUNCATED,
         H_REDRIVEN_FROM,
         H_REDRIVE_COUNT,
     }

@@ -105,6 +105,7 @@ class _Loader:
     writer: PostingsWriter
     dim: int
     partitions: int
+    pack_max: int
     batch_events: int
     progress: Progress
     report: RebuildReport
@@ -113,7 +114,10 @@ class _Loader:
     async def __call__(self, records: Sequence[Record]) -> None:
         for chunk in chunks(records, self.batch_events):
             decoded, poison = decode_records(
-                list(chunk), dim=self.dim, partitions=lambda _topic: self.partitions
+                list(chunk),
+                dim=self.dim,
+                partitions=lambda _topic: self.partitions,
+                pack_max=self.pack_max,
             )
             winners, fallbacks = dedupe(decoded)
             await self.flush()
@@ -190,7 +194,13 @@ async def rebuild(
             outbox=False,
         )
         load = _Loader(
-            writer, settings.embedding_dim, reader.partitions, batch_events, progress, report
+            writer,
+            settings.embedding_dim,
+            reader.partitions,
+            settings.pack_max_events,
+            batch_events,
+            progress,
+            report,
         )
 
         # 1. load

@@ -64,6 +64,7 @@ class BatchSink:
         metrics: SinkMetrics,
         dim: int,
         partitions: PartitionCount,
+        pack_max: int,
         retry_max_s: float,
     ) -> None:
         self.writer = writer
@@ -72,12 +73,15 @@ class BatchSink:
         self.metrics = metrics
         self.dim = dim
         self.partitions = partitions
+        self.pack_max = pack_max
         self.retry_max_s = retry_max_s
 
     async def process(self, records: Sequence[Record]) -> BatchOutcome:
         started = time.perf_counter()
         m = self.metrics
-        decoded, poison = decode_records(list(records), dim=self.dim, partitions=self.partitions)
+        decoded, poison = decode_records(
+            list(records), dim=self.dim, partitions=self.partitions, pack_max=self.pack_max
+        )
         undecodable = len(poison)
         winners, fallbacks = dedupe(decoded)
 

@@ -4,11 +4,14 @@ A record is one ``PostingEvent`` (key = posting id), or -- with header
 ``content-type: application/x-jobstream-pack`` -- a ``PostingEventPack`` of several events
 bound for the record's partition. Each pack member is judged on its own: a bad member is
 dead-lettered with its exact bytes (sliced from the pack, not re-encoded) and the rest of
-the pack lands.
+the pack lands. A pack with more than ``JOBSTREAM_PACK_MAX_EVENTS`` members is one poison
+record, dead-lettered once and whole (a million empty members must not become a million
+letters and log lines).
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -93,15 +96,24 @@ class Poison:
 PartitionCount = Callable[[str], int | None]
 
 
+class OversizedPack(PoisonRecord):
+    """A pack with more members than ``JOBSTREAM_PACK_MAX_EVENTS``: poison as a whole."""
+
+    error_class = "pack_too_large"
+
+
 def decode_records(
-    records: list[Record], *, dim: int, partitions: PartitionCount
+    records: list[Record], *, dim: int, partitions: PartitionCount, pack_max: int
 ) -> tuple[list[Decoded], list[Poison]]:
-    """Split a batch into valid events (in log order) and poison; never raises."""
+    """Split a batch into valid events (in log order) and poison; never raises.
+
+    ``pack_max`` is ``Settings.pack_max_events``: a bigger pack is one poison record.
+    """
     decoded: list[Decoded] = []
     poison: list[Poison] = []
     for record in records:
         if record.is_pack:
-            _decode_pack(record, dim, partitions, decoded, poison)
+            _decode_pack(record, dim, partitions, pack_max, decoded, poison)
             continue
         try:
             event = decode_event(record.key, record.value, dim=dim)
@@ -118,12 +130,13 @@ def _decode_pack(
     record: Record,
     dim: int,
     partitions: PartitionCount,
+    pack_max: int,
     decoded: list[Decoded],
     poison: list[Poison],
 ) -> None:
     try:
-        members = list(split_pack(record.value))
-    except UndecodableRecord as exc:
+        members = pack_members(record.value, pack_max)
+    except (UndecodableRecord, OversizedPack) as exc:
         poison.append(Poison(record, record.value, exc.error_class, exc.message))
         return
     count = partitions(record.topic)
@@ -152,12 +165,24 @@ def _decode_pack(
         decoded.append(Decoded(event, record, len(decoded), raw, index))
 
 
-def event_count(record: Record) -> int:
-    """How many events a record carries (a pack's members; 1 for anything else)."""
+def pack_members(value: bytes | None, pack_max: int) -> list[bytes]:
+    """The members' bytes; OversizedPack past ``pack_max`` (without reading the rest)."""
+    members = list(itertools.islice(split_pack(value), pack_max + 1))
+    if len(members) > pack_max:
+        raise OversizedPack(
+            f"pack has more than {pack_max} events (JOBSTREAM_PACK_MAX_EVENTS); "
+            "dead-lettered whole, none of its events applied"
+        )
+    return members
+
+
+def event_count(record: Record, limit: int | None = None) -> int:
+    """How many events a record carries (a pack's members; 1 for anything else), counted
+    up to ``limit`` at most."""
     if not record.is_pack:
         return 1
     try:
-        return max(1, sum(1 for _ in split_pack(record.value)))
+        return max(1, sum(1 for _ in itertools.islice(split_pack(record.value), limit)))
     except UndecodableRecord:
         return 1
 
@@ -168,7 +193,7 @@ def chunks(records: Sequence[Record], max_events: int) -> Iterator[list[Record]]
     group: list[Record] = []
     size = 0
     for record in records:
-        n = event_count(record)
+        n = event_count(record, max_events + 1)
         if group and size + n > max_events:
             yield group
             group, size = [], 0

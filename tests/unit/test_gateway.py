@@ -14,7 +14,7 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
 from gateway.auth import metadata_value
-from gateway.budget import RecordBudget
+from gateway.budget import Budget
 from gateway.client import default_producer_id
 from gateway.kafka_writer import pack_events, split_packs
 from gateway.sequences import Acked, decode_record, encode_record
@@ -30,11 +30,11 @@ from tests.support.gateway import sample_event, sample_json
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
-# --- RecordBudget -------------------------------------------------------------------------
+# --- Budget -------------------------------------------------------------------------
 
 
 async def test_budget_blocks_until_released_and_is_fifo() -> None:
-    budget = RecordBudget(10)
+    budget = Budget(10)
     assert await budget.acquire(8) == 8
     order: list[str] = []
 
@@ -54,7 +54,7 @@ async def test_budget_blocks_until_released_and_is_fifo() -> None:
 
 
 async def test_budget_clamps_oversized_requests_and_survives_cancellation() -> None:
-    budget = RecordBudget(4)
+    budget = Budget(4)
     assert await budget.acquire(1000) == 4
     waiter = asyncio.create_task(budget.acquire(2))
     await asyncio.sleep(0.01)
@@ -94,10 +94,15 @@ def test_pack_is_exactly_a_posting_event_pack() -> None:
 
 def test_split_packs_keeps_order_and_size() -> None:
     items = [bytes([i % 256]) * (100 + i * 37) for i in range(200)]
-    groups = split_packs(items, max_bytes=4096)
+    groups = split_packs(items, 10_000, max_bytes=4096)
     assert [x for g in groups for x in g] == items
     assert all(len(pack_events(g)) <= 4096 for g in groups if len(g) > 1)
-    assert split_packs([b"x" * 10_000], max_bytes=100) == [[b"x" * 10_000]]  # alone if huge
+    assert split_packs([b"x" * 10_000], 10, max_bytes=100) == [[b"x" * 10_000]]  # alone if huge
+
+
+def test_split_packs_keeps_to_the_member_cap() -> None:
+    items = [b"e"] * 25
+    assert [len(g) for g in split_packs(items, 10)] == [10, 10, 5]
 
 
 # --- auth ---------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from datetime import UTC, datetime
 
 import asyncpg
@@ -21,6 +22,7 @@ from schemas.domain import Location, Posting, PostingDeleted, encode_event
 from schemas.domain.model import EmploymentType, EnglishLevel, RemoteMode
 from schemas.jobstream.v1 import events_pb2, posting_pb2
 from schemas.topics import CONTENT_TYPE_PACK
+from streams import dead_letters as dl
 from streams.checkpointing import Checkpoints
 from streams.dead_letters import dead_letter_headers, letter_key
 from streams.index import IndexPolicy
@@ -32,7 +34,9 @@ from streams.sink.records import (
     Decoded,
     Poison,
     Record,
+    chunks,
     decode_records,
+    event_count,
     partition_for,
     split_pack,
 )
@@ -188,7 +192,7 @@ def test_decode_sorts_valid_events_from_poison_with_error_classes() -> None:
         record(b"zz", encode_event(posting("c")), 4),
         record(b"d", encode_event(PostingDeleted("d", 7)), 5),
     ]
-    decoded, poison = decode_records(records, dim=8, partitions=lambda _: None)
+    decoded, poison = decode_records(records, dim=8, partitions=lambda _: None, pack_max=100)
     assert [(d.event.id, d.seq, d.record.offset) for d in decoded] == [("a", 0, 0), ("d", 1, 5)]
     assert [(p.record.offset, p.error_class) for p in poison] == [
         (1, "undecodable"),
@@ -212,7 +216,7 @@ def test_pack_members_are_judged_one_by_one_and_keep_their_exact_bytes() -> None
     rec = record(None, pack(*members), 9, partition=home, headers=headers)
     assert rec.is_pack
     assert list(split_pack(rec.value)) == members
-    decoded, poison = decode_records([rec], dim=8, partitions=lambda _: 4)
+    decoded, poison = decode_records([rec], dim=8, partitions=lambda _: 4, pack_max=100)
     assert [(d.event.id, d.event.version, d.pack_index) for d in decoded] == [
         ("p1", 1, 0),
         ("p1", 2, 3),
@@ -227,10 +231,28 @@ def test_pack_members_are_judged_one_by_one_and_keep_their_exact_bytes() -> None
 def test_a_pack_that_is_not_a_pack_is_one_undecodable_record() -> None:
     headers = (("Content-Type", CONTENT_TYPE_PACK.encode()),)
     decoded, poison = decode_records(
-        [record(None, b"\x12\x03abc", headers=headers)], dim=8, partitions=lambda _: 1
+        [record(None, b"\x12\x03abc", headers=headers)],
+        dim=8,
+        partitions=lambda _: 1,
+        pack_max=100,
     )
     assert decoded == []
     assert [(p.error_class, p.pack_index) for p in poison] == [("undecodable", None)]
+
+
+def test_a_pack_over_the_member_cap_is_one_poison_record() -> None:
+    headers = (("content-type", CONTENT_TYPE_PACK.encode()),)
+    rec = record(None, pack(*[b""] * 1_000_000), 3, headers=headers)
+    started = time.perf_counter()
+    decoded, poison = decode_records([rec], dim=8, partitions=lambda _: 1, pack_max=10_000)
+    assert time.perf_counter() - started < 1.0  # stops reading at the cap
+    assert decoded == []
+    assert [(p.error_class, p.pack_index, p.value) for p in poison] == [
+        ("pack_too_large", None, rec.value)
+    ]
+    assert "more than 10000 events (JOBSTREAM_PACK_MAX_EVENTS)" in poison[0].message
+    assert event_count(rec, 101) == 101
+    assert [len(group) for group in chunks([rec, rec], 100)] == [1, 1]
 
 
 def test_partition_for_matches_kafkas_default_partitioner() -> None:
@@ -367,6 +389,61 @@ def test_a_dead_letter_always_has_a_key_or_a_value() -> None:
     assert letter_key(None, member) is None  # the value carries it
     assert letter_key(None, member, omitted=True) == b"postings.v1:2:78"
     assert letter_key(None, Poison(packed, None, "c", "m")) == b"postings.v1:2:78"
+
+
+def test_a_letter_copies_a_bounded_share_of_the_original_headers() -> None:
+    big = ("x-junk", b"j" * (dl.LETTER_HEADERS_MAX_BYTES + 1))
+    rec = Record("postings.v1", 0, 5, b"k", b"v", (("trace", b"1"), big, ("after", b"2")))
+    headers = dead_letter_headers(Poison(rec, b"v", "undecodable", "bad"), group="g")
+    names = [k for k, _ in headers]
+    assert names[:2] == ["trace", "after"]
+    assert "x-junk" not in names
+    note = dict(headers)[dl.H_HEADERS_TRUNCATED]
+    assert note.startswith(b"dropped 1 of 3 original headers")
+    small = dead_letter_headers(Poison(Record("t", 0, 1, b"k", b"v"), b"v", "c", "m"), group="g")
+    assert dl.H_HEADERS_TRUNCATED not in dict(small)
+
+
+class _Producer:
+    """Records sends; refuses the first ``refuse`` of them with ``error``."""
+
+    def __init__(self, refuse: int = 0, error: Exception | None = None) -> None:
+        self.sent: list[tuple[bytes | None, bytes | None, dict[str, bytes]]] = []
+        self.refuse, self.error = refuse, error
+
+    async def send(
+        self, topic: str, value: bytes | None, *, key: bytes | None, headers: list
+    ) -> asyncio.Future[None]:
+        if self.refuse:
+            self.refuse -= 1
+            assert self.error is not None
+            raise self.error
+        self.sent.append((key, value, dict(headers)))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+async def test_a_letter_too_large_goes_without_value_or_minimal_but_always_goes() -> None:
+    huge = Record("postings.v1", 1, 9, b"k", b"v" * dl.LETTER_MAX_BYTES)
+    producer = _Producer()
+    await dl.DeadLetters(producer, "dlq", group="g").send([Poison(huge, huge.value, "c", "m")])
+    ((key, value, headers),) = producer.sent
+    assert (key, value) == (b"k", None)
+    assert dl.H_VALUE_OMITTED in headers
+
+    refused = _Producer(refuse=1, error=MessageSizeTooLargeError())
+    rec = Record("postings.v1", 1, 10, b"k" * 100, b"v", (("trace", b"1"),))
+    await dl.DeadLetters(refused, "dlq", group="g").send([Poison(rec, b"v", "c", "m")])
+    ((key, value, headers),) = refused.sent
+    assert (key, value) == (b"postings.v1:1:10", None)
+    assert "trace" not in headers
+    assert headers[dl.H_ERROR_CLASS] == b"c"
+    assert headers[dl.H_HEADERS_TRUNCATED] == b"all original headers dropped"
+
+    down = _Producer(refuse=1, error=KafkaTimeoutError())
+    with pytest.raises(KafkaTimeoutError):  # the world, not the letter: retried upstream
+        await dl.DeadLetters(down, "dlq", group="g").send([Poison(rec, b"v", "c", "m")])
 
 
 def test_invalidation_names_changes_with_versions() -> None:
