@@ -42,6 +42,8 @@ from api.search import (
     SearchPage,
 )
 from schemas.domain.errors import InvalidPosting
+from schemas.domain.limits import ID_MAX_LEN, ID_PATTERN
+from schemas.domain.text import shown
 from schemas.domain.text import text as domain_text
 from schemas.embedding import Embedder
 from schemas.errors import BadInputError, NotFoundError
@@ -253,7 +255,14 @@ class SearchService:
         )
 
     async def posting(self, posting_id: str) -> PostingView:
-        """One posting; NotFound when it does not exist or is deleted."""
+        """One posting; NotFound when it does not exist or is deleted, BadInput when
+        ``posting_id`` cannot be an id (a NUL would fail in PostgreSQL, not here)."""
+        if not ID_PATTERN.fullmatch(posting_id):
+            raise BadInput(
+                "id",
+                f"id {shown(posting_id)} is not a posting id: 1-{ID_MAX_LEN} letters,"
+                " digits and . _ : -",
+            )
         found = await self.postings([posting_id])
         view = found.get(posting_id)
         if view is None:

@@ -38,6 +38,7 @@ from api.web.views import (
     FilterOptions,
     label,
 )
+from schemas.domain.limits import ID_PATTERN
 from schemas.errors import (
     BAD_USER_INPUT,
     FORBIDDEN,
@@ -53,7 +54,6 @@ log = structlog.get_logger("api.web")
 
 PAGE_SIZE = 20
 SIMILAR = 6
-MAX_ID_CHARS = 200
 HTML_CACHE = "no-cache"  # always revalidate: results change as postings land
 
 ROBOTS = """User-agent: *
@@ -203,7 +203,7 @@ async def count_json(request: Request[Any, Any, Any], state: State) -> Response[
 async def posting_page(state: State, posting_id: FromPath[str]) -> Template:
     """One posting in full, and the postings nearest to it, each linking on."""
     service = _service(state)
-    if not posting_id or len(posting_id) > MAX_ID_CHARS or not posting_id.isprintable():
+    if not ID_PATTERN.fullmatch(posting_id):  # cannot exist: a 404, as for any other
         raise NotFoundError("There is no posting with that id.")
     try:
         view, similar = await asyncio.gather(

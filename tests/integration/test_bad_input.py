@@ -165,6 +165,14 @@ async def test_posted_after_out_of_range_with_an_offset_is_bad_user_input(
     assert "postedAfter" in error["message"] or "posted_after" in error["message"]
 
 
+@pytest.mark.parametrize("posting_id", ["\x00", "a b", "x" * 129, ""])
+async def test_a_posting_id_that_cannot_exist_is_bad_user_input(api: Api, posting_id: str) -> None:
+    _, document = await gql(api, "query($id: ID!) { posting(id: $id) { id } }", {"id": posting_id})
+    error = bad_user_input(document)
+    assert error["extensions"]["field"] == "id"
+    assert "is not a posting id" in error["message"]
+
+
 # --- numbers ---------------------------------------------------------------------------
 
 
