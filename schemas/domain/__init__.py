@@ -1,7 +1,9 @@
 """The shared domain model of a job posting: types, validation rules and conversions.
 
 - :class:`Posting` (live content at a version) and :class:`PostingDeleted` (tombstone);
-  ``PostingEvent`` is their union. Enums mirror the proto names.
+  ``PostingEvent`` is their union. :class:`VersionReset` is an operator's command on the
+  log (``LogEvent`` is all three): only the sink applies it (:func:`decode_record`).
+  Enums mirror the proto names.
 - :func:`validate_event` (gateway) and :func:`decode_event` (sink) turn wire events into
   domain events or raise a :class:`PoisonRecord` whose ``error_class`` labels the DLQ.
 - :func:`to_proto`, :func:`encode_event`, :func:`to_json`, :func:`from_json`,
@@ -27,13 +29,21 @@ from schemas.domain.model import (
     EmploymentType,
     EnglishLevel,
     Location,
+    LogEvent,
     Posting,
     PostingDeleted,
     PostingEvent,
     RemoteMode,
     Salary,
+    VersionReset,
 )
-from schemas.domain.validate import decode_event, validate_event
+from schemas.domain.validate import (
+    decode_event,
+    decode_record,
+    validate_event,
+    validate_record,
+    version_reset,
+)
 from schemas.domain.vectors import (
     check_embedding,
     pack_embedding,
@@ -49,6 +59,7 @@ __all__ = [
     "InvalidPosting",
     "KeyMismatch",
     "Location",
+    "LogEvent",
     "PoisonRecord",
     "Posting",
     "PostingDeleted",
@@ -57,8 +68,10 @@ __all__ = [
     "RemoteMode",
     "Salary",
     "UndecodableRecord",
+    "VersionReset",
     "check_embedding",
     "decode_event",
+    "decode_record",
     "encode_event",
     "from_json",
     "pack_embedding",
@@ -68,4 +81,6 @@ __all__ = [
     "unpack_embedding",
     "validate_embedding",
     "validate_event",
+    "validate_record",
+    "version_reset",
 ]

@@ -21,7 +21,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from schemas.domain import limits as L
 from schemas.domain.errors import InvalidPosting, RejectReason
-from schemas.domain.model import Posting, PostingDeleted
+from schemas.domain.model import LogEvent, Posting, PostingDeleted, VersionReset
 from schemas.domain.text import shown
 from schemas.domain.timestamps import format_iso, parse_iso, to_timestamp
 from schemas.domain.validate import validate_event
@@ -53,13 +53,16 @@ _ENUMS = {
 }
 
 
-def to_proto(event: Posting | PostingDeleted) -> posting_pb2.PostingEvent:
+def to_proto(event: LogEvent) -> posting_pb2.PostingEvent:
     """The wire form of a domain event (what the gateway writes to Kafka)."""
     msg = posting_pb2.PostingEvent(
         id=event.id, version=event.version, producer_id=event.producer_id
     )
     if event.produced_at is not None:
         msg.produced_at.CopyFrom(to_timestamp(event.produced_at))
+    if isinstance(event, VersionReset):
+        msg.version_reset = True
+        return msg
     if isinstance(event, PostingDeleted):
         msg.deleted = True
         return msg
@@ -89,7 +92,7 @@ def to_proto(event: Posting | PostingDeleted) -> posting_pb2.PostingEvent:
     return msg
 
 
-def encode_event(event: Posting | PostingDeleted) -> bytes:
+def encode_event(event: LogEvent) -> bytes:
     """The Kafka record value for an event (its key is ``event.id`` in UTF-8)."""
     return to_proto(event).SerializeToString()
 

@@ -134,6 +134,28 @@ class PostingDeleted:
 PostingEvent: TypeAlias = Posting | PostingDeleted
 
 
+@dataclass(frozen=True, slots=True)
+class VersionReset:
+    """An operator's command on the log: posting ``id``'s row takes ``version`` whatever its
+    current one (content and deleted flag unchanged), so a runaway version can be undone.
+
+    The one exception to "highest version wins" (invariant 4, docs/architecture.md): only
+    the sink applies it, in log order; the gateway and ``publishPosting`` refuse it.
+    """
+
+    id: str
+    version: int
+    produced_at: datetime | None = None
+    producer_id: str = ""
+
+    def __post_init__(self) -> None:
+        if self.produced_at is not None:
+            object.__setattr__(self, "produced_at", _utc(self.produced_at, "produced_at"))
+
+
+LogEvent: TypeAlias = Posting | PostingDeleted | VersionReset
+
+
 def _utc(value: datetime, name: str) -> datetime:
     """Naive datetimes are ambiguous across machines, so they are refused outright."""
     if value.tzinfo is None or value.utcoffset() is None:

@@ -22,10 +22,12 @@ from schemas.domain.model import (
     EmploymentType,
     EnglishLevel,
     Location,
+    LogEvent,
     Posting,
     PostingDeleted,
     RemoteMode,
     Salary,
+    VersionReset,
 )
 from schemas.domain.text import line, shown, skill, text
 from schemas.domain.timestamps import format_iso, from_timestamp
@@ -50,6 +52,13 @@ def validate_event(
         from_timestamp(msg.produced_at, "produced_at") if msg.HasField("produced_at") else None
     )
     producer_id = line(msg.producer_id, "producer_id", L.PRODUCER_ID_MAX_LEN, required=False)
+    if msg.version_reset:
+        raise InvalidPosting(
+            RejectReason.INVALID_FIELD,
+            "version_reset",
+            "version_reset is an operator command (admin scope): use `jobstream postings "
+            "reset-version` or the resetPostingVersion mutation, not a publish",
+        )
     if msg.deleted:
         if msg.HasField("body"):
             raise InvalidPosting(
@@ -97,12 +106,61 @@ def validate_event(
     )
 
 
+def validate_record(msg: posting_pb2.PostingEvent, *, dim: int) -> LogEvent:
+    """What the sink applies: :func:`validate_event`'s events, or a :class:`VersionReset`
+    (an operator's command, refused by ``validate_event``: publishers may not send it)."""
+    if msg.version_reset:
+        return validate_reset(msg)
+    return validate_event(msg, dim=dim)
+
+
+def validate_reset(msg: posting_pb2.PostingEvent) -> VersionReset:
+    """A version reset carries an id and the new version only (no body, not deleted)."""
+    event_id = _check_id(msg.id)
+    version = _check_version(msg.version)
+    if msg.deleted or msg.HasField("body"):
+        field = "deleted" if msg.deleted else "body"
+        raise InvalidPosting(
+            RejectReason.INVALID_FIELD,
+            field,
+            f"a version reset carries only id and version ({field} must be absent)",
+        )
+    produced_at = (
+        from_timestamp(msg.produced_at, "produced_at") if msg.HasField("produced_at") else None
+    )
+    producer_id = line(msg.producer_id, "producer_id", L.PRODUCER_ID_MAX_LEN, required=False)
+    return VersionReset(event_id, version, produced_at, producer_id)
+
+
+def version_reset(
+    posting_id: str, version: int, *, producer_id: str, now: datetime
+) -> VersionReset:
+    """A checked reset command from an operator's input (the CLI and the admin mutation)."""
+    if not L.VERSION_MIN <= version <= L.INT64_MAX:
+        raise InvalidPosting(
+            RejectReason.INVALID_VERSION,
+            "version",
+            f"version must be between {L.VERSION_MIN} and {L.INT64_MAX} (got {version})",
+        )
+    return VersionReset(_check_id(posting_id), version, now, producer_id)
+
+
 def decode_event(key: bytes | None, value: bytes | None, *, dim: int) -> Posting | PostingDeleted:
-    """Decode and validate one Kafka record of postings.v1.
+    """Decode and validate one Kafka record of postings.v1 (a version reset is refused:
+    see :func:`decode_record`).
 
     Raises UndecodableRecord (not a protobuf), KeyMismatch (key is not the event id) or
     InvalidPosting (breaks a rule) -- all PoisonRecord, all safe to dead-letter.
     """
+    return validate_event(_parse_record(key, value), dim=dim)
+
+
+def decode_record(key: bytes | None, value: bytes | None, *, dim: int) -> LogEvent:
+    """:func:`decode_event` for the sink: a version reset is an event too."""
+    return validate_record(_parse_record(key, value), dim=dim)
+
+
+def _parse_record(key: bytes | None, value: bytes | None) -> posting_pb2.PostingEvent:
     if value is None:
         raise UndecodableRecord("record has no value (null); expected a PostingEvent")
     try:
@@ -117,7 +175,7 @@ def decode_event(key: bytes | None, value: bytes | None, *, dim: int) -> Posting
         ) from None
     if key is None or key != msg.id.encode("utf-8"):
         raise KeyMismatch(key, msg.id)
-    return validate_event(msg, dim=dim)
+    return msg
 
 
 def _check_id(value: str) -> str:

@@ -3,8 +3,9 @@
 1. **load** -- from the beginning of the log up to the high-water marks taken at the
    start, into ``postings_rebuild``: only a primary key, no secondary or vector index
    (bulk mode). Each chunk goes through the sink's own code (decode, dedupe,
-   ``COPY`` into staging, version-guarded upsert), so the version rules are the sink's:
-   highest version wins, tombstones hold, poison is skipped (the sink dead-lettered it).
+   ``COPY`` into staging, version-guarded upsert, version resets in log order), so the
+   version rules are the sink's: highest version wins, tombstones hold, an operator's
+   version reset applies, poison is skipped (the sink dead-lettered it).
 2. **index** -- the live table's secondary indexes, then IVFFlat sized like the index
    manager would (plain ``CREATE INDEX``: nobody uses the table yet), then ``ANALYZE``.
 3. **catch up** -- read to the *current* marks again and again until the gap is small.
@@ -44,8 +45,8 @@ from streams.rebuild.connect import connect_db
 from streams.rebuild.log import LogReader
 from streams.runtime import worker_id
 from streams.sink import sql
-from streams.sink.batch import dedupe
-from streams.sink.records import Decoded, Record, chunks, decode_records
+from streams.sink.batch import Round, rounds
+from streams.sink.records import Record, chunks, decode_records
 from streams.sink.writer import PostingsWriter
 
 log = structlog.get_logger("streams.rebuild")
@@ -119,24 +120,21 @@ class _Loader:
                 partitions=lambda _topic: self.partitions,
                 pack_max=self.pack_max,
             )
-            winners, fallbacks = dedupe(decoded)
+            steps = rounds(decoded)  # the sink's own order, version resets included
             await self.flush()
             self.pending = asyncio.create_task(
-                self._write(len(chunk), len(decoded) + len(poison), len(poison), winners, fallbacks)
+                self._write(len(chunk), len(decoded) + len(poison), len(poison), steps)
             )
 
-    async def _write(
-        self,
-        records: int,
-        events: int,
-        poison: int,
-        winners: list[Decoded],
-        fallbacks: dict[str, list[Decoded]],
-    ) -> None:
-        result = await self.writer.write(winners, fallbacks)
-        self.report.skipped_poison += poison + len(result.rejected)
+    async def _write(self, records: int, events: int, poison: int, steps: list[Round]) -> None:
+        changed = 0
+        for step in steps:
+            result = await self.writer.write(step.winners, step.fallbacks, step.resets)
+            self.report.skipped_poison += len(result.rejected)
+            changed += len(result.changed)
+        self.report.skipped_poison += poison
         self.report.events_read += events
-        self.progress.advance(records, events, len(result.changed))
+        self.progress.advance(records, events, changed)
 
     async def flush(self) -> None:
         """Wait for the write in flight (re-raising its error)."""

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
+from schemas.domain import VersionReset
 from streams.dead_letters import DeadLetters
 from streams.invalidations import Invalidations
 from streams.metrics import SinkMetrics
@@ -54,6 +55,36 @@ def dedupe(decoded: Sequence[Decoded]) -> tuple[list[Decoded], dict[str, list[De
     return winners, fallbacks
 
 
+@dataclass
+class Round:
+    """What one write applies: the deduped events, then the version resets."""
+
+    winners: list[Decoded]
+    fallbacks: dict[str, list[Decoded]]
+    resets: list[Decoded] = field(default_factory=list)
+
+
+def rounds(decoded: Sequence[Decoded]) -> list[Round]:
+    """The batch as writes whose outcome equals applying its events one by one in log order.
+
+    Without version resets that is one round (:func:`dedupe`). A reset applies after the
+    posting's earlier events and before its later ones, so an event of a posting that
+    follows a reset of it in the batch starts a new round; a later reset of the same
+    posting in a round replaces the earlier one. Resets are rare (operator commands).
+    """
+    groups: list[tuple[list[Decoded], dict[str, Decoded]]] = [([], {})]
+    for item in decoded:
+        events, resets = groups[-1]
+        if isinstance(item.event, VersionReset):
+            resets[item.event.id] = item
+            continue
+        if item.event.id in resets:
+            events, resets = [], {}
+            groups.append((events, resets))
+        events.append(item)
+    return [Round(*dedupe(events), list(resets.values())) for events, resets in groups]
+
+
 class BatchSink:
     def __init__(
         self,
@@ -83,53 +114,68 @@ class BatchSink:
             list(records), dim=self.dim, partitions=self.partitions, pack_max=self.pack_max
         )
         undecodable = len(poison)
-        winners, fallbacks = dedupe(decoded)
 
-        async def on_db_retry(exc: BaseException) -> None:
-            m.retries.labels("database").inc()
-            if is_connection_error(exc):
-                await self.writer.reset()
-
-        result: WriteResult = await retry_transient(
-            lambda: self.writer.write(winners, _copy(fallbacks)),
-            what="write batch to postgres",
-            max_wait_s=self.retry_max_s,
-            on_retry=on_db_retry,
-        )
-        poison += result.rejected
+        # One transaction per round: one unless version resets interleave with events.
+        results = [await self._write(step) for step in rounds(decoded)]
+        changed = [c for result in results for c in result.changed]
+        rejected = [p for result in results for p in result.rejected]
+        poison += rejected
         await retry_transient(
             lambda: self.dead_letters.send(poison),
             what="send dead letters",
             max_wait_s=self.retry_max_s,
             on_retry=lambda _: m.retries.labels("dead_letters").inc(),
         )
-        if result.outbox_id is not None and result.outbox_payload is not None:
-            outbox_id, payload = result.outbox_id, result.outbox_payload
-
-            async def publish() -> None:
-                await self.invalidations.publish(await self.writer.pool(), outbox_id, payload)
-
-            await retry_transient(
-                publish,
-                what="publish invalidation",
-                max_wait_s=self.retry_max_s,
-                on_retry=lambda _: m.retries.labels("invalidations").inc(),
-            )
-            m.invalidations.inc()
+        for result in results:
+            await self._publish(result)
 
         seconds = time.perf_counter() - started
-        deletes = sum(1 for c in result.changed if c.deleted)
+        deletes = sum(1 for c in changed if c.deleted)
         events = len(decoded) + undecodable
-        stale = len(decoded) - len(result.changed) - len(result.rejected)
+        stale = max(0, len(decoded) - len(changed) - len(rejected))
         m.consumed.inc(events)
-        m.upserted.labels("upsert").inc(len(result.changed) - deletes)
+        m.upserted.labels("upsert").inc(len(changed) - deletes)
         m.upserted.labels("delete").inc(deletes)
         m.stale.inc(stale)
         for item in poison:
             m.dead_lettered.labels(item.error_class).inc()
         m.batch_seconds.observe(seconds)
         m.batch_events.observe(events)
-        return BatchOutcome(events, len(result.changed), stale, len(poison), seconds)
+        return BatchOutcome(events, len(changed), stale, len(poison), seconds)
+
+    async def _write(self, step: Round) -> WriteResult:
+        """One round, retried while PostgreSQL is unavailable (offsets held meanwhile)."""
+
+        async def on_db_retry(exc: BaseException) -> None:
+            self.metrics.retries.labels("database").inc()
+            if is_connection_error(exc):
+                await self.writer.reset()
+
+        result: WriteResult = await retry_transient(
+            lambda: self.writer.write(step.winners, _copy(step.fallbacks), step.resets),
+            what="write batch to postgres",
+            max_wait_s=self.retry_max_s,
+            on_retry=on_db_retry,
+        )
+        return result
+
+    async def _publish(self, result: WriteResult) -> None:
+        """The write's invalidation, once its outbox row is committed (invariant 6 in
+        docs/architecture.md)."""
+        if result.outbox_id is None or result.outbox_payload is None:
+            return
+        outbox_id, payload = result.outbox_id, result.outbox_payload
+
+        async def publish() -> None:
+            await self.invalidations.publish(await self.writer.pool(), outbox_id, payload)
+
+        await retry_transient(
+            publish,
+            what="publish invalidation",
+            max_wait_s=self.retry_max_s,
+            on_retry=lambda _: self.metrics.retries.labels("invalidations").inc(),
+        )
+        self.metrics.invalidations.inc()
 
 
 def _copy(fallbacks: dict[str, list[Decoded]]) -> dict[str, list[Decoded]]:

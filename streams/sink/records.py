@@ -20,12 +20,11 @@ from typing import Any
 from google.protobuf.message import DecodeError
 
 from schemas.domain import (
+    LogEvent,
     PoisonRecord,
-    Posting,
-    PostingDeleted,
     UndecodableRecord,
-    decode_event,
-    validate_event,
+    decode_record,
+    validate_record,
 )
 from schemas.jobstream.v1 import posting_pb2
 from schemas.topics import CONTENT_TYPE_PACK, partition_for
@@ -68,9 +67,10 @@ class Decoded:
     """A valid event; ``seq`` is its position in the batch (earlier wins a version tie).
 
     ``value`` is the event's original bytes: the record's value, or the pack member's.
+    ``event`` may be a :class:`~schemas.domain.VersionReset` (streams.sink.batch.rounds).
     """
 
-    event: Posting | PostingDeleted
+    event: LogEvent
     record: Record
     seq: int
     value: bytes | None
@@ -116,7 +116,7 @@ def decode_records(
             _decode_pack(record, dim, partitions, pack_max, decoded, poison)
             continue
         try:
-            event = decode_event(record.key, record.value, dim=dim)
+            event = decode_record(record.key, record.value, dim=dim)
         except PoisonRecord as exc:
             poison.append(Poison(record, record.value, exc.error_class, exc.message))
         except Exception as exc:  # a bug in validation must not stop the partition
@@ -142,7 +142,7 @@ def _decode_pack(
     count = partitions(record.topic)
     for index, raw in enumerate(members):
         try:
-            event = validate_event(posting_pb2.PostingEvent.FromString(raw), dim=dim)
+            event = validate_record(posting_pb2.PostingEvent.FromString(raw), dim=dim)
         except PoisonRecord as exc:
             poison.append(
                 Poison(record, raw, exc.error_class, f"pack member {index}: {exc.message}", index)

@@ -49,6 +49,15 @@ RETURNING p.id, p.version, p.deleted
 
 UPSERT = upsert()
 
+
+def reset_version(table: str = "postings") -> str:
+    """An operator's version reset: the one write that ignores the version guard."""
+    return f"""
+UPDATE {table} SET version = $2, updated_at = now() WHERE id = $1
+RETURNING id, version, deleted
+"""
+
+
 OUTBOX_INSERT = "INSERT INTO invalidation_outbox (payload) VALUES ($1) RETURNING id"
 OUTBOX_DELETE = "DELETE FROM invalidation_outbox WHERE id = ANY($1::bigint[])"
 OUTBOX_PENDING = """

@@ -10,6 +10,11 @@ returned as poison for the dead-letter topic and the rest of the batch lands. If
 record was the highest version of its posting in the batch, the next-highest version of
 that posting gets its turn, so the outcome equals applying the events one by one.
 
+Version resets (an operator's :class:`~schemas.domain.VersionReset`, the one exception to
+"highest version wins") are applied after the merge in the same transaction: the row takes
+the reset's version unconditionally, content unchanged. :func:`streams.sink.batch.rounds`
+orders them against the batch's other events of the same posting.
+
 Transient errors (connection lost, server restarting, deadlock, ...) propagate: the
 caller retries the whole write, which is safe because each attempt is all-or-nothing.
 """
@@ -28,6 +33,7 @@ import structlog
 from pgvector import Vector
 
 from schemas.db.postings import posting_row
+from schemas.domain import VersionReset
 from streams.invalidations import Changed, build_invalidation
 from streams.sink import sql
 from streams.sink.errors import describe, error_class, is_poison
@@ -76,6 +82,7 @@ class PostingsWriter:
         with the same rules and announces nothing until it swaps it in."""
         self._dsn = dsn
         self._upsert = sql.upsert(table)
+        self._reset = sql.reset_version(table)
         self._announce = outbox
         self._dim = dim
         self._source = source
@@ -112,16 +119,19 @@ class PostingsWriter:
             await pool.close()
 
     async def write(
-        self, winners: Sequence[Decoded], fallbacks: dict[str, list[Decoded]]
+        self,
+        winners: Sequence[Decoded],
+        fallbacks: dict[str, list[Decoded]],
+        resets: Sequence[Decoded] = (),
     ) -> WriteResult:
-        """Apply the batch; per-record data errors come back in ``rejected``."""
-        if not winners:
+        """Apply the batch, then ``resets``; per-record data errors come back in ``rejected``."""
+        if not winners and not resets:
             return WriteResult()
         pool = await self.pool()
         failures = _Failures()
         try:
             async with pool.acquire() as conn:
-                return await self._write_all(conn, winners)
+                return await self._write_all(conn, winners, resets)
         except Exception as exc:
             if not is_poison(exc):
                 raise
@@ -132,12 +142,15 @@ class PostingsWriter:
                 error=describe(exc),
             )
         async with pool.acquire() as conn:
-            return await self._write_isolating(conn, winners, fallbacks, failures)
+            return await self._write_isolating(conn, winners, fallbacks, resets, failures)
 
-    async def _write_all(self, conn: asyncpg.Connection, rows: Sequence[Decoded]) -> WriteResult:
+    async def _write_all(
+        self, conn: asyncpg.Connection, rows: Sequence[Decoded], resets: Sequence[Decoded]
+    ) -> WriteResult:
         result = WriteResult()
         async with conn.transaction():
             result.changed = await self._merge(conn, rows, 0)
+            result.changed += await self._apply_resets(conn, resets)
             await self._outbox(conn, result)
         return result
 
@@ -146,6 +159,7 @@ class PostingsWriter:
         conn: asyncpg.Connection,
         winners: Sequence[Decoded],
         fallbacks: dict[str, list[Decoded]],
+        resets: Sequence[Decoded],
         failures: _Failures,
     ) -> WriteResult:
         result = WriteResult()
@@ -176,19 +190,35 @@ class PostingsWriter:
                     later = fallbacks.get(row.event.id)
                     if later:  # the next-highest version of this posting gets its turn
                         pending.append(later.pop(0))
+            result.changed += await self._apply_resets(conn, resets)
             await self._outbox(conn, result)
         return result
 
     async def _merge(
         self, conn: asyncpg.Connection, rows: Sequence[Decoded], start: int
     ) -> list[Changed]:
-        await conn.copy_records_to_table(
-            sql.STAGING,
-            records=[(start + i, *posting_row(row.event)) for i, row in enumerate(rows)],
-            columns=sql.STAGING_COLUMNS,
-        )
+        if not rows:
+            return []
+        records = []
+        for i, row in enumerate(rows):
+            event = row.event
+            assert not isinstance(event, VersionReset), "resets are applied, not merged"
+            records.append((start + i, *posting_row(event)))
+        await conn.copy_records_to_table(sql.STAGING, records=records, columns=sql.STAGING_COLUMNS)
         changed = await conn.fetch(self._upsert, start, start + len(rows))
         return [Changed(r["id"], r["version"], r["deleted"]) for r in changed]
+
+    async def _apply_resets(
+        self, conn: asyncpg.Connection, resets: Sequence[Decoded]
+    ) -> list[Changed]:
+        """Each reset, in order, unconditionally: a posting with no row is left alone."""
+        changed = []
+        for reset in resets:
+            row = await conn.fetchrow(self._reset, reset.event.id, reset.event.version)
+            if row is not None:
+                changed.append(Changed(row["id"], row["version"], row["deleted"]))
+                log.warning("posting version reset", id=reset.event.id, version=reset.event.version)
+        return changed
 
     async def _outbox(self, conn: asyncpg.Connection, result: WriteResult) -> None:
         if not result.changed or not self._announce:

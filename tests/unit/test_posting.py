@@ -957,3 +957,29 @@ def test_error_classes_and_reason_forms() -> None:
     assert rejection == ingest_pb2.Rejection(
         id="a", index=4, reason=ingest_pb2.TOO_LONG, message="title is too long"
     )
+
+
+# --- version resets -----------------------------------------------------------------------
+
+
+def test_a_version_reset_is_refused_as_a_publish_and_decoded_by_the_sink() -> None:
+    from schemas.domain import VersionReset, decode_record, version_reset
+
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    reset = version_reset("acme:job-42", 5, producer_id="ops", now=now)
+    assert reset == VersionReset("acme:job-42", 5, now, "ops")
+    wire = encode_event(reset)
+    assert decode_record(b"acme:job-42", wire, dim=DIM) == reset
+    with pytest.raises(InvalidPosting, match="operator command") as info:
+        decode_event(b"acme:job-42", wire, dim=DIM)  # the gateway's and the API's rule
+    assert info.value.field == "version_reset"
+    msg = to_proto(reset)
+    msg.deleted = True
+    with pytest.raises(InvalidPosting, match="carries only id and version"):
+        decode_record(b"acme:job-42", msg.SerializeToString(), dim=DIM)
+    for posting_id, version, field in (("bad id", 5, "id"), ("ok", 0, "version")):
+        with pytest.raises(InvalidPosting) as bad:
+            version_reset(posting_id, version, producer_id="ops", now=now)
+        assert bad.value.field == field
+    with pytest.raises(InvalidPosting, match="between 1 and 9223372036854775807"):
+        version_reset("ok", 2**63, producer_id="ops", now=now)

@@ -18,7 +18,7 @@ from aiokafka.errors import (
 )
 
 from schemas.db.postings import posting_row
-from schemas.domain import Location, Posting, PostingDeleted, encode_event
+from schemas.domain import Location, Posting, PostingDeleted, VersionReset, encode_event
 from schemas.domain.model import EmploymentType, EnglishLevel, RemoteMode
 from schemas.jobstream.v1 import events_pb2, posting_pb2
 from schemas.topics import CONTENT_TYPE_PACK
@@ -28,7 +28,7 @@ from streams.dead_letters import dead_letter_headers, letter_key
 from streams.index import IndexPolicy
 from streams.invalidations import Changed, build_invalidation
 from streams.sink import sql
-from streams.sink.batch import dedupe
+from streams.sink.batch import dedupe, rounds
 from streams.sink.errors import error_class, is_connection_error, is_poison, is_transient
 from streams.sink.records import (
     Decoded,
@@ -273,6 +273,33 @@ def test_dedupe_keeps_highest_version_earliest_on_ties_and_ranks_the_rest() -> N
     assert [(w.event.id, w.event.version, w.seq) for w in winners] == [("a", 3, 1), ("b", 2, 2)]
     assert [(d.event.version, d.seq) for d in fallbacks["a"]] == [(3, 3), (2, 4), (1, 0)]
     assert "b" not in fallbacks
+
+
+def test_rounds_apply_version_resets_in_log_order() -> None:
+    events = [
+        PostingDeleted("a", 2**63 - 1),  # the runaway version
+        posting("b", 4),
+        VersionReset("a", 5),
+        posting("a", 6),  # after the reset: a new round, so it is not stale
+        posting("b", 7),
+        VersionReset("c", 3),
+        VersionReset("c", 2),  # the later reset of c wins
+    ]
+    decoded = [Decoded(e, record(None, None, i), i, None) for i, e in enumerate(events)]
+    steps = rounds(decoded)
+    shown = [
+        (
+            [(w.event.id, w.event.version) for w in step.winners],
+            [(r.event.id, r.event.version) for r in step.resets],
+        )
+        for step in steps
+    ]
+    assert shown == [
+        ([("a", 2**63 - 1), ("b", 4)], [("a", 5)]),
+        ([("a", 6), ("b", 7)], [("c", 2)]),
+    ]
+    plain = [Decoded(posting("x", 1), record(None, None, 0), 0, None)]
+    assert [len(step.winners) for step in rounds(plain)] == [1]  # no resets: one round
 
 
 def test_staging_rows_match_the_staging_columns() -> None:

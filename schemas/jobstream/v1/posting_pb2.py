@@ -25,19 +25,19 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ajobstream/v1/posting.proto\x12\x0cjobstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\".\n\x08Location\x12\x0c\n\x04\x63ity\x18\x01 \x01(\t\x12\x14\n\x0c\x63ountry_code\x18\x02 \x01(\t\"4\n\x06Salary\x12\x0b\n\x03min\x18\x01 \x01(\x03\x12\x0b\n\x03max\x18\x02 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\"\xd2\x03\n\x0bPostingBody\x12\r\n\x05title\x18\x01 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x02 \x01(\t\x12(\n\x08location\x18\x03 \x01(\x0b\x32\x16.jobstream.v1.Location\x12-\n\x0bremote_mode\x18\x04 \x01(\x0e\x32\x18.jobstream.v1.RemoteMode\x12\x35\n\x0f\x65mployment_type\x18\x05 \x01(\x0e\x32\x1c.jobstream.v1.EmploymentType\x12\x1c\n\x14\x65xperience_min_years\x18\x06 \x01(\r\x12\x1c\n\x14\x65xperience_max_years\x18\x07 \x01(\r\x12\x31\n\renglish_level\x18\x08 \x01(\x0e\x32\x1a.jobstream.v1.EnglishLevel\x12\x0e\n\x06skills\x18\t \x03(\t\x12$\n\x06salary\x18\n \x01(\x0b\x32\x14.jobstream.v1.Salary\x12\x13\n\x0b\x64\x65scription\x18\x0b \x01(\t\x12-\n\tposted_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tembedding\x18\r \x01(\x0c\x12\x17\n\x0f\x65mbedding_model\x18\x0e \x01(\t\"\xab\x01\n\x0cPostingEvent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x0f\n\x07\x64\x65leted\x18\x03 \x01(\x08\x12\'\n\x04\x62ody\x18\x04 \x01(\x0b\x32\x19.jobstream.v1.PostingBody\x12/\n\x0bproduced_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bproducer_id\x18\x06 \x01(\t\">\n\x10PostingEventPack\x12*\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1a.jobstream.v1.PostingEvent*M\n\nRemoteMode\x12\x1b\n\x17REMOTE_MODE_UNSPECIFIED\x10\x00\x12\n\n\x06ONSITE\x10\x01\x12\n\n\x06HYBRID\x10\x02\x12\n\n\x06REMOTE\x10\x03*m\n\x0e\x45mploymentType\x12\x1f\n\x1b\x45MPLOYMENT_TYPE_UNSPECIFIED\x10\x00\x12\r\n\tFULL_TIME\x10\x01\x12\r\n\tPART_TIME\x10\x02\x12\x0c\n\x08\x43ONTRACT\x10\x03\x12\x0e\n\nINTERNSHIP\x10\x04*|\n\x0c\x45nglishLevel\x12\x1d\n\x19\x45NGLISH_LEVEL_UNSPECIFIED\x10\x00\x12\x08\n\x04NONE\x10\x01\x12\t\n\x05\x42\x41SIC\x10\x02\x12\x12\n\x0e\x43ONVERSATIONAL\x10\x03\x12\x0c\n\x08\x42USINESS\x10\x04\x12\n\n\x06\x46LUENT\x10\x05\x12\n\n\x06NATIVE\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ajobstream/v1/posting.proto\x12\x0cjobstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\".\n\x08Location\x12\x0c\n\x04\x63ity\x18\x01 \x01(\t\x12\x14\n\x0c\x63ountry_code\x18\x02 \x01(\t\"4\n\x06Salary\x12\x0b\n\x03min\x18\x01 \x01(\x03\x12\x0b\n\x03max\x18\x02 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\"\xd2\x03\n\x0bPostingBody\x12\r\n\x05title\x18\x01 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x02 \x01(\t\x12(\n\x08location\x18\x03 \x01(\x0b\x32\x16.jobstream.v1.Location\x12-\n\x0bremote_mode\x18\x04 \x01(\x0e\x32\x18.jobstream.v1.RemoteMode\x12\x35\n\x0f\x65mployment_type\x18\x05 \x01(\x0e\x32\x1c.jobstream.v1.EmploymentType\x12\x1c\n\x14\x65xperience_min_years\x18\x06 \x01(\r\x12\x1c\n\x14\x65xperience_max_years\x18\x07 \x01(\r\x12\x31\n\renglish_level\x18\x08 \x01(\x0e\x32\x1a.jobstream.v1.EnglishLevel\x12\x0e\n\x06skills\x18\t \x03(\t\x12$\n\x06salary\x18\n \x01(\x0b\x32\x14.jobstream.v1.Salary\x12\x13\n\x0b\x64\x65scription\x18\x0b \x01(\t\x12-\n\tposted_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tembedding\x18\r \x01(\x0c\x12\x17\n\x0f\x65mbedding_model\x18\x0e \x01(\t\"\xc2\x01\n\x0cPostingEvent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x0f\n\x07\x64\x65leted\x18\x03 \x01(\x08\x12\'\n\x04\x62ody\x18\x04 \x01(\x0b\x32\x19.jobstream.v1.PostingBody\x12/\n\x0bproduced_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bproducer_id\x18\x06 \x01(\t\x12\x15\n\rversion_reset\x18\x07 \x01(\x08\">\n\x10PostingEventPack\x12*\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1a.jobstream.v1.PostingEvent*M\n\nRemoteMode\x12\x1b\n\x17REMOTE_MODE_UNSPECIFIED\x10\x00\x12\n\n\x06ONSITE\x10\x01\x12\n\n\x06HYBRID\x10\x02\x12\n\n\x06REMOTE\x10\x03*m\n\x0e\x45mploymentType\x12\x1f\n\x1b\x45MPLOYMENT_TYPE_UNSPECIFIED\x10\x00\x12\r\n\tFULL_TIME\x10\x01\x12\r\n\tPART_TIME\x10\x02\x12\x0c\n\x08\x43ONTRACT\x10\x03\x12\x0e\n\nINTERNSHIP\x10\x04*|\n\x0c\x45nglishLevel\x12\x1d\n\x19\x45NGLISH_LEVEL_UNSPECIFIED\x10\x00\x12\x08\n\x04NONE\x10\x01\x12\t\n\x05\x42\x41SIC\x10\x02\x12\x12\n\x0e\x43ONVERSATIONAL\x10\x03\x12\x0c\n\x08\x42USINESS\x10\x04\x12\n\n\x06\x46LUENT\x10\x05\x12\n\n\x06NATIVE\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jobstream.v1.posting_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REMOTEMODE']._serialized_start=886
-  _globals['_REMOTEMODE']._serialized_end=963
-  _globals['_EMPLOYMENTTYPE']._serialized_start=965
-  _globals['_EMPLOYMENTTYPE']._serialized_end=1074
-  _globals['_ENGLISHLEVEL']._serialized_start=1076
-  _globals['_ENGLISHLEVEL']._serialized_end=1200
+  _globals['_REMOTEMODE']._serialized_start=909
+  _globals['_REMOTEMODE']._serialized_end=986
+  _globals['_EMPLOYMENTTYPE']._serialized_start=988
+  _globals['_EMPLOYMENTTYPE']._serialized_end=1097
+  _globals['_ENGLISHLEVEL']._serialized_start=1099
+  _globals['_ENGLISHLEVEL']._serialized_end=1223
   _globals['_LOCATION']._serialized_start=77
   _globals['_LOCATION']._serialized_end=123
   _globals['_SALARY']._serialized_start=125
@@ -45,7 +45,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_POSTINGBODY']._serialized_start=180
   _globals['_POSTINGBODY']._serialized_end=646
   _globals['_POSTINGEVENT']._serialized_start=649
-  _globals['_POSTINGEVENT']._serialized_end=820
-  _globals['_POSTINGEVENTPACK']._serialized_start=822
-  _globals['_POSTINGEVENTPACK']._serialized_end=884
+  _globals['_POSTINGEVENT']._serialized_end=843
+  _globals['_POSTINGEVENTPACK']._serialized_start=845
+  _globals['_POSTINGEVENTPACK']._serialized_end=907
 # @@protoc_insertion_point(module_scope)

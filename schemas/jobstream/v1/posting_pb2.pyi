@@ -102,20 +102,22 @@ class PostingBody(_message.Message):
     def __init__(self, title: _Optional[str] = ..., company: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., remote_mode: _Optional[_Union[RemoteMode, str]] = ..., employment_type: _Optional[_Union[EmploymentType, str]] = ..., experience_min_years: _Optional[int] = ..., experience_max_years: _Optional[int] = ..., english_level: _Optional[_Union[EnglishLevel, str]] = ..., skills: _Optional[_Iterable[str]] = ..., salary: _Optional[_Union[Salary, _Mapping]] = ..., description: _Optional[str] = ..., posted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., embedding: _Optional[bytes] = ..., embedding_model: _Optional[str] = ...) -> None: ...
 
 class PostingEvent(_message.Message):
-    __slots__ = ("id", "version", "deleted", "body", "produced_at", "producer_id")
+    __slots__ = ("id", "version", "deleted", "body", "produced_at", "producer_id", "version_reset")
     ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     DELETED_FIELD_NUMBER: _ClassVar[int]
     BODY_FIELD_NUMBER: _ClassVar[int]
     PRODUCED_AT_FIELD_NUMBER: _ClassVar[int]
     PRODUCER_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_RESET_FIELD_NUMBER: _ClassVar[int]
     id: str
     version: int
     deleted: bool
     body: PostingBody
     produced_at: _timestamp_pb2.Timestamp
     producer_id: str
-    def __init__(self, id: _Optional[str] = ..., version: _Optional[int] = ..., deleted: _Optional[bool] = ..., body: _Optional[_Union[PostingBody, _Mapping]] = ..., produced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer_id: _Optional[str] = ...) -> None: ...
+    version_reset: bool
+    def __init__(self, id: _Optional[str] = ..., version: _Optional[int] = ..., deleted: _Optional[bool] = ..., body: _Optional[_Union[PostingBody, _Mapping]] = ..., produced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer_id: _Optional[str] = ..., version_reset: _Optional[bool] = ...) -> None: ...
 
 class PostingEventPack(_message.Message):
     __slots__ = ("events",)
