@@ -32,6 +32,8 @@ from pgvector.asyncpg import register_vector
 from redis.asyncio import Redis
 
 from api.cache import InvalidationListener, TieredCache
+from api.database import open_pool
+from api.disconnect import CancelOnDisconnect
 from api.events import EventWriter
 from api.graphql.context import Context
 from api.graphql.errors import BAD_USER_INPUT
@@ -50,7 +52,6 @@ from schemas.settings import Settings
 
 log = structlog.get_logger("api.app")
 
-POOL_MAX_SIZE = 10
 REDIS_TIMEOUT_S = 1.0
 
 
@@ -91,9 +92,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     retries on first use, so the API starts -- and /health reports -- while PostgreSQL
     or Kafka are down."""
     async with AsyncExitStack() as stack:
-        pool = await asyncpg.create_pool(
-            settings.postgres_dsn, min_size=0, max_size=POOL_MAX_SIZE, init=_init_connection
-        )
+        pool = await open_pool(settings, init=_init_connection)
         stack.push_async_callback(pool.close)
         redis = Redis.from_url(
             settings.redis_dsn,
@@ -157,7 +156,7 @@ async def metrics(state: State) -> Response[bytes]:
 
 def create_app(settings: Settings) -> Litestar:
     """The API app for these settings; nothing is opened until its lifespan starts."""
-    schema = build_schema(max_depth=settings.max_query_depth)
+    schema = build_schema(max_depth=settings.max_query_depth, limits=settings)
     assets = Assets()  # read (and hashed) once per app, before the first page
     limiter = RateLimiter(settings)
 
@@ -186,7 +185,7 @@ def create_app(settings: Settings) -> Litestar:
         route_handlers=[graphql_controller(schema), health, metrics, web_router()],
         dependencies={"api_context": Provide(provide_context, sync_to_thread=False)},
         lifespan=[lifespan],
-        middleware=[limiter.middleware],
+        middleware=[limiter.middleware, CancelOnDisconnect],
         exception_handlers={RequestEntityTooLarge: too_large, **HTTP_ERROR_HANDLERS},
         template_config=template_config(),
         compression_config=compression_config(),

@@ -14,8 +14,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from graphql import FieldNode, OperationDefinitionNode
+from graphql import FieldNode, GraphQLSchema, OperationDefinitionNode
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from strawberry.extensions import SchemaExtension
 
@@ -49,11 +50,32 @@ class ApiMetrics:
         return generate_latest(self.registry)
 
 
-def operation_label(document: Any, operation_name: str | None) -> str:
+OTHER = "other"
+"""The label of any operation with a root field the schema does not have."""
+
+_ROOT_FIELDS: WeakKeyDictionary[GraphQLSchema, frozenset[str]] = WeakKeyDictionary()
+
+
+def root_fields(schema: GraphQLSchema) -> frozenset[str]:
+    """Every name a root field can have in ``schema``: its queries, mutations and the
+    introspection fields -- read from the schema itself, so a new field is labelled
+    without touching this module."""
+    names = _ROOT_FIELDS.get(schema)
+    if names is None:
+        found = {"__schema", "__type", "__typename"}
+        for root in (schema.query_type, schema.mutation_type, schema.subscription_type):
+            if root is not None:
+                found.update(root.fields)
+        names = _ROOT_FIELDS[schema] = frozenset(found)
+    return names
+
+
+def operation_label(document: Any, operation_name: str | None, known: frozenset[str]) -> str:
     """Root field names of the executed operation, e.g. ``search`` or ``posting+facets``.
 
-    Field names are bounded by the schema, unlike client-chosen operation names, so the
-    label set stays small whatever clients send.
+    Only the schema's own root fields (``known``) make labels, so the series stay few
+    whatever clients send: an operation naming any other field (``{ zz1 }``, ``{ zz2 }``...)
+    is ``other``, like client-chosen operation names, which are never used.
     """
     if document is None:
         return "invalid"
@@ -62,25 +84,33 @@ def operation_label(document: Any, operation_name: str | None) -> str:
             continue
         if operation_name and (definition.name is None or definition.name.value != operation_name):
             continue
-        names = sorted(
-            {s.name.value for s in definition.selection_set.selections if isinstance(s, FieldNode)}
-        )
-        return "+".join(names)[:100] or "empty"
+        names = {
+            s.name.value for s in definition.selection_set.selections if isinstance(s, FieldNode)
+        }
+        if not names <= known:
+            return OTHER
+        return "+".join(sorted(names)) or "empty"
     return "invalid"
 
 
 class OperationMetrics(SchemaExtension):
-    """Times each operation and counts it as ok or error, in the app's ApiMetrics."""
+    """Times each operation and counts it as ok or error, in the app's ApiMetrics; an
+    operation cancelled on the way (execution timeout, client gone) counts as an error."""
 
     def on_operation(self) -> Iterator[None]:
         start = time.perf_counter()
-        yield
-        context = self.execution_context.context
-        metrics = getattr(context, "metrics", None)
+        ok = False
+        try:
+            yield
+            ok = not getattr(self.execution_context.result, "errors", None)
+        finally:
+            self._observe(time.perf_counter() - start, ok=ok)
+
+    def _observe(self, seconds: float, *, ok: bool) -> None:
+        context = self.execution_context
+        metrics = getattr(context.context, "metrics", None)
         if metrics is None:
             return
-        result = self.execution_context.result
-        label = operation_label(
-            self.execution_context.graphql_document, self.execution_context.operation_name
-        )
-        metrics.observe(label, time.perf_counter() - start, ok=not getattr(result, "errors", None))
+        known = root_fields(context.schema._schema)
+        label = operation_label(context.graphql_document, context.operation_name, known)
+        metrics.observe(label, seconds, ok=ok)

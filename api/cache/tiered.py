@@ -75,6 +75,18 @@ class _Flight:
 
     future: asyncio.Future[Any]
     stale: bool = False
+    waiters: int = 0
+    load: _Load | None = None
+
+
+@dataclass(eq=False)
+class _Load:
+    """The task settling some flights (full key -> flight); cancelled once none of them
+    has a waiter left, so a request that went away (timeout, client gone) stops its
+    database work instead of finishing it for nobody."""
+
+    task: asyncio.Task[None]
+    flights: dict[str, _Flight]
 
 
 class TieredCache:
@@ -206,9 +218,9 @@ class TieredCache:
             async def load_one(_: list[str]) -> dict[str, T]:
                 return {key: await loader()}
 
-            self._spawn(self._fill(kind, {key: (full, flight)}, load_one, codec))
+            self._start(self._fill(kind, {key: (full, flight)}, load_one, codec), {full: flight})
         self._ensure_worker()
-        value = await asyncio.shield(flight.future)
+        value = await self._wait([flight], flight.future)
         if value is _ABSENT:  # joined a batch load that found nothing: ask our own loader
             return await loader()
         return cast(T, value)
@@ -231,6 +243,7 @@ class TieredCache:
         counters = self._counters(kind)
         result: dict[str, T] = {}
         waits: dict[str, asyncio.Future[Any]] = {}
+        joined: list[_Flight] = []
         mine: dict[str, tuple[str, _Flight]] = {}
         for key in dict.fromkeys(keys):
             full = self._full_key(kind, key, None)
@@ -246,11 +259,12 @@ class TieredCache:
                 flight = self._new_flight(full)
                 mine[key] = (full, flight)
             waits[key] = flight.future
+            joined.append(flight)
         if mine:
-            self._spawn(self._fill(kind, mine, loader, codec))
+            self._start(self._fill(kind, mine, loader, codec), dict(mine.values()))
         self._ensure_worker()
         if waits:
-            values = await asyncio.shield(asyncio.gather(*waits.values()))
+            values = await self._wait(joined, asyncio.gather(*waits.values()))
             for key, value in zip(waits, values, strict=True):
                 if value is not _ABSENT and value is not None:
                     result[key] = value
@@ -451,10 +465,42 @@ class TieredCache:
         scope = kind if gen is None else f"{kind}@{gen}"
         return f"{self._ns}:{scope}:{key}"
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
+    def _start(self, coro: Awaitable[None], flights: dict[str, _Flight]) -> None:
+        """Run the load settling ``flights`` as its own task (shared by every waiter)."""
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        load = _Load(task, flights)
+        for flight in flights.values():
+            flight.load = load
+
+    async def _wait(self, flights: list[_Flight], shared: Awaitable[Any]) -> Any:
+        """Await a shared load (shielded: other callers may wait for it too); when this
+        caller is cancelled and was the last one waiting, cancel the load."""
+        for flight in flights:
+            flight.waiters += 1
+        cancelled = False
+        try:
+            return await asyncio.shield(shared)
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
+        finally:
+            for flight in flights:
+                flight.waiters -= 1
+            if cancelled:
+                self._abandon(flights)
+
+    def _abandon(self, flights: list[_Flight]) -> None:
+        """Cancel the loads of ``flights`` that nobody waits for any more; their flights
+        are dropped first, so a later caller starts a fresh load instead of joining."""
+        for load in {id(f.load): f.load for f in flights if f.load is not None}.values():
+            pending = [f for f in load.flights.values() if not f.future.done()]
+            if not pending or any(f.waiters > 0 for f in load.flights.values()):
+                continue
+            for full, flight in load.flights.items():
+                self._drop_flight(full, flight)
+            load.task.cancel()
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

@@ -2,11 +2,13 @@
 
 Codes: ``BAD_USER_INPUT`` (syntax, unknown fields, wrong variables, limits, bad
 filters or cursors), ``NOT_FOUND``, ``UNAUTHENTICATED``, ``FORBIDDEN`` (a key without the
-scope), ``INTERNAL``. Known problems (any :class:`~schemas.errors.JobStreamError`, mapped by
-kind, never by class) keep their message (it names the field or limit) and put ``field``
-in ``extensions.field``; anything unexpected is replaced by "internal error" with a
-correlation id, and its traceback is logged under that id, so an operator can find it and
-a client learns nothing about the code.
+scope), ``UNAVAILABLE`` (a dependency did not answer in time: Kafka, a busy database pool,
+a statement or operation past its timeout; retry later), ``INTERNAL``. Known problems
+(any :class:`~schemas.errors.JobStreamError`, mapped by kind, never by class) keep their
+message (it names the field or limit) and put ``field`` in ``extensions.field``; anything
+unexpected is replaced by "internal error" with a correlation id, and its traceback is
+logged under that id, so an operator can find it and a client learns nothing about the
+code.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from schemas.errors import (
     FORBIDDEN,
     NOT_FOUND,
     UNAUTHENTICATED,
+    UNAVAILABLE,
     BadInputError,
     JobStreamError,
     UnauthenticatedError,
@@ -37,6 +40,7 @@ __all__ = [
     "INTERNAL",
     "NOT_FOUND",
     "UNAUTHENTICATED",
+    "UNAVAILABLE",
     "BadUserInput",
     "ErrorCodes",
     "Unauthenticated",
@@ -47,7 +51,7 @@ __all__ = [
 log = structlog.get_logger("api.graphql")
 
 INTERNAL = "INTERNAL"
-CODES = frozenset({BAD_USER_INPUT, NOT_FOUND, UNAUTHENTICATED, FORBIDDEN, INTERNAL})
+CODES = frozenset({BAD_USER_INPUT, NOT_FOUND, UNAUTHENTICATED, FORBIDDEN, UNAVAILABLE, INTERNAL})
 
 
 class BadUserInput(BadInputError):
@@ -113,8 +117,8 @@ def classify(error: GraphQLError) -> GraphQLError:
         extensions["code"] = code if code in CODES else BAD_USER_INPUT
         message = _brief(message)
     elif isinstance(original, JobStreamError):
-        # UNAVAILABLE (Kafka did not answer) and kind-less failures stay INTERNAL, as
-        # clients know them; their message says what happened and to retry.
+        # Kind-less failures are INTERNAL; every message says what happened (and, for
+        # UNAVAILABLE, to retry).
         extensions["code"] = original.code if original.code in CODES else INTERNAL
         message = original.message
         if original.field is not None:

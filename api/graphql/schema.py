@@ -2,6 +2,10 @@
 
 - depth: ``QueryDepthLimiter``'s rule (introspection is exempt), built once per schema;
 - tokens: ``MaxTokensLimiter`` so a huge document is refused before validation;
+- cost: the alias rule (validation, cached per document) and ``CostLimit`` (before
+  execution, as the cost depends on variables), see :mod:`api.graphql.cost`;
+- time: :meth:`ApiSchema.execute` cancels an operation past its deadline
+  (:mod:`api.graphql.deadline`);
 - documents: ``ParserCache`` and ``ValidationCache`` parse and validate each distinct
   document once (bounded LRU). Parse + validate cost ~1.8 ms per request, five times
   the execution of a cached search; clients send the same few documents with different
@@ -27,13 +31,16 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
 
+from api.graphql.cost import CostLimit, alias_rule
+from api.graphql.deadline import within
 from api.graphql.errors import ErrorCodes
 from api.graphql.mutations import Mutation
 from api.graphql.queries import Query
 from api.graphql.types import LONG_SCALAR, Long
 from api.metrics import OperationMetrics
+from schemas.settings import Settings
 
 DEFAULT_MAX_DEPTH = 8
 MAX_TOKENS = 5000
@@ -59,8 +66,16 @@ class DocumentCache(ParserCache):
 
 
 class ApiSchema(strawberry.Schema):
-    """Strawberry's schema without its default error logging: ErrorCodes logs the
-    unexpected errors (with a correlation id) and leaves client mistakes out of the logs."""
+    """Strawberry's schema without its default error logging (ErrorCodes logs the
+    unexpected errors with a correlation id and leaves client mistakes out of the logs),
+    and with a deadline on every execution."""
+
+    def __init__(self, *args: Any, timeout_s: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.timeout_s = timeout_s
+
+    async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        return await within(self.timeout_s, super().execute(*args, **kwargs))
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -68,14 +83,24 @@ class ApiSchema(strawberry.Schema):
         return None
 
 
-def build_schema(max_depth: int = DEFAULT_MAX_DEPTH, max_tokens: int = MAX_TOKENS) -> ApiSchema:
-    """The schema with its limits; the SDL does not depend on them."""
-    depth_rules = QueryDepthLimiter(max_depth=max_depth).validation_rules
+def build_schema(
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    max_tokens: int = MAX_TOKENS,
+    limits: Settings | None = None,
+) -> ApiSchema:
+    """The schema with its limits (cost, aliases, page size and deadline from ``limits``,
+    default settings without); the SDL does not depend on them."""
+    limits = limits or Settings.model_construct()  # the defaults, not the environment
+    rules = [
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        alias_rule(limits.max_aliases),
+    ]
     extensions: list[Any] = [
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
-        lambda: AddValidationRules(depth_rules),
+        lambda: AddValidationRules(rules),
         lambda: DocumentCache(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: CostLimit(max_cost=limits.max_query_cost, max_page=limits.max_page_size),
         OperationMetrics,
         ErrorCodes,
     ]
@@ -84,6 +109,7 @@ def build_schema(max_depth: int = DEFAULT_MAX_DEPTH, max_tokens: int = MAX_TOKEN
         mutation=Mutation,
         extensions=extensions,
         config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),
+        timeout_s=limits.graphql_timeout_s,
     )
 
 

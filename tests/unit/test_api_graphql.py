@@ -18,7 +18,7 @@ from api.graphql.export import SCHEMA_FILE, main
 from api.graphql.inputs import embedding_text, input_field
 from api.graphql.schema import DOCUMENT_CACHE_SIZE, build_schema, sdl
 from api.graphql.types import EmploymentType, EnglishLevel, RemoteMode
-from api.metrics import operation_label
+from api.metrics import operation_label, root_fields
 from api.service import BadInput, edge_cursor, normalise_query, split_cursor
 from schemas import domain
 from schemas.auth import KeyRing, Scope
@@ -88,10 +88,13 @@ def test_input_field_names_and_embedding_text() -> None:
 def test_operation_label_uses_root_fields() -> None:
     from graphql import parse
 
+    known = root_fields(build_schema()._schema)
+    assert {"search", "posting", "publishPosting", "__schema"} <= known
     doc = parse('query A { search(query: "x") { pageInfo { hasNextPage } } cacheStats { hits } }')
-    assert operation_label(doc, None) == "cacheStats+search"
-    assert operation_label(doc, "B") == "invalid"
-    assert operation_label(None, None) == "invalid"
+    assert operation_label(doc, None, known) == "cacheStats+search"
+    assert operation_label(doc, "B", known) == "invalid"
+    assert operation_label(None, None, known) == "invalid"
+    assert operation_label(parse("{ zz1 search { id } }"), None, known) == "other"
 
 
 # --- the schema executed against fakes ---------------------------------------------

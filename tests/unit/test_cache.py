@@ -238,6 +238,37 @@ async def test_a_cancelled_caller_does_not_cancel_the_shared_load() -> None:
         await first
 
 
+async def test_a_load_nobody_waits_for_any_more_is_cancelled() -> None:
+    """The request went away (timeout, client gone): its database work stops too, and
+    the next caller starts a fresh load instead of joining the cancelled one."""
+    cache = make()
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def hanging() -> str:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "never"
+
+    for load in (
+        lambda: cache.get_or_load("posting", "a", hanging, BYTES),
+        lambda: cache.get_many_or_load("posting", ["a", "b"], lambda _: hanging(), BYTES),
+    ):
+        started.clear()
+        cancelled.clear()
+        caller = asyncio.create_task(load())
+        await started.wait()
+        caller.cancel()
+        await asyncio.wait_for(cancelled.wait(), 1)
+        loader, calls = counting()
+        assert await cache.get_or_load("posting", "a", loader, BYTES) == "v"
+        assert calls == [1]
+        cache.clear_l1()
+
+
 async def test_loader_exceptions_propagate_to_every_waiter_and_are_not_cached() -> None:
     cache = make()
     attempts: list[int] = []

@@ -81,8 +81,8 @@ def _classified(error: Exception) -> GraphQLError:
         (InvalidCursor("corrupt"), "BAD_USER_INPUT", "after"),
         (NotFound("posting 'a' does not exist"), "NOT_FOUND", None),
         (Unauthenticated("the admin token is not valid"), "UNAUTHENTICATED", None),
-        (EventLogUnavailable("cannot connect to Kafka"), "INTERNAL", None),
-        (OperationUnavailable("no worker answered"), "INTERNAL", None),
+        (EventLogUnavailable("cannot connect to Kafka"), "UNAVAILABLE", None),
+        (OperationUnavailable("no worker answered"), "UNAVAILABLE", None),
     ],
 )
 def test_graphql_maps_each_kind_once(error: JobStreamError, code: str, field: str | None) -> None:

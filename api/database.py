@@ -1,0 +1,117 @@
+"""The API's PostgreSQL pool: bounded waits, and every database failure a client can act on
+named as one.
+
+- A statement runs at most ``JOBSTREAM_API_STATEMENT_TIMEOUT_S`` (PostgreSQL's
+  ``statement_timeout``, set per connection), so no request holds a connection and a
+  backend for long whatever the client or the planner does.
+- A request waits at most ``JOBSTREAM_API_POOL_ACQUIRE_TIMEOUT_S`` for a free connection,
+  then gets an UNAVAILABLE error (GraphQL code ``UNAVAILABLE``, a 503 page) instead of
+  queueing behind every other request.
+- Connections carry ``application_name = jobstream-api``, so an operator (and the tests)
+  can tell the API's statements apart in ``pg_stat_activity``.
+
+A cancelled request (timeout, client gone) cancels its statement too: asyncpg sends
+PostgreSQL a cancel request when the task awaiting a query is cancelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any
+
+import asyncpg
+
+from schemas.errors import UnavailableError
+from schemas.settings import Settings
+
+POOL_MAX_SIZE = 10
+APPLICATION_NAME = "jobstream-api"
+
+
+class DatabaseBusy(UnavailableError):
+    """Every pooled connection stayed busy for the whole acquire timeout."""
+
+
+class StatementTimeout(UnavailableError):
+    """PostgreSQL cancelled a statement that ran past ``statement_timeout``."""
+
+
+class _Acquire:
+    """``pool.acquire()`` with the pool's timeout and its failures as UnavailableErrors."""
+
+    __slots__ = ("_inner", "_pool")
+
+    def __init__(self, pool: ApiPool, timeout: float | None) -> None:
+        self._pool = pool
+        self._inner = asyncpg.Pool.acquire(pool, timeout=timeout)
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        try:
+            return await self._inner.__aenter__()
+        except TimeoutError:
+            raise DatabaseBusy(
+                f"no database connection became free within {self._pool.acquire_timeout_s:g} s"
+                " (JOBSTREAM_API_POOL_ACQUIRE_TIMEOUT_S): the server is busy, retry shortly"
+            ) from None
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._inner.__aexit__(exc_type, exc, tb)
+        if isinstance(exc, asyncpg.QueryCanceledError) and "statement timeout" in str(exc):
+            raise StatementTimeout(
+                f"the database query ran longer than {self._pool.statement_timeout_s:g} s"
+                " (JOBSTREAM_API_STATEMENT_TIMEOUT_S) and was cancelled: retry shortly or"
+                " narrow the request"
+            ) from None
+
+    def __await__(self) -> Any:
+        return self.__aenter__().__await__()
+
+
+class ApiPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no types
+    """An asyncpg pool whose ``acquire()`` waits at most ``acquire_timeout_s``."""
+
+    def __init__(
+        self, *args: Any, acquire_timeout_s: float, statement_timeout_s: float, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.acquire_timeout_s = acquire_timeout_s
+        self.statement_timeout_s = statement_timeout_s
+
+    def acquire(self, *, timeout: float | None = None) -> _Acquire:
+        return _Acquire(self, self.acquire_timeout_s if timeout is None else timeout)
+
+
+async def open_pool(
+    settings: Settings, *, init: Callable[[asyncpg.Connection], Awaitable[None]]
+) -> ApiPool:
+    """The API's pool (connecting lazily: ``min_size=0``, so the API starts while PostgreSQL
+    is down)."""
+    statement_timeout_ms = max(1, round(settings.api_statement_timeout_s * 1000))
+    pool = ApiPool(
+        settings.postgres_dsn,
+        min_size=0,
+        max_size=POOL_MAX_SIZE,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        connect=None,
+        setup=None,
+        init=init,
+        reset=None,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        server_settings={
+            "application_name": APPLICATION_NAME,
+            "statement_timeout": str(statement_timeout_ms),
+        },
+        acquire_timeout_s=settings.api_pool_acquire_timeout_s,
+        statement_timeout_s=settings.api_statement_timeout_s,
+    )
+    await pool
+    return pool
