@@ -1,9 +1,11 @@
-"""A weighted, FIFO-fair semaphore counting records waiting for Kafka.
+"""A weighted, FIFO-fair semaphore counting what waits for Kafka: records, or bytes.
 
 ``asyncio.Semaphore`` counts one permit per ``acquire()``; a batch of 1,000 records would
 need 1,000 awaits and gives no fairness between a big and a small waiter. This budget
 takes ``n`` permits at once, first come first served, so one stream cannot starve
-another and memory stays bounded by the sum of the budgets.
+another and memory stays bounded by the sum of the budgets. The gateway keeps four: records
+and bytes, per stream and in all (bytes because a record count alone lets 1,000 large
+postings weigh a thousand times 1,000 small ones).
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ import asyncio
 from collections import deque
 
 
-class RecordBudget:
-    """``capacity`` records may be in flight; ``acquire(n)`` waits until ``n`` are free.
+class Budget:
+    """``capacity`` units may be in flight; ``acquire(n)`` waits until ``n`` are free.
 
     A request larger than the capacity is clamped to the capacity (it then runs alone)
     rather than deadlocking; :meth:`acquire` returns the number actually taken, which is

@@ -35,6 +35,11 @@ INFLIGHT = Gauge(
     "jobstream_gateway_inflight_records", "Records read from clients and not yet acked."
 )
 STREAMS = Gauge("jobstream_gateway_active_streams", "Open Ingest streams.")
+LIMITED = Counter(
+    "jobstream_gateway_limited_total",
+    "Calls refused or batches slowed by a limit (gateway/limits.py), by limit.",
+    ["limit"],
+)
 
 _started: set[int] = set()
 

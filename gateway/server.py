@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from gateway import metrics
 from gateway.auth import INGEST_SERVICE, KeyAuthInterceptor
 from gateway.kafka_writer import KafkaWriter, RecordFormat
+from gateway.limits import CallRateInterceptor
 from gateway.sequences import SequenceStore
 from gateway.service import IngestService, register
 from schemas.auth import KeyRing
@@ -33,8 +34,16 @@ class GatewayStartError(RuntimeError):
     """The gateway cannot start; the message says what to fix."""
 
 
+MIN_CLIENT_PING_INTERVAL_MS = 5_000
+"""Clients may ping at most this often; a faster one gets GOAWAY (too_many_pings) after
+MAX_PING_STRIKES pings too early, instead of keeping the server busy answering pings."""
+MAX_PING_STRIKES = 2
+
+
 def server_options(settings: Settings) -> list[tuple[str, int]]:
-    """gRPC channel arguments: message size limits and keepalive (dead-peer detection)."""
+    """gRPC channel arguments: message size limits, keepalive (dead-peer detection) and its
+    enforcement, and connection lifetimes (an idle connection is closed; every connection
+    is recycled after a while, its streams getting ``gateway_drain_s`` to finish)."""
     return [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -42,8 +51,12 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
-        ("grpc.http2.max_ping_strikes", 0),
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", MIN_CLIENT_PING_INTERVAL_MS),
+        ("grpc.http2.min_ping_interval_without_data_ms", MIN_CLIENT_PING_INTERVAL_MS),
+        ("grpc.http2.max_ping_strikes", MAX_PING_STRIKES),
+        ("grpc.max_connection_idle_ms", int(settings.gateway_max_connection_idle_s * 1000)),
+        ("grpc.max_connection_age_ms", int(settings.gateway_max_connection_age_s * 1000)),
+        ("grpc.max_connection_age_grace_ms", int(settings.gateway_drain_s * 1000)),
     ]
 
 
@@ -93,7 +106,9 @@ class Gateway:
                 "or set JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS"
             ) from exc
         server = aio.server(
-            interceptors=[KeyAuthInterceptor(self.keys)], options=server_options(self.settings)
+            # the call rate first: it also counts calls the key check refuses
+            interceptors=[CallRateInterceptor(self.settings), KeyAuthInterceptor(self.keys)],
+            options=server_options(self.settings),
         )
         register(self.service, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)

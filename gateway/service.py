@@ -47,13 +47,15 @@ from grpc import aio
 
 from gateway import metrics
 from gateway.auth import current_principal, metadata_value
-from gateway.budget import RecordBudget
+from gateway.budget import Budget
 from gateway.kafka_writer import KafkaWriter
+from gateway.limits import StreamSlots
 from gateway.sequences import SequenceStore, SequenceStoreError
 from gateway.validation import Checked, check_batch
 from schemas.auth import Principal
 from schemas.domain import RejectReason
 from schemas.jobstream.v1 import ingest_pb2, ingest_pb2_grpc
+from schemas.ratelimit import TokenBuckets
 from schemas.settings import Settings
 
 PRODUCER_ID_KEY = "x-producer-id"
@@ -120,8 +122,7 @@ class Batch:
     sequence: int
     checked: Checked
     duplicate: bool
-    permits: int
-    total_permits: int
+    permits: tuple[tuple[Budget, int], ...]  # what release() gives back
     started: float
     written: asyncio.Task[None] | None = None
 
@@ -161,7 +162,15 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
         self.settings = settings
         self.writer = writer
         self.sequences = sequences
-        self.total_budget = RecordBudget(settings.max_inflight_total)
+        self.total_budget = Budget(settings.max_inflight_total)
+        self.total_bytes = Budget(settings.max_inflight_bytes_total)
+        self.slots = StreamSlots(
+            settings.gateway_max_streams_per_key, settings.gateway_max_streams_total
+        )
+        rate = settings.gateway_record_rate_per_key
+        self.record_rate = (
+            TokenBuckets(rate, max_clients=settings.rate_limit_max_clients) if rate else None
+        )
         self.takeover_timeout_s = takeover_timeout_s
         self.sessions: set[Session] = set()
         self._producers: dict[str, ProducerState] = {}
@@ -203,6 +212,25 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
         except SequenceStoreError as exc:
             await _abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
         await self._check_owner(context, producer_id, principal)
+        live = self._producers.get(producer_id)
+        replacing = live is not None and live.session is not None  # own id: _check_owner
+        problem = self.slots.open(principal.key_id, replacing=replacing)
+        if problem is not None:
+            await _abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED, problem)
+        try:
+            async for ack in self._stream(producer_id, principal, request_iterator, context):
+                yield ack
+        finally:
+            self.slots.close(principal.key_id)
+
+    async def _stream(
+        self,
+        producer_id: str,
+        principal: Principal,
+        request_iterator: AsyncIterator[ingest_pb2.IngestBatch | Undecodable],
+        context: aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[ingest_pb2.IngestAck]:
+        """One admitted stream: take over the producer id, run a Session, yield its acks."""
         state = self._producers.setdefault(producer_id, ProducerState())
         if state.session is not None:
             state.session.stop_reading(
@@ -363,7 +391,9 @@ class Session:
         self.max_batch = settings.max_batch_records
         self.dim = settings.embedding_dim
         self.window = settings.gateway_sequence_window
-        self.budget = RecordBudget(settings.max_inflight_per_stream)
+        self.budget = Budget(settings.max_inflight_per_stream)
+        self.bytes = Budget(settings.max_inflight_bytes_per_stream)
+        self.idle_s = settings.gateway_stream_idle_s
         self.queue: asyncio.Queue[Batch | End] = asyncio.Queue()
         self.outbox: asyncio.Queue[Batch | End] = asyncio.Queue()
         self.high = 0
@@ -404,15 +434,27 @@ class Session:
                 self.release(item)
 
     def release(self, item: Batch) -> None:
-        self.budget.release(item.permits)
-        self.service.total_budget.release(item.total_permits)
+        for budget, n in item.permits:
+            budget.release(n)
         metrics.INFLIGHT.dec(len(item.checked.accepted) + len(item.checked.rejections))
 
     # --- reader -----------------------------------------------------------------------
     async def _read(self) -> None:
         end = End()
+        iterator = aiter(self.requests)
         try:
-            async for batch in self.requests:
+            while True:
+                try:
+                    batch = await self._next(iterator)
+                except StopAsyncIteration:
+                    break
+                if batch is None:
+                    end = End(
+                        grpc.StatusCode.DEADLINE_EXCEEDED,
+                        f"no batch for {self.idle_s:g} s and none in flight: the idle stream "
+                        "is closed (JOBSTREAM_GATEWAY_STREAM_IDLE_S); open a new one to send",
+                    )
+                    return
                 if isinstance(batch, Undecodable):
                     end = End(
                         grpc.StatusCode.INVALID_ARGUMENT,
@@ -427,13 +469,9 @@ class Session:
                     return
                 started = time.monotonic()
                 n = len(batch.postings)
-                permits = await self.budget.acquire(n)
-                try:
-                    total = await self.service.total_budget.acquire(n)
-                except BaseException:
-                    self.budget.release(permits)
-                    raise
-                self.queue.put_nowait(self._admit(batch, permits, total, started))
+                await self._pace(n)
+                permits = await self._acquire(n, batch.ByteSize())
+                self.queue.put_nowait(self._admit(batch, permits, started))
         except asyncio.CancelledError:
             end = self._stop_reason or End()
         except Exception as exc:  # the client went away mid-read, or sent garbage
@@ -441,6 +479,55 @@ class Session:
             end = End()
         finally:
             self.queue.put_nowait(end)
+
+    async def _next(
+        self, iterator: AsyncIterator[ingest_pb2.IngestBatch | Undecodable]
+    ) -> ingest_pb2.IngestBatch | Undecodable | None:
+        """The client's next message (StopAsyncIteration at its end), or None once it sent
+        nothing for ``idle_s`` while nothing of it was in flight (checked every idle_s: a
+        client waiting for acks is not idle)."""
+        task = asyncio.ensure_future(anext(iterator))
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self.idle_s)
+                if done:
+                    return task.result()
+                if self.budget.in_use == 0:
+                    return None
+        finally:
+            if not task.done():
+                task.cancel()
+
+    async def _pace(self, records: int) -> None:
+        """Wait out the key's record rate (JOBSTREAM_GATEWAY_RECORD_RATE_PER_KEY): the
+        stream slows down, nothing is refused."""
+        rate = self.service.record_rate
+        if rate is None:
+            return
+        delay = rate.reserve(self.principal.key_id, records)
+        if delay > 0:
+            metrics.LIMITED.labels(limit="records_per_key").inc()
+            await asyncio.sleep(delay)
+
+    async def _acquire(self, records: int, size: int) -> tuple[tuple[Budget, int], ...]:
+        """Records and bytes, this stream's then the gateway's (always in this order);
+        all or nothing."""
+        service = self.service
+        wants = (
+            (self.budget, records),
+            (self.bytes, size),
+            (service.total_budget, records),
+            (service.total_bytes, size),
+        )
+        taken: list[tuple[Budget, int]] = []
+        try:
+            for budget, n in wants:
+                taken.append((budget, await budget.acquire(n)))
+        except BaseException:
+            for budget, n in taken:
+                budget.release(n)
+            raise
+        return tuple(taken)
 
     def _limits(self, batch: ingest_pb2.IngestBatch) -> End | None:
         if batch.sequence == 0:
@@ -466,7 +553,10 @@ class Session:
         return None
 
     def _admit(
-        self, batch: ingest_pb2.IngestBatch, permits: int, total: int, started: float
+        self,
+        batch: ingest_pb2.IngestBatch,
+        permits: tuple[tuple[Budget, int], ...],
+        started: float,
     ) -> Batch:
         checked = check_batch(
             list(batch.postings),
@@ -476,7 +566,7 @@ class Session:
         )
         metrics.INFLIGHT.inc(len(batch.postings))
         duplicate = batch.sequence <= self.high
-        item = Batch(batch.sequence, checked, duplicate, permits, total, started)
+        item = Batch(batch.sequence, checked, duplicate, permits, started)
         if duplicate or not checked.accepted:
             self.high = max(self.high, batch.sequence)
             return item
