@@ -17,7 +17,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 
 from schemas import kafka
-from schemas.domain import Posting, PostingDeleted, encode_event
+from schemas.domain import LogEvent, encode_event
 from schemas.errors import UnavailableError
 from schemas.settings import Settings
 from schemas.topics import CONTENT_TYPE_EVENT
@@ -87,7 +87,7 @@ class EventWriter:
                 await self._producer.stop()
                 self._producer = None
 
-    async def publish(self, event: Posting | PostingDeleted) -> Written:
+    async def publish(self, event: LogEvent) -> Written:
         """Write one validated event and wait for Kafka's ack (acks=all)."""
         producer = await self._ensure()
         try:

@@ -128,3 +128,7 @@ app.command("replay")(replay)
 from infra.keys_cli import keys_app  # noqa: E402
 
 app.add_typer(keys_app)
+
+from infra.postings_cli import postings_app  # noqa: E402
+
+app.add_typer(postings_app)

@@ -21,7 +21,7 @@ from api.graphql.inputs import PostingInput, embedding_text, input_field, postin
 from api.graphql.operations import OperationResult
 from api.graphql.permissions import CanPublish, IsAdmin
 from api.graphql.types import Accepted, CacheFlushResult, FieldError, Long, PublishResult
-from schemas.domain import InvalidPosting, Posting, PostingDeleted, parse_json
+from schemas.domain import InvalidPosting, Posting, PostingDeleted, parse_json, version_reset
 
 
 def admin_mutation(*, description: str) -> Any:
@@ -103,6 +103,25 @@ class Mutation:
             "producer_id": "api",
         }
         return await _validate_and_write(info, data, now)
+
+    @admin_mutation(
+        description="Admin: reset a posting's version guard to `version`, whatever its current "
+        "version (content and deleted flag unchanged), through an event in the log, so a "
+        "runaway version (e.g. deletePosting at 2^63-1) can be undone and later versions land "
+        "again. As `jobstream postings reset-version ID --to N`."
+    )  # type: ignore[untyped-decorator]  # strawberry types it Any
+    async def reset_posting_version(
+        self, info: ContextInfo, id: strawberry.ID, version: Long
+    ) -> PublishResult:
+        try:
+            event = version_reset(str(id), version, producer_id="api", now=datetime.now(UTC))
+        except InvalidPosting as exc:
+            return _rejected(exc)
+        written = await info.context.writer.publish(event)
+        return PublishResult(
+            accepted=Accepted(id=strawberry.ID(written.id), version=Long(written.version)),
+            errors=[],
+        )
 
     @admin_mutation(description="Admin: drop this process's L1 cache (L2 and generation stay).")  # type: ignore[untyped-decorator]  # strawberry types it Any
     def cache_flush(self, info: ContextInfo) -> CacheFlushResult:
