@@ -20,6 +20,9 @@
   extension in ``on_execute``: after validation (the document is known to be valid),
   before execution (a refused operation runs no resolver). The cost is reported in the
   response's ``extensions.cost`` (``requested`` and ``limit``), as GitHub and Shopify do.
+  Walking a document takes 70-160 us, as long as executing a cached search, so
+  :class:`CostCache` remembers each cost by document, operation and the values of the
+  variables that size lists -- clients send the same few documents again and again.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from cachetools import LRUCache
 from graphql import (
     ASTValidationRule,
     DocumentNode,
@@ -229,25 +233,80 @@ def query_cost(
     return walk.cost(root, iter([operation.selection_set]), None)
 
 
+def page_variables(document: DocumentNode) -> tuple[str, ...]:
+    """Names of the variables given as ``first`` anywhere in ``document``."""
+    names: set[str] = set()
+
+    def visit(selection_set: SelectionSetNode | None) -> None:
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode):
+                for argument in selection.arguments or ():
+                    if argument.name.value == PAGE_ARGUMENT and isinstance(
+                        argument.value, VariableNode
+                    ):
+                        names.add(argument.value.name.value)
+            visit(getattr(selection, "selection_set", None))
+
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode | FragmentDefinitionNode):
+            visit(definition.selection_set)
+    return tuple(sorted(names))
+
+
+class CostCache:
+    """Costs already computed, by (document text, operation, values of its ``first``
+    variables); bounded LRU. One per schema (its ``max_page`` is part of every cost)."""
+
+    def __init__(self, max_page: int, size: int) -> None:
+        self.max_page = max_page
+        self._pages: LRUCache[str, tuple[str, ...]] = LRUCache(size)
+        self._costs: LRUCache[tuple[Any, ...], int | None] = LRUCache(size * 4)
+
+    def cost(
+        self,
+        schema: GraphQLSchema,
+        query: str,
+        document: DocumentNode,
+        operation_name: str | None,
+        variables: Mapping[str, Any] | None,
+    ) -> int | None:
+        variables = variables or {}
+        names = self._pages.get(query)
+        if names is None:
+            names = self._pages[query] = page_variables(document)
+        values = tuple(variables.get(name) for name in names)
+        key = (query, operation_name, values)
+        try:
+            return self._costs[key]
+        except KeyError:
+            cacheable = True
+        except TypeError:  # an unhashable value (a list as `first`): not cached
+            cacheable = False
+        cost = query_cost(schema, document, operation_name, variables, max_page=self.max_page)
+        if cacheable:
+            self._costs[key] = cost
+        return cost
+
+
 class CostLimit(SchemaExtension):
     """Refuses an operation whose cost exceeds the limit before it runs, and reports the
     cost of every operation in ``extensions.cost``."""
 
-    def __init__(self, *, max_cost: int, max_page: int) -> None:
+    def __init__(self, *, max_cost: int, costs: CostCache) -> None:
         self.max_cost = max_cost
-        self.max_page = max_page
+        self.costs = costs
         self.cost: int | None = None
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
         if document is not None:
-            self.cost = query_cost(
+            self.cost = self.costs.cost(
                 context.schema._schema,
+                context.query or "",
                 document,
                 context.operation_name,
                 context.variables,
-                max_page=self.max_page,
             )
         if self.cost is not None and self.cost > self.max_cost:
             context.result = GraphQLExecutionResult(

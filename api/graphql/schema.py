@@ -33,7 +33,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 
-from api.graphql.cost import CostLimit, alias_rule
+from api.graphql.cost import CostCache, CostLimit, alias_rule
 from api.graphql.deadline import within
 from api.graphql.errors import ErrorCodes
 from api.graphql.mutations import Mutation
@@ -95,12 +95,13 @@ def build_schema(
         *QueryDepthLimiter(max_depth=max_depth).validation_rules,
         alias_rule(limits.max_aliases),
     ]
+    costs = CostCache(limits.max_page_size, DOCUMENT_CACHE_SIZE)
     extensions: list[Any] = [
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: AddValidationRules(rules),
         lambda: DocumentCache(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
-        lambda: CostLimit(max_cost=limits.max_query_cost, max_page=limits.max_page_size),
+        lambda: CostLimit(max_cost=limits.max_query_cost, costs=costs),
         OperationMetrics,
         ErrorCodes,
     ]

@@ -93,3 +93,18 @@ async def test_aliases_are_limited_per_document() -> None:
     [error] = result.errors or []
     assert error.message == "the document has 3 aliases; the limit is 2 (JOBSTREAM_MAX_ALIASES)"
     assert error.extensions == {"code": "BAD_USER_INPUT", "aliases": 3, "limit": 2}
+
+
+async def test_cached_costs_follow_the_variables_that_size_lists() -> None:
+    query = "query Q($n: Int, $q: String!) { search(query: $q, first: $n) { totalCount } }"
+    costs = []
+    for variables in ({"n": 3, "q": "a"}, {"n": 3, "q": "b"}, {"n": 9, "q": "a"}, {"n": [1]}):
+        result = await SCHEMA.execute(query, variable_values=variables, context_value=None)
+        costs.append((result.extensions or {}).get("cost", {}).get("requested"))
+    assert costs == [1, 1, 1, 1]  # a connection alone costs 1 whatever its size
+    nested = 'query Q($n: Int) { posting(id: "a") { similar(first: $n) { score } } }'
+    priced = [
+        (await SCHEMA.execute(nested, variable_values={"n": n}, context_value=None)).extensions
+        for n in (2, 2, 4)
+    ]
+    assert [p["cost"]["requested"] for p in priced if p] == [3, 3, 5]
