@@ -173,10 +173,11 @@ class SearchService:
 
     # --- building blocks ------------------------------------------------------------
     async def embed(self, normalised: str) -> npt.NDArray[np.float32]:
-        """The query vector, cached by normalised text; the model runs in a thread."""
+        """The query vector (embedded as a query, which E5 prefixes differently from
+        postings), cached by normalised text; the model runs in a thread."""
 
         async def compute() -> npt.NDArray[np.float32]:
-            vectors = await asyncio.to_thread(self.embedder.embed, [normalised])
+            vectors = await asyncio.to_thread(self.embedder.embed, [normalised], "query")
             return np.asarray(vectors[0], dtype=np.float32)
 
         key = f"{self._model_key}|{normalised}"

@@ -90,7 +90,7 @@ def produce(
     embedder: Annotated[
         str | None,
         typer.Option(
-            "--embedder", help="hash | minilm for --generate (default JOBSTREAM_EMBEDDER)."
+            "--embedder", help="minilm | e5 | hash for --generate (default JOBSTREAM_EMBEDDER)."
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Generator seed.")] = 0,
@@ -106,7 +106,7 @@ def produce(
         bool,
         typer.Option(
             "--embedding-cache/--no-embedding-cache",
-            help="Keep MiniLM vectors on disk (JOBSTREAM_HOME/cache/embeddings): a re-run "
+            help="Keep model vectors on disk (JOBSTREAM_HOME/cache/embeddings): a re-run "
             "of the same postings skips the model.",
         ),
     ] = True,
@@ -243,20 +243,21 @@ def _generated_source(
     except ImportError as exc:
         err.print(f"[red]the posting generator (gateway.generator) is unavailable: {exc}[/red]")
         raise typer.Exit(EXIT_USAGE) from None
-    from schemas.embedding import ModelUnavailableError, make_embedder
+    from schemas.embedding import EMBEDDER_KINDS, ModelUnavailableError, make_embedder
 
-    if kind not in ("hash", "minilm"):
-        err.print(f"[red]--embedder must be 'hash' or 'minilm' (got {kind!r})[/red]")
+    if kind not in EMBEDDER_KINDS:
+        kinds = ", ".join(EMBEDDER_KINDS)
+        err.print(f"[red]--embedder must be one of {kinds} (got {kind!r})[/red]")
         raise typer.Exit(EXIT_USAGE)
     try:
-        model = make_embedder("hash" if kind == "hash" else "minilm", dim)
+        model = make_embedder(kind, dim)
     except (ModelUnavailableError, ValueError) as exc:
         err.print(f"[red]embedder {kind!r}: {exc}[/red]")
         raise typer.Exit(EXIT_USAGE) from None
     from gateway.sources import generated
 
     compute: Callable[[list[str]], object] = model.embed
-    if cache_home is not None and kind == "minilm":  # hashing is cheaper than a lookup
+    if cache_home is not None and kind != "hash":  # hashing is cheaper than a lookup
         from gateway.embedding_cache import EmbeddingCache, cache_path
 
         store = EmbeddingCache(cache_path(cache_home, model.name), dim)

@@ -169,8 +169,10 @@ class Settings(BaseSettings):
 
     # --- domain -------------------------------------------------------------------
     embedding_dim: int = Field(384, ge=2, le=16_000, description="Vector dimension.")
-    embedder: Literal["minilm", "hash"] = Field(
-        "minilm", description="Text embedder: all-MiniLM-L6-v2, or the deterministic hashing one."
+    embedder: Literal["minilm", "e5", "hash"] = Field(
+        "minilm",
+        description="Text embedder: all-MiniLM-L6-v2 (English), multilingual-e5-small (Korean "
+        "and English), or the deterministic hashing one.",
     )
 
     # --- gateway (gRPC ingest) ----------------------------------------------------

@@ -18,7 +18,7 @@ from hashlib import blake2b
 import numpy as np
 import numpy.typing as npt
 
-from schemas.embedding.protocol import Vectors, check_texts, normalise_rows
+from schemas.embedding.protocol import TextKind, Vectors, check_texts, normalise_rows
 
 _WORD = re.compile(r"\w+")
 _WORD_WEIGHT = 1.0
@@ -46,8 +46,8 @@ class HashingEmbedder:
     def dim(self) -> int:
         return self._dim
 
-    def embed(self, texts: Sequence[str]) -> Vectors:
-        """Embed texts; pure function of the text, safe from any thread."""
+    def embed(self, texts: Sequence[str], kind: TextKind = "passage") -> Vectors:
+        """Embed texts; pure function of the text (queries and postings alike), thread-safe."""
         items = check_texts(texts)
         out = np.zeros((len(items), self._dim), dtype=np.float32)
         for row, text in enumerate(items):

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from schemas.embedding.ops import F32, I64, PackedAttention, gelu_, layer_norm_
-from schemas.embedding.protocol import Vectors, check_texts, normalise_rows
+from schemas.embedding.protocol import TextKind, Vectors, check_texts, normalise_rows
 from schemas.embedding.weights import (
     MiniLMWeights,
     load_tokenizer,
@@ -83,8 +83,8 @@ class MiniLMEmbedder:
             _, tokenizer = self._load_locked()
             return [e.ids for e in tokenizer.encode_batch(items)]
 
-    def embed(self, texts: Sequence[str]) -> Vectors:
-        """Embed texts; rows come back in input order."""
+    def embed(self, texts: Sequence[str], kind: TextKind = "passage") -> Vectors:
+        """Embed texts; rows come back in input order. Symmetric: ``kind`` changes nothing."""
         items = check_texts(texts)
         out = np.zeros((len(items), self.dim), dtype=np.float32)
         if not items:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 Vectors = npt.NDArray[np.float32]
+
+TextKind = Literal["query", "passage"]
+"""What a text is: a searcher's query or a posting. Asymmetric models (E5) embed the two
+differently; symmetric ones (MiniLM, hashing) ignore it."""
 
 
 @runtime_checkable
@@ -26,8 +30,8 @@ class Embedder(Protocol):
         """Vector dimension (the pgvector column width)."""
         ...
 
-    def embed(self, texts: Sequence[str]) -> Vectors:
-        """Embed ``texts``; safe to call from several threads at once."""
+    def embed(self, texts: Sequence[str], kind: TextKind = "passage") -> Vectors:
+        """Embed ``texts`` as queries or postings; safe to call from several threads."""
         ...
 
 

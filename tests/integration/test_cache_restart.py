@@ -104,7 +104,7 @@ class NamedEmbedder:
     def __init__(self, name: str, value: float) -> None:
         self.name, self.dim, self.value, self.calls = name, 8, value, 0
 
-    def embed(self, texts: list[str]) -> Any:
+    def embed(self, texts: list[str], kind: str = "passage") -> Any:
         self.calls += len(texts)
         return np.full((len(texts), self.dim), self.value, dtype=np.float32)
 

@@ -88,10 +88,12 @@ class FakeEmbedder:
 
     def __init__(self) -> None:
         self.texts: list[str] = []
+        self.kinds: list[str] = []
         self.threads: set[int] = set()
 
-    def embed(self, texts: Sequence[str]) -> Any:
+    def embed(self, texts: Sequence[str], kind: str = "passage") -> Any:
         self.texts.extend(texts)
+        self.kinds.append(kind)
         self.threads.add(threading.get_ident())
         out = np.ones((len(texts), self.dim), dtype=np.float32)
         return out / np.linalg.norm(out, axis=1, keepdims=True)
@@ -114,6 +116,7 @@ async def test_embeddings_are_cached_by_normalised_text_and_computed_off_the_loo
     await service.search(" python developer ", PostingFilter(), 4, None)
     await service.facets("PYTHON DEVELOPER", PostingFilter())
     assert embedder.texts == ["python developer"]
+    assert embedder.kinds == ["query"]  # E5 embeds search text unlike postings
     assert threading.get_ident() not in embedder.threads
 
 
