@@ -86,7 +86,7 @@ from tests.support.bench import (  # noqa: E402
     percentile_ms,
     write_result,
 )
-from tests.support.provision import free_port  # noqa: E402
+from tests.support.provision import PUBLISH_TOKEN, free_port  # noqa: E402
 
 DIM = 384
 SEED = 1  # the timed postings: ids job-1-…
@@ -264,7 +264,9 @@ async def connect_client(
         counts["acked"] += len(ack.accepted_ids)
         counts["rejected"] += len(ack.rejections)
 
-    client = IngestClient(target, producer_id=producer_id, window=window, on_ack=on_ack)
+    client = IngestClient(
+        target, producer_id=producer_id, token=PUBLISH_TOKEN, window=window, on_ack=on_ack
+    )
     await client.connect()
     return client
 

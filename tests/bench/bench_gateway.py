@@ -36,6 +36,7 @@ import asyncio, json, sys, time, uuid
 from gateway.client import IngestClient
 from tests.support.gateway import sample_event
 target, n, size, window = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+token = sys.argv[5]
 prefix = uuid.uuid4().hex[:8]
 batches = []
 for start in range(0, n, size):
@@ -48,7 +49,9 @@ async def main():
     def on_ack(ack, _):
         nonlocal accepted
         accepted += len(ack.accepted_ids)
-    client = IngestClient(target, producer_id=f"bench-{prefix}", window=window, on_ack=on_ack)
+    client = IngestClient(
+        target, producer_id=f"bench-{prefix}", token=token, window=window, on_ack=on_ack
+    )
     t = time.perf_counter()
     async with client:
         for b in batches:
@@ -57,6 +60,14 @@ async def main():
 elapsed, accepted = asyncio.run(main())
 print(json.dumps({"elapsed_s": elapsed, "accepted": accepted}))
 """
+
+
+def publish_key(settings: Settings) -> str:
+    """The key the producer sends: the stack's bootstrap publish token or JOBSTREAM_API_KEY."""
+    secret = settings.api_key or settings.ingest_token
+    if secret is None:
+        raise SystemExit("set JOBSTREAM_API_KEY to a publish key (jobstream keys create NAME)")
+    return secret.get_secret_value()
 
 
 async def bench(
@@ -71,6 +82,7 @@ async def bench(
             str(n),
             str(batch),
             str(window),
+            publish_key(settings),
             cwd=ROOT,  # the child imports tests.support
             stdout=subprocess.PIPE,
         )

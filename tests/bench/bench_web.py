@@ -53,7 +53,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.bench import machine, write_result  # noqa: E402
-from tests.support.provision import free_port  # noqa: E402
+from tests.support.provision import PUBLISH_TOKEN, RATE_LIMITS_OFF, free_port  # noqa: E402
 
 LIGHTHOUSE_DIR = Path(__file__).resolve().parent / "lighthouse"
 LIGHTHOUSE = LIGHTHOUSE_DIR / "node_modules" / ".bin" / "lighthouse"
@@ -89,6 +89,8 @@ def private_stack(n: int) -> Any:
             "JOBSTREAM_WORKER_METRICS_PORT": str(free_port()),
             "JOBSTREAM_EMBEDDER": "hash",
             "JOBSTREAM_LOG_LEVEL": "WARNING",
+            "JOBSTREAM_INGEST_TOKEN": PUBLISH_TOKEN,
+            **RATE_LIMITS_OFF,
         }
     )
     url = f"http://127.0.0.1:{env['JOBSTREAM_API_PORT']}"

@@ -67,6 +67,7 @@ def local_env(home: Path) -> dict[str, str]:
         "JOBSTREAM_GATEWAY_METRICS_PORT": str(free_port()),
         "JOBSTREAM_WORKER_METRICS_PORT": "0",
         "JOBSTREAM_API_PORT": str(free_port()),
+        "JOBSTREAM_INGEST_TOKEN": PUBLISH_TOKEN,
         **RATE_LIMITS_OFF,
     }
 
