@@ -73,13 +73,17 @@ def _row_columns() -> tuple[Column, ...]:
     )
 
 
-# The columns a written row carries; the table has one more, which the database keeps
+# The columns a written row carries; the table has more, which the database keeps
 # itself: updated_at, now() on every insert and on every update that wins the version
-# check. A column added by a later migration lands after updated_at in the table, so the
-# table's order is that of ROW_COLUMNS with updated_at inserted at some position.
+# check, and search_tsv, the lexical search document generated from the row's text
+# (migration 0004). A column added by a later migration lands after updated_at in the
+# table, so the table's order is that of ROW_COLUMNS with updated_at inserted at some
+# position, then the generated columns.
 ROW_COLUMNS: tuple[Column, ...] = _row_columns()
 UPDATED_AT = Column("updated_at", "timestamptz", nullable=False)
-TABLE_COLUMNS: tuple[Column, ...] = (*ROW_COLUMNS, UPDATED_AT)
+SEARCH_TSV = Column("search_tsv", "tsvector", nullable=True)
+DATABASE_KEPT: tuple[Column, ...] = (UPDATED_AT, SEARCH_TSV)
+TABLE_COLUMNS: tuple[Column, ...] = (*ROW_COLUMNS, *DATABASE_KEPT)
 
 
 def posting_row(event: PostingEvent) -> tuple[object, ...]:

@@ -1,8 +1,8 @@
 """The SQL of a rebuild: the new table, its indexes after the load, and the swap.
 
-The new table is ``postings`` minus its indexes (columns, defaults, CHECK constraints
-copied with ``LIKE``) plus the primary key the version-guarded upsert needs. Secondary
-indexes are copied from ``postings`` after the load (whatever the migrations made
+The new table is ``postings`` minus its indexes (columns, defaults, generated columns,
+CHECK constraints copied with ``LIKE``) plus the primary key the version-guarded upsert
+needs. Secondary indexes are copied from ``postings`` after the load (whatever the migrations made
 them), with a temporary suffix; the swap renames them to the live names.
 """
 
@@ -38,7 +38,7 @@ async def create_new(conn: asyncpg.Connection) -> None:
     await conn.execute(f"DROP TABLE IF EXISTS {NEW}, {RETIRED}")
     await conn.execute(
         f"CREATE TABLE {NEW} (LIKE {LIVE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS"
-        " INCLUDING STORAGE INCLUDING COMMENTS)"
+        " INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMMENTS)"
     )
     await conn.execute(f"ALTER TABLE {NEW} ADD CONSTRAINT {LIVE}_pkey{SUFFIX} PRIMARY KEY (id)")
 

@@ -14,6 +14,7 @@ from api.search import sql as search_sql
 from api.search.models import PostingView
 from schemas.db.postings import (
     ROW_COLUMNS,
+    SEARCH_TSV,
     TABLE_COLUMNS,
     UPDATED_AT,
     Column,
@@ -107,7 +108,7 @@ def test_columns_come_from_the_row_type() -> None:
     assert by_name["experience_min_years"] == Column("experience_min_years", "smallint", True)
     assert by_name["embedding"].definition(384) == "embedding vector(384)"
     assert by_name["skills"].definition(384) == "skills text[] NOT NULL"
-    assert TABLE_COLUMNS[-1] is UPDATED_AT
+    assert TABLE_COLUMNS[-2:] == (UPDATED_AT, SEARCH_TSV)
     assert UPDATED_AT.definition(384) == "updated_at timestamptz NOT NULL"
 
 
