@@ -156,9 +156,11 @@ async def metrics(state: State) -> Response[bytes]:
 
 def create_app(settings: Settings) -> Litestar:
     """The API app for these settings; nothing is opened until its lifespan starts."""
-    schema = build_schema(max_depth=settings.max_query_depth, limits=settings)
-    assets = Assets()  # read (and hashed) once per app, before the first page
     limiter = RateLimiter(settings)
+    schema = build_schema(
+        max_depth=settings.max_query_depth, limits=settings, charge=limiter.charge
+    )
+    assets = Assets()  # read (and hashed) once per app, before the first page
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -156,6 +156,20 @@ class Settings(BaseSettings):
         Rate(500, 1000),
         description=f"Requests with a valid API key (Bearer), per key: {RATE_FORMAT}.",
     )
+    query_cost_per_token: int = Field(
+        100,
+        ge=1,
+        description="GraphQL query cost one rate-limit token buys: an operation takes "
+        "cost / this tokens (at least the request's one) from its key's or address's bucket.",
+    )
+    api_max_inflight_per_address: int = Field(
+        4,
+        ge=0,
+        description="Requests one client address may have in progress (429 beyond; 0 = off).",
+    )
+    api_max_inflight_per_key: int = Field(
+        16, ge=0, description="Requests one API key may have in progress (429 beyond; 0 = off)."
+    )
     rate_limit_max_clients: int = Field(
         100_000,
         ge=100,

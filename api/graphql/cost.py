@@ -23,11 +23,15 @@
   Walking a document takes 70-160 us, as long as executing a cached search, so
   :class:`CostCache` remembers each cost by document, operation and the values of the
   variables that size lists -- clients send the same few documents again and again.
+- **Rate** (``JOBSTREAM_QUERY_COST_PER_TOKEN``): an allowed operation is then billed to its
+  client's rate-limit bucket by the ``charge`` the app passes in (:meth:`api.ratelimit.
+  RateLimiter.charge`), still before any resolver runs; a refusal is ``RATE_LIMITED`` with
+  ``retryAfter``, and the HTTP answer a 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from cachetools import LRUCache
@@ -63,9 +67,13 @@ from graphql.type import (
 )
 from strawberry.extensions import SchemaExtension
 
-from schemas.errors import BAD_USER_INPUT
+from schemas.errors import BAD_USER_INPUT, RATE_LIMITED, RateLimitedError
+from schemas.ratelimit import retry_after
 
 PAGE_ARGUMENT = "first"
+
+Charge = Callable[[Any, int], RateLimitedError | None]
+"""Bills an operation's cost to the client of an ASGI scope: None, or the refusal."""
 
 
 def alias_rule(max_aliases: int) -> type[ASTValidationRule]:
@@ -289,12 +297,13 @@ class CostCache:
 
 
 class CostLimit(SchemaExtension):
-    """Refuses an operation whose cost exceeds the limit before it runs, and reports the
-    cost of every operation in ``extensions.cost``."""
+    """Refuses an operation whose cost exceeds the limit, or that its client's rate cannot
+    pay for, before it runs; reports the cost of every operation in ``extensions.cost``."""
 
-    def __init__(self, *, max_cost: int, costs: CostCache) -> None:
+    def __init__(self, *, max_cost: int, costs: CostCache, charge: Charge | None = None) -> None:
         self.max_cost = max_cost
         self.costs = costs
+        self.charge = charge
         self.cost: int | None = None
 
     def on_execute(self) -> Iterator[None]:
@@ -309,24 +318,39 @@ class CostLimit(SchemaExtension):
                 context.variables,
             )
         if self.cost is not None and self.cost > self.max_cost:
-            context.result = GraphQLExecutionResult(
-                data=None,
-                errors=[
-                    GraphQLError(
-                        f"query cost {self.cost:,} exceeds the limit {self.max_cost:,}"
-                        " (JOBSTREAM_MAX_QUERY_COST): ask for fewer results (`first`) or"
-                        " nest fewer lists",
-                        extensions={
-                            "code": BAD_USER_INPUT,
-                            "cost": self.cost,
-                            "limit": self.max_cost,
-                        },
-                    )
-                ],
+            context.result = _refused(
+                f"query cost {self.cost:,} exceeds the limit {self.max_cost:,}"
+                " (JOBSTREAM_MAX_QUERY_COST): ask for fewer results (`first`) or"
+                " nest fewer lists",
+                {"code": BAD_USER_INPUT, "cost": self.cost, "limit": self.max_cost},
             )
+        elif self.cost is not None and self.charge is not None:
+            self._bill(self.cost)
         yield
+
+    def _bill(self, cost: int) -> None:
+        """Take the operation's tokens; over the rate, answer 429 instead of running it."""
+        request = getattr(self.execution_context.context, "request", None)
+        if request is None:
+            return
+        assert self.charge is not None
+        refusal = self.charge(request.scope, cost)
+        if refusal is None:
+            return
+        seconds = retry_after(refusal.retry_after_s)
+        self.execution_context.result = _refused(
+            refusal.message, {"code": RATE_LIMITED, "retryAfter": int(seconds)}
+        )
+        response = getattr(self.execution_context.context, "response", None)
+        if response is not None:  # Strawberry's sub-response: its status and headers are used
+            response.status_code = 429
+            response.headers["retry-after"] = seconds
 
     def get_results(self) -> dict[str, Any]:
         if self.cost is None:
             return {}
         return {"cost": {"requested": self.cost, "limit": self.max_cost}}
+
+
+def _refused(message: str, extensions: dict[str, Any]) -> GraphQLExecutionResult:
+    return GraphQLExecutionResult(data=None, errors=[GraphQLError(message, extensions=extensions)])

@@ -26,6 +26,7 @@ from schemas.errors import (
     BAD_USER_INPUT,
     FORBIDDEN,
     NOT_FOUND,
+    RATE_LIMITED,
     UNAUTHENTICATED,
     UNAVAILABLE,
     BadInputError,
@@ -51,7 +52,9 @@ __all__ = [
 log = structlog.get_logger("api.graphql")
 
 INTERNAL = "INTERNAL"
-CODES = frozenset({BAD_USER_INPUT, NOT_FOUND, UNAUTHENTICATED, FORBIDDEN, UNAVAILABLE, INTERNAL})
+CODES = frozenset(
+    {BAD_USER_INPUT, NOT_FOUND, UNAUTHENTICATED, FORBIDDEN, UNAVAILABLE, RATE_LIMITED, INTERNAL}
+)
 
 
 class BadUserInput(BadInputError):

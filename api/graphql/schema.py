@@ -33,7 +33,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 
-from api.graphql.cost import CostCache, CostLimit, alias_rule
+from api.graphql.cost import Charge, CostCache, CostLimit, alias_rule
 from api.graphql.deadline import within
 from api.graphql.errors import ErrorCodes
 from api.graphql.mutations import Mutation
@@ -87,9 +87,11 @@ def build_schema(
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_tokens: int = MAX_TOKENS,
     limits: Settings | None = None,
+    charge: Charge | None = None,
 ) -> ApiSchema:
     """The schema with its limits (cost, aliases, page size and deadline from ``limits``,
-    default settings without); the SDL does not depend on them."""
+    default settings without; operations billed to the rate limits by ``charge``); the
+    SDL does not depend on them."""
     limits = limits or Settings.model_construct()  # the defaults, not the environment
     rules = [
         *QueryDepthLimiter(max_depth=max_depth).validation_rules,
@@ -101,7 +103,7 @@ def build_schema(
         lambda: AddValidationRules(rules),
         lambda: DocumentCache(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
-        lambda: CostLimit(max_cost=limits.max_query_cost, costs=costs),
+        lambda: CostLimit(max_cost=limits.max_query_cost, costs=costs, charge=charge),
         OperationMetrics,
         ErrorCodes,
     ]

@@ -26,6 +26,8 @@ from gateway.server import Gateway
 from schemas.jobstream.v1 import ingest_pb2, ingest_pb2_grpc, posting_pb2
 from schemas.ratelimit import parse_rate
 from schemas.settings import Settings
+from tests.integration.test_query_limits import BY_IDS, postings_locked, waiting_api_queries
+from tests.support.api import wait_until
 from tests.support.gateway import (
     TopicWatch,
     private_topics,
@@ -55,6 +57,8 @@ async def served_api(stack: Settings, **overrides: Any) -> AsyncIterator[str]:
         "embedder": "hash",
         "api_rate_limit_per_address": None,
         "api_rate_limit_per_key": None,
+        "api_max_inflight_per_address": 0,
+        "api_max_inflight_per_key": 0,
     }
     values.update(overrides)
     settings = Settings(**{**stack.model_dump(), **values})
@@ -163,6 +167,92 @@ async def test_forwarded_for_names_the_client_only_behind_a_trusted_proxy(
         # not a trusted proxy: its header is ignored, the peer is the client
         assert await status(stranger, "203.0.113.1") == 200
         assert await status(stranger, "203.0.113.2") == 429
+
+
+# Cost 11 (one token) and cost 1,201 (12 tokens at the default 100 a token).
+CHEAP = {"query": '{ search(query: "python", first: 5) { edges { node { id } } } }'}
+COSTLY = {
+    "query": '{ search(query: "python", first: 100) { edges { node { id '
+    "similar(first: 5) { node { id } } } } } }"
+}
+
+
+async def test_costly_operations_drain_the_bucket_faster_than_cheap_ones(
+    stack: Settings,
+) -> None:
+    async with (
+        served_api(stack, api_rate_limit_per_address=parse_rate("1/min burst 30")) as base,
+        client_from("127.0.0.1") as costly,
+        client_from("127.0.0.2") as cheap,
+    ):
+        url = f"{base}/graphql"
+        for _ in range(2):  # 2 x 12 of the 30 tokens
+            answer = await costly.post(url, json=COSTLY)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["extensions"]["cost"]["requested"] == 1201
+        refused = await costly.post(url, json=COSTLY)  # 6 left: refused before it runs
+        assert refused.status_code == 429, refused.text
+        assert int(refused.headers["retry-after"]) > 1
+        [error] = refused.json()["errors"]
+        assert error["extensions"]["code"] == "RATE_LIMITED"
+        assert error["extensions"]["retryAfter"] == int(refused.headers["retry-after"])
+        assert "cost 1,201" in error["message"]
+        assert "JOBSTREAM_QUERY_COST_PER_TOKEN" in error["message"]
+        assert "JOBSTREAM_API_RATE_LIMIT_PER_ADDRESS" in error["message"]
+        assert refused.json().get("data") is None
+        # what is left still buys cheap operations, one token each
+        assert (await costly.post(url, json=CHEAP)).status_code == 200
+        # the same bucket size buys another address 30 cheap operations
+        for i in range(30):
+            answer = await cheap.post(url, json=CHEAP)
+            assert answer.status_code == 200, (i, answer.text)
+            assert answer.json()["extensions"]["cost"]["requested"] == 11
+        assert (await cheap.post(url, json=CHEAP)).status_code == 429
+
+
+async def test_a_client_over_its_in_flight_cap_gets_429_while_another_is_served(
+    stack: Settings,
+) -> None:
+    """Four slow requests of one address (their reads wait on a locked table) hold its
+    slots: the fifth is refused at once, another address is served, and the slots come
+    back when the four end."""
+    async with (
+        served_api(stack, api_max_inflight_per_address=4, api_statement_timeout_s=30.0) as base,
+        client_from("127.0.0.1") as busy,
+        client_from("127.0.0.2") as other,
+    ):
+        url = f"{base}/graphql"
+
+        def lookup() -> dict[str, Any]:
+            return {"query": BY_IDS, "variables": {"id": f"probe-{uuid.uuid4().hex}"}}
+
+        async with postings_locked(stack):
+            slow = [
+                asyncio.create_task(busy.post(url, json=lookup(), timeout=30)) for _ in range(4)
+            ]
+            await wait_until(
+                lambda: _at_least(stack, 4), timeout=15, what="four lookups waiting in PostgreSQL"
+            )
+            started = time.monotonic()
+            refused = await busy.post(url, json=lookup())
+            assert time.monotonic() - started < 1.0  # refused at once, not queued
+            assert refused.status_code == 429, refused.text
+            assert refused.headers["retry-after"] == "1"
+            [error] = refused.json()["errors"]
+            assert error["extensions"] == {"code": "RATE_LIMITED", "retryAfter": 1}
+            assert "JOBSTREAM_API_MAX_INFLIGHT_PER_ADDRESS" in error["message"]
+            page = await busy.get(f"{base}/")  # pages count in the same slots
+            assert page.status_code == 429
+            served = await other.post(url, json=TYPENAME)
+            assert served.status_code == 200, served.text
+        for answer in await asyncio.wait_for(asyncio.gather(*slow), 30):
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["data"] == {"posting": None}
+        assert (await busy.post(url, json=lookup())).status_code == 200
+
+
+async def _at_least(stack: Settings, n: int) -> bool:
+    return await waiting_api_queries(stack) >= n
 
 
 # --- the gateway --------------------------------------------------------------------------

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import pytest
 
+from api.ratelimit import CLIENT_STATE, RateLimiter
 from schemas.ratelimit import (
     Rate,
     TokenBuckets,
@@ -128,3 +132,55 @@ def test_grpc_peer_hosts() -> None:
     assert grpc_peer_host("ipv4:127.0.0.1:5555") == "127.0.0.1"
     assert grpc_peer_host("ipv6:[::1]:5555") == "::1"
     assert grpc_peer_host("unix:/tmp/s") == "unix:/tmp/s"
+
+
+# --- the API's limiter (api.ratelimit): cost-weighted tokens and in-flight slots ---------
+
+
+def scope_from(address: str) -> dict[str, Any]:
+    return {"type": "http", "path": "/graphql", "client": (address, 5), "headers": []}
+
+
+def test_an_operation_pays_for_its_cost_beyond_the_requests_token() -> None:
+    limiter = RateLimiter(
+        load_settings(api_rate_limit_per_address="1/h burst 30", query_cost_per_token=100)
+    )
+    scope = scope_from("203.0.113.7")
+    client = limiter.client(scope)  # type: ignore[arg-type]  # an ASGI scope dict
+    assert limiter.charge(scope, 5000) is None  # type: ignore[arg-type]  # outside a request
+    scope["state"] = {CLIENT_STATE: client}
+    buckets = client.limits.buckets
+    assert buckets is not None
+    assert limiter.take(client, 1.0) is None  # what the middleware takes
+    assert limiter.charge(scope, 100) is None  # type: ignore[arg-type]  # cheap: that one
+    assert buckets._tokens(client.id, time.monotonic()) == pytest.approx(29, abs=0.01)
+    assert limiter.charge(scope, 1201) is None  # type: ignore[arg-type]  # 11.01 more
+    assert buckets._tokens(client.id, time.monotonic()) == pytest.approx(17.99, abs=0.01)
+    assert limiter.charge(scope, 1201) is None  # type: ignore[arg-type]
+    refusal = limiter.charge(scope, 1201)  # type: ignore[arg-type]  # 7 left, 11 wanted
+    assert refusal is not None
+    assert refusal.retry_after_s > 60
+    assert "cost 1,201" in refusal.message
+    assert "JOBSTREAM_QUERY_COST_PER_TOKEN" in refusal.message
+    assert "JOBSTREAM_API_RATE_LIMIT_PER_ADDRESS" in refusal.message
+    assert buckets._tokens(client.id, time.monotonic()) == pytest.approx(6.98, abs=0.01)
+
+
+def test_in_flight_slots_are_per_client_and_come_back() -> None:
+    limiter = RateLimiter(load_settings(api_max_inflight_per_address=2))
+    a = limiter.client(scope_from("203.0.113.7"))  # type: ignore[arg-type]  # scope dict
+    b = limiter.client(scope_from("203.0.113.8"))  # type: ignore[arg-type]  # scope dict
+    assert limiter.enter(a) is None
+    assert limiter.enter(a) is None
+    refusal = limiter.enter(a)
+    assert refusal is not None
+    assert "JOBSTREAM_API_MAX_INFLIGHT_PER_ADDRESS" in refusal.message
+    assert limiter.enter(b) is None  # another client has its own slots
+    limiter.leave(a)
+    assert limiter.enter(a) is None
+    for client in (a, a, b):
+        limiter.leave(client)
+    assert not limiter.inflight  # idle clients hold no memory
+    unlimited = RateLimiter(load_settings(api_max_inflight_per_address=0))
+    c = unlimited.client(scope_from("203.0.113.7"))  # type: ignore[arg-type]  # scope dict
+    assert all(unlimited.enter(c) is None for _ in range(100))
