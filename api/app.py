@@ -43,6 +43,7 @@ from api.health import health_report
 from api.metrics import CONTENT_TYPE, ApiMetrics
 from api.ratelimit import RateLimiter
 from api.search import PostingRepository
+from api.search.ranking import match_floor
 from api.service import SearchService
 from api.web import HTTP_ERROR_HANDLERS, Assets, compression_config, template_config, web_router
 from api.web.headers import security_headers
@@ -114,7 +115,13 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         stack.push_async_callback(keys.stop)
         embedder = make_embedder(settings.embedder, settings.embedding_dim)
         await asyncio.to_thread(embedder.embed, ["warm up"])  # load weights before traffic
-        repository = PostingRepository(pool, dim=settings.embedding_dim)
+        repository = PostingRepository(
+            pool,
+            dim=settings.embedding_dim,
+            window=settings.search_window,
+            count_window=settings.search_count_window,
+            match_floor=match_floor(settings.embedder, settings.semantic_match_floor),
+        )
         yield Resources(
             settings=settings,
             pool=pool,

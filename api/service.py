@@ -10,7 +10,8 @@ limits live in one place:
 - search pages, facets, counts and similar-lists: generational (any committed change
   bumps the generation, so a cached page never outlives the data it was computed on
   by more than the invalidation delay); key = normalised query + filter + paging, and
-  for search pages (ranked by the query's vector) the embedder's model and dimension;
+  for what depends on the query (search pages, counts and facets of a query) the
+  ranking (mode and semantic weight) and the embedder's model and dimension;
 - postings by id: kind ``posting`` (one MGET and one batch load per page), evicted per id
   by invalidation events. A search page only holds ids and scores; its postings are
   always fetched by id through the cache, so an evicted (changed or deleted) posting is
@@ -41,6 +42,7 @@ from api.search import (
     SearchHit,
     SearchPage,
 )
+from api.search.ranking import Ranking, SearchMode
 from schemas.domain.errors import InvalidPosting
 from schemas.domain.limits import ID_MAX_LEN, ID_PATTERN
 from schemas.domain.text import shown
@@ -50,6 +52,7 @@ from schemas.errors import BadInputError, NotFoundError
 from schemas.settings import Settings
 
 T = TypeVar("T")
+HYBRID = Ranking(SearchMode.HYBRID)  # what a search without a mode does
 _SPACE = re.compile(r"\s+")
 
 
@@ -205,7 +208,12 @@ class SearchService:
 
     # --- the operations -------------------------------------------------------------
     async def search(
-        self, query_text: str, filter: PostingFilter, first: int, after: str | None
+        self,
+        query_text: str,
+        filter: PostingFilter,
+        first: int,
+        after: str | None,
+        ranking: Ranking = HYBRID,
     ) -> tuple[SearchPage, dict[str, PostingView]]:
         """One page of hits for the query under the filter, and their postings by id.
 
@@ -216,13 +224,22 @@ class SearchService:
         filter.validate()
         base, skip = split_cursor(after)
         key = (
-            f"{self._model_key}\x1f{normalised}\x1f{filter.cache_key()}\x1f{first}\x1f{after or ''}"
+            f"{self._model_key}\x1f{ranking.key()}\x1f{normalised}\x1f{filter.cache_key()}"
+            f"\x1f{first}\x1f{after or ''}"
         )
 
         async def load() -> SearchPage:
-            vector = await self.embed(normalised)
+            vector = await self.embed(normalised) if ranking.semantic else None
             size = min(first + skip, MAX_FIRST)
-            page = await self.repository.search(vector, filter, first=size, after=base)
+            page = await self.repository.search(
+                vector,
+                filter,
+                first=size,
+                after=base,
+                text=normalised,
+                ranking=ranking,
+                model=self.embedder.name,
+            )
             if not skip:
                 return page
             return SearchPage(
@@ -245,15 +262,33 @@ class SearchService:
             cursors[-1] = page.end_cursor
         return cursors
 
-    async def count(self, filter: PostingFilter) -> int:
-        """How many live postings match the filter (the connection's totalCount)."""
+    async def count(
+        self,
+        filter: PostingFilter,
+        query_text: str | None = None,
+        mode: SearchMode = SearchMode.HYBRID,
+    ) -> int:
+        """How many live postings match the filter and, when there is one, the query (the
+        connection's totalCount): its words, or its meaning above the floor, per ``mode``
+        (:meth:`PostingRepository.count_matches`). Without a query, every filtered one."""
         filter.validate()
-        return await self._cached(
-            "count",
-            filter.cache_key(),
-            lambda: self.repository.count(filter),
-            self._count_codec,
-        )
+        if query_text is None or not query_text.strip():
+            return await self._cached(
+                "count",
+                filter.cache_key(),
+                lambda: self.repository.count(filter),
+                self._count_codec,
+            )
+        normalised = self.check_query(query_text)
+
+        async def load() -> int:
+            vector = await self.embed(normalised) if mode is not SearchMode.KEYWORD else None
+            return await self.repository.count_matches(
+                vector, filter, text=normalised, mode=mode, model=self.embedder.name
+            )
+
+        key = f"{self._model_key}\x1f{mode.value}\x1f{normalised}\x1f{filter.cache_key()}"
+        return await self._cached("count", key, load, self._count_codec)
 
     async def posting(self, posting_id: str) -> PostingView:
         """One posting; NotFound when it does not exist or is deleted, BadInput when
@@ -283,18 +318,25 @@ class SearchService:
         return [(hit, found[hit.posting_id]) for hit in hits if hit.posting_id in found]
 
     async def facets(self, query_text: str | None, filter: PostingFilter) -> Facets:
-        """Counts per facet value over every live posting matching the filter.
-
-        A query is checked (limits) but neither embedded nor part of the key: a vector
-        search ranks the whole filtered set, so the counts do not depend on it (see
-        :meth:`PostingRepository.facets`).
-        """
-        if query_text is not None and query_text.strip():
-            self.check_query(query_text)
+        """Counts per facet value over the live postings matching the filter and, when
+        there is one, the query (as :meth:`count` counts them for HYBRID)."""
         filter.validate()
-        return await self._cached(
-            "facets",
-            filter.cache_key(),
-            lambda: self.repository.facets(filter),
-            self._facets_codec,
-        )
+        if query_text is None or not query_text.strip():
+            return await self._cached(
+                "facets",
+                filter.cache_key(),
+                lambda: self.repository.facets(filter),
+                self._facets_codec,
+            )
+        normalised = self.check_query(query_text)
+
+        async def load() -> Facets:
+            return await self.repository.facets_of_matches(
+                await self.embed(normalised),
+                filter,
+                text=normalised,
+                model=self.embedder.name,
+            )
+
+        key = f"{self._model_key}\x1f{normalised}\x1f{filter.cache_key()}"
+        return await self._cached("facets", key, load, self._facets_codec)

@@ -130,6 +130,27 @@ class Settings(BaseSettings):
     )
     max_query_chars: int = Field(1000, ge=1, description="Longest search text accepted.")
     max_page_size: int = Field(100, ge=1, le=1000, description="Largest `first` accepted.")
+    search_window: int = Field(
+        200,
+        ge=10,
+        le=10_000,
+        description="Postings each ranking (semantic, keyword) brings to a HYBRID search's "
+        "fusion; a HYBRID search pages through at most twice as many.",
+    )
+    search_count_window: int = Field(
+        1000,
+        ge=10,
+        le=100_000,
+        description="Nearest postings among which semantic matches are counted (totalCount, "
+        "facets of a query); past it a count is a lower bound.",
+    )
+    semantic_match_floor: float | None = Field(
+        None,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine similarity from which a posting matches a query by meaning "
+        "(counts, facets); unset: the embedder's own, chosen on the judged set.",
+    )
     max_query_depth: int = Field(8, ge=2, description="Deepest GraphQL selection accepted.")
     max_request_bytes: int = Field(
         64 * 1024, ge=1024, description="Largest GraphQL request body accepted."

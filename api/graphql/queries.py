@@ -17,8 +17,10 @@ from api.graphql.types import (
     PostingConnection,
     PostingEdge,
 )
+from api.search.ranking import DEFAULT_SEMANTIC_WEIGHT, Ranking, SearchMode
 
 DEFAULT_FIRST = 20
+SEARCH_DESCRIPTION = "Postings ranked by their words and their meaning (mode), filtered exactly."
 
 
 def cache_stats(info: ContextInfo) -> CacheStats:
@@ -46,7 +48,7 @@ def cache_stats(info: ContextInfo) -> CacheStats:
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="Semantic search: postings ranked by meaning, filtered exactly.")  # type: ignore[untyped-decorator]  # strawberry types it Any
+    @strawberry.field(description=SEARCH_DESCRIPTION)  # type: ignore[untyped-decorator]  # strawberry types it Any
     async def search(
         self,
         info: ContextInfo,
@@ -58,11 +60,24 @@ class Query:
         after: Annotated[
             str | None, strawberry.argument(description="A cursor from a previous page.")
         ] = None,
+        mode: Annotated[
+            SearchMode | None,
+            strawberry.argument(description="How to rank; a cursor continues only its own mode."),
+        ] = SearchMode.HYBRID,
+        semantic_weight: Annotated[
+            float | None,
+            strawberry.argument(
+                description="HYBRID only: the meaning's share of the fusion, 0 to 1 (0.5)."
+            ),
+        ] = None,
     ) -> PostingConnection:
         service = info.context.service
         posting_filter = to_filter(filter)
         size = DEFAULT_FIRST if first is None else first
-        page, postings = await service.search(query, posting_filter, size, after)
+        chosen = SearchMode.HYBRID if mode is None else mode
+        weight = DEFAULT_SEMANTIC_WEIGHT if semantic_weight is None else semantic_weight
+        ranking = Ranking(chosen, weight)
+        page, postings = await service.search(query, posting_filter, size, after, ranking)
         cursors = service.edge_cursors(after, page)
         edges = [
             PostingEdge(
@@ -75,7 +90,7 @@ class Query:
         return PostingConnection(
             edges=edges,
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=end_cursor),
-            count_total=lambda: service.count(posting_filter),
+            count_total=lambda: service.count(posting_filter, query, chosen),
         )
 
     @strawberry.field(description="One posting by id; NOT_FOUND if absent or deleted.")  # type: ignore[untyped-decorator]  # strawberry types it Any

@@ -16,6 +16,7 @@ from graphql import IntValueNode, StringValueNode, ValueNode, print_ast
 from api.graphql.context import ContextInfo
 from api.search import Facets as FacetsData
 from api.search import PostingView
+from api.search.ranking import SearchMode
 from schemas.domain import EmploymentType, EnglishLevel, RemoteMode
 from schemas.domain.text import shown
 
@@ -79,6 +80,11 @@ LONG_SCALAR = strawberry.scalar(
 strawberry.enum(RemoteMode, description="Where the work happens.")
 strawberry.enum(EmploymentType, description="Kind of contract.")
 strawberry.enum(EnglishLevel, description="Required English, from least to most.")
+strawberry.enum(
+    SearchMode,
+    description="How a search ranks: by the words and the meaning fused (HYBRID), by "
+    "meaning only (SEMANTIC), by the words only (KEYWORD).",
+)
 
 
 def _name(value: object) -> str:
@@ -163,7 +169,8 @@ class PostingEdge:
     cursor: str
     node: Posting
     score: float = strawberry.field(
-        description="Cosine similarity to the query (higher is closer)."
+        description="Higher is better: cosine similarity to the query (SEMANTIC), the "
+        "lexical rank in [0, 1) (KEYWORD), the fused reciprocal rank (HYBRID)."
     )
 
 
@@ -173,13 +180,20 @@ class PageInfo:
     end_cursor: str | None
 
 
+TOTAL_COUNT_DESCRIPTION = (
+    "Live postings matching the filter and the query: its words (KEYWORD, HYBRID) or its "
+    "meaning above JOBSTREAM_SEMANTIC_MATCH_FLOOR (SEMANTIC, HYBRID; counted among the "
+    "JOBSTREAM_SEARCH_COUNT_WINDOW nearest)."
+)
+
+
 @strawberry.type(description="A page of search hits (Relay connection).")
 class PostingConnection:
     edges: list[PostingEdge]
     page_info: PageInfo
     count_total: strawberry.Private[Any]  # () -> Awaitable[int], run only when asked
 
-    @strawberry.field(description="Live postings matching the filter (the query only ranks).")  # type: ignore[untyped-decorator]  # strawberry types it Any
+    @strawberry.field(description=TOTAL_COUNT_DESCRIPTION)  # type: ignore[untyped-decorator]  # strawberry types it Any
     async def total_count(self) -> int:
         result: int = await self.count_total()
         return result

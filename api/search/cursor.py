@@ -1,4 +1,7 @@
-"""Opaque page cursors: the keyset (distance, id) of the last hit, versioned and checked.
+"""Opaque page cursors: the keyset (sort key, id) of the last hit, versioned and checked.
+
+The sort key ascends through a ranking: the cosine distance (SEMANTIC), or minus the
+score (KEYWORD's ts_rank_cd and HYBRID's fusion both lie in [0, 1)).
 
 Format: base64url (no padding) of compact JSON ``{"v":1,"d":distance,"i":id,"f":fk,"c":mac}``
 where ``fk`` ties the cursor to the filter it was issued for (a cursor from another filter
@@ -34,13 +37,14 @@ _FINGERPRINT_BYTES, _MAC_BYTES = 6, 8
 # What the two digests look like in a cursor we issued: lower-case hex of their size.
 _FINGERPRINT = re.compile(f"[0-9a-f]{{{2 * _FINGERPRINT_BYTES}}}")
 _MAC = re.compile(f"[0-9a-f]{{{2 * _MAC_BYTES}}}")
-# Cosine distance lies in [0, 2]; a little slack for float rounding at the ends.
-_DISTANCE_MIN, _DISTANCE_MAX = -1e-6, 2.0 + 1e-6
+# Cosine distance lies in [0, 2], minus a score in (-1, 0]; slack for float rounding.
+_DISTANCE_MIN, _DISTANCE_MAX = -1.0 - 1e-6, 2.0 + 1e-6
 
 
 @dataclass(frozen=True, slots=True)
 class Keyset:
-    """Position in the (distance, id) order: the next page starts strictly after it."""
+    """Position in the (sort key, id) order: the next page starts strictly after it;
+    ``distance`` is the sort key (a cosine distance, or minus a score)."""
 
     distance: float
     posting_id: str

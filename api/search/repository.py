@@ -19,6 +19,7 @@ last hit, so there are no duplicates across pages and, on the exact path, no gap
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Sequence
@@ -29,14 +30,16 @@ from typing import Any
 import asyncpg
 import numpy.typing as npt
 
-from api.search import sql
+from api.search import lexical, sql
 from api.search.cursor import Keyset, decode_cursor, encode_cursor, filter_fingerprint
 from api.search.errors import InvalidQuery
 from api.search.filters import PostingFilter
 from api.search.models import Facets, PostingView, SearchHit, SearchPage
+from api.search.ranking import Ranking, SearchMode, query_words
 from api.search.vectors import to_pgvector_text
 
 MAX_FIRST = 1000
+SEMANTIC = Ranking(SearchMode.SEMANTIC)  # the repository's default: vectors only
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,10 @@ class PostingRepository:
     ``index_ttl_s``: how long the ``vector_index`` lookup is reused; a stale answer is
     harmless (SET LOCAL of an absent index's settings is a no-op, and an index not yet
     known only means exact scans for a few more seconds).
+    ``window``: postings each ranking contributes to a HYBRID fusion (so a HYBRID search
+    pages through at most twice that many); ``count_window`` and ``match_floor``: a
+    posting matches a query semantically when its cosine similarity is at least
+    ``match_floor``, counted among the ``count_window`` nearest (:mod:`api.search.lexical`).
     """
 
     def __init__(
@@ -76,9 +83,15 @@ class PostingRepository:
         dim: int = 384,
         max_probes_fraction: float = 0.25,
         index_ttl_s: float = 5.0,
+        window: int = 200,
+        count_window: int = 1000,
+        match_floor: float = 0.5,
     ) -> None:
         self._pool = pool
         self._dim = dim
+        self._window = window
+        self._count_window = count_window
+        self._match_floor = match_floor
         self._max_probes_fraction = max_probes_fraction
         self._index_ttl_s = index_ttl_s
         self._index: tuple[float, IndexInfo | None] | None = None
@@ -88,30 +101,89 @@ class PostingRepository:
 
     async def search(
         self,
-        vector: npt.ArrayLike,
+        vector: npt.ArrayLike | None,
         filter: PostingFilter,
         *,
         first: int,
         after: str | None,
+        text: str = "",
+        ranking: Ranking = SEMANTIC,
+        model: str | None = None,
     ) -> SearchPage:
-        """Live postings matching ``filter`` nearest to ``vector`` (cosine), best first.
+        """Live postings matching ``filter``, best first for ``ranking``: nearest to
+        ``vector`` (SEMANTIC), containing the words of ``text`` (KEYWORD), or both fused
+        (HYBRID; see :mod:`api.search.ranking`). ``model``: compare ``vector`` only with
+        postings embedded by this model (None: any, for callers with one model).
 
         Raises InvalidFilter, InvalidCursor (``after``), InvalidQuery (vector, first).
         """
         _check_first(first)
         canonical = filter.normalized()
-        fingerprint = filter_fingerprint(canonical.cache_key())
+        fingerprint = filter_fingerprint(f"{canonical.cache_key()}|{ranking.key()}")
         keyset = None if after is None else decode_cursor(after, fingerprint)
-        text = to_pgvector_text(vector, self._dim)
-        rows = await self._ranked(text, canonical, keyset, first + 1, exclude=None)
-        hits = tuple(_hit(r) for r in rows[:first])
-        end = rows[len(hits) - 1] if hits else None
+        vector_text = _vector_text(vector, self._dim) if ranking.semantic else None
+        if ranking.mode is SearchMode.SEMANTIC:
+            assert vector_text is not None
+            rows = await self._ranked(
+                vector_text, canonical, keyset, first + 1, exclude=None, model=model
+            )
+            hits = tuple(_hit(r) for r in rows[:first])
+            keys = [float(r["distance"]) for r in rows]
+        else:
+            rows = await self._fused(
+                vector_text, text, canonical, keyset, first + 1, ranking, model
+            )
+            hits = tuple(SearchHit(r["id"], float(r["score"])) for r in rows[:first])
+            keys = [-float(r["score"]) for r in rows]
         cursor = (
             None
-            if end is None
-            else encode_cursor(Keyset(float(end["distance"]), end["id"]), fingerprint)
+            if not hits
+            else encode_cursor(Keyset(keys[len(hits) - 1], hits[-1].posting_id), fingerprint)
         )
         return SearchPage(hits=hits, end_cursor=cursor, has_next_page=len(rows) > first)
+
+    async def _fused(
+        self,
+        vector_text: str | None,
+        text: str,
+        f: PostingFilter,
+        keyset: Keyset | None,
+        limit: int,
+        ranking: Ranking,
+        model: str | None,
+    ) -> list[asyncpg.Record]:
+        """KEYWORD or HYBRID rows (id, score, matched_query), as :meth:`_ranked` picks the
+        ANN index or the exact scan for the semantic window."""
+        words = query_words(text)
+        async with self._pool.acquire() as conn:
+            if vector_text is None:
+                query, args = lexical.keyword_search(f, words, keyset, limit)
+                return list(await conn.fetch(query, *args))
+            index = await self._current_index(conn)
+            hybrid = functools.partial(
+                lexical.hybrid_search,
+                f,
+                vector_text,
+                words,
+                keyset,
+                limit,
+                window=self._window,
+                semantic_weight=ranking.semantic_weight,
+                model=model,
+            )
+            if index is None:
+                self.stats.exact_searches += 1
+                return list(await conn.fetch(*_flat(hybrid(index=False))))
+            async with conn.transaction(readonly=True):
+                await conn.execute(self._settings(index, self._window))
+                rows = list(await conn.fetch(*_flat(hybrid(index=True))))
+                if len(rows) >= limit:
+                    self.stats.index_searches += 1
+                    return rows
+                # A short page: the fusion ends here, or the iterative scan stopped early
+                # under a selective filter; the exact window decides.
+                self.stats.fallbacks += 1
+                return list(await conn.fetch(*_flat(hybrid(index=False))))
 
     async def similar(self, posting_id: str, *, first: int) -> list[SearchHit]:
         """Nearest live postings to ``posting_id``'s embedding, itself excluded; [] if the
@@ -132,25 +204,30 @@ class PostingRepository:
         limit: int,
         *,
         exclude: str | None,
+        model: str | None = None,
     ) -> list[asyncpg.Record]:
         async with self._pool.acquire() as conn:
             index = await self._current_index(conn)
             if index is None:
                 self.stats.exact_searches += 1
-                query, args = sql.exact_search(f, vector_text, keyset, limit, exclude=exclude)
+                query, args = sql.exact_search(
+                    f, vector_text, keyset, limit, exclude=exclude, model=model
+                )
                 return list(await conn.fetch(query, *args))
             candidates = max(limit * 2, limit + 10)
             async with conn.transaction(readonly=True):
                 await conn.execute(self._settings(index, candidates))
                 query, args = sql.index_search(
-                    f, vector_text, keyset, limit, candidates, exclude=exclude
+                    f, vector_text, keyset, limit, candidates, exclude=exclude, model=model
                 )
                 rows = list(await conn.fetch(query, *args))
                 if len(rows) >= limit:
                     self.stats.index_searches += 1
                     return rows
                 self.stats.fallbacks += 1
-                query, args = sql.exact_search(f, vector_text, keyset, limit, exclude=exclude)
+                query, args = sql.exact_search(
+                    f, vector_text, keyset, limit, exclude=exclude, model=model
+                )
                 return list(await conn.fetch(query, *args))
 
     def _settings(self, index: IndexInfo, candidates: int) -> str:
@@ -205,6 +282,63 @@ class PostingRepository:
         async with self._pool.acquire() as conn:
             return int(await conn.fetchval(query, *args))
 
+    async def count_matches(
+        self,
+        vector: npt.ArrayLike | None,
+        filter: PostingFilter,
+        *,
+        text: str,
+        mode: SearchMode,
+        model: str | None = None,
+    ) -> int:
+        """Live postings matching ``filter`` that match the query: its words (KEYWORD,
+        HYBRID) or its meaning above the floor (SEMANTIC, HYBRID) -- not the table."""
+        rows = await self._matched(lexical.matched_count, vector, filter, text, mode, model)
+        return int(rows[0][0])
+
+    async def facets_of_matches(
+        self,
+        vector: npt.ArrayLike | None,
+        filter: PostingFilter,
+        *,
+        text: str,
+        mode: SearchMode = SearchMode.HYBRID,
+        model: str | None = None,
+    ) -> Facets:
+        """:meth:`facets` over the postings :meth:`count_matches` counts."""
+        rows = await self._matched(lexical.matched_facets, vector, filter, text, mode, model)
+        return _facets(rows)
+
+    async def _matched(
+        self,
+        statement: Any,
+        vector: npt.ArrayLike | None,
+        filter: PostingFilter,
+        text: str,
+        mode: SearchMode,
+        model: str | None,
+    ) -> list[asyncpg.Record]:
+        ranking = Ranking(mode)
+        vector_text = _vector_text(vector, self._dim) if ranking.semantic else None
+        async with self._pool.acquire() as conn:
+            index = await self._current_index(conn) if ranking.semantic else None
+            query, args = statement(
+                filter.normalized(),
+                vector_text,
+                query_words(text),
+                lexical=ranking.lexical,
+                semantic=ranking.semantic,
+                model=model,
+                count_window=self._count_window,
+                floor=self._match_floor,
+                index=index is not None,
+            )
+            if index is None:
+                return list(await conn.fetch(query, *args))
+            async with conn.transaction(readonly=True):
+                await conn.execute(self._settings(index, self._count_window))
+                return list(await conn.fetch(query, *args))
+
     async def latest(
         self, filter: PostingFilter, *, limit: int, before: tuple[datetime, str] | None
     ) -> list[tuple[str, datetime]]:
@@ -225,17 +359,33 @@ class PostingRepository:
         query, args = sql.facets(filter.normalized())
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(query, *args)
-        out = Facets.empty()
-        by_name: dict[str, dict[str, int]] = {
-            "english_level": out.english_level,
-            "remote_mode": out.remote_mode,
-            "employment_type": out.employment_type,
-            "experience": out.experience,
-        }
-        for r in rows:
-            if r["value"] is not None:
-                by_name[r["facet"]][r["value"]] = int(r["n"])
-        return out
+        return _facets(rows)
+
+
+def _facets(rows: Sequence[asyncpg.Record]) -> Facets:
+    """Facets from (facet, value, n) rows of a grouping-sets statement."""
+    out = Facets.empty()
+    by_name: dict[str, dict[str, int]] = {
+        "english_level": out.english_level,
+        "remote_mode": out.remote_mode,
+        "employment_type": out.employment_type,
+        "experience": out.experience,
+    }
+    for r in rows:
+        if r["value"] is not None:
+            by_name[r["facet"]][r["value"]] = int(r["n"])
+    return out
+
+
+def _flat(statement: tuple[str, list[Any]]) -> list[Any]:
+    """``(sql, args)`` as the positional arguments of ``fetch``."""
+    return [statement[0], *statement[1]]
+
+
+def _vector_text(vector: npt.ArrayLike | None, dim: int) -> str:
+    if vector is None:
+        raise InvalidQuery("vector", "this ranking needs a query vector")
+    return to_pgvector_text(vector, dim)
 
 
 def _check_first(first: int) -> None:

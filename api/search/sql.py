@@ -104,6 +104,11 @@ def _excluding(exclude: str | None, params: Params) -> str:
     return "" if exclude is None else f" AND id <> {params.add(exclude, '::text')}"
 
 
+def of_model(model: str | None, params: Params) -> str:
+    """Only postings embedded by ``model`` (vectors of two models never compare)."""
+    return "" if model is None else f" AND embedding_model = {params.add(model, '::text')}"
+
+
 def index_search(
     f: PostingFilter,
     vector_text: str,
@@ -112,10 +117,12 @@ def index_search(
     candidates: int,
     *,
     exclude: str | None = None,
+    model: str | None = None,
 ) -> tuple[str, list[Any]]:
     """Top ``limit`` by (distance, id) from ``candidates`` fetched in index order."""
     params = Params(vector_text)
-    conds = where(f, params) + _excluding(exclude, params) + _after(keyset, params, DISTANCE)
+    conds = where(f, params) + _excluding(exclude, params) + of_model(model, params)
+    conds += _after(keyset, params, DISTANCE)
     n_candidates = params.add(candidates, "::int")
     n = params.add(limit, "::int")
     sql = (
@@ -137,10 +144,11 @@ def exact_search(
     limit: int,
     *,
     exclude: str | None = None,
+    model: str | None = None,
 ) -> tuple[str, list[Any]]:
     """Exact top ``limit`` by (distance, id); the OFFSET 0 fence keeps the ANN index out."""
     params = Params(vector_text)
-    conds = where(f, params) + _excluding(exclude, params)
+    conds = where(f, params) + _excluding(exclude, params) + of_model(model, params)
     after = _after(keyset, params, "distance")
     n = params.add(limit, "::int")
     sql = (
@@ -177,7 +185,12 @@ def latest(
 def facets(f: PostingFilter) -> tuple[str, list[Any]]:
     """One pass over the filtered rows, one grouping set per facet."""
     params = Params()
-    sql = (
+    return facet_counts(f"postings WHERE {where(f, params)}"), params.values
+
+
+def facet_counts(rows: str) -> str:
+    """Counts per facet value over ``SELECT ... FROM <rows>``, one grouping set per facet."""
+    return (
         "SELECT CASE WHEN GROUPING(english_level) = 0 THEN 'english_level'"
         " WHEN GROUPING(remote_mode) = 0 THEN 'remote_mode'"
         " WHEN GROUPING(employment_type) = 0 THEN 'employment_type'"
@@ -188,10 +201,9 @@ def facets(f: PostingFilter) -> tuple[str, list[Any]]:
         " CASE WHEN experience_min_years <= 1 THEN '0-1'"
         " WHEN experience_min_years <= 4 THEN '2-4'"
         " WHEN experience_min_years <= 9 THEN '5-9' ELSE '10+' END AS bucket"
-        f" FROM postings WHERE {where(f, params)}) AS filtered"
+        f" FROM {rows}) AS filtered"
         " GROUP BY GROUPING SETS ((english_level), (remote_mode), (employment_type), (bucket))"
     )
-    return sql, params.values
 
 
 GET_MANY = f"SELECT {VIEW_COLUMNS} FROM postings WHERE id = ANY($1::text[]) AND NOT deleted"

@@ -170,8 +170,8 @@ async def search_page(request: Request[Any, Any, Any], state: State) -> Template
     p = parse(_query_dict(request), raw_length=len(request.scope.get("query_string", b"")))
     posting_filter = p.to_filter()
     count, facets, (cards, end, has_next) = await asyncio.gather(
-        service.count(posting_filter),
-        service.facets(None, posting_filter),
+        service.count(posting_filter, p.q or None),  # the query's matches, not the table
+        service.facets(p.q or None, posting_filter),
         _results(state, p),
     )
     poll_query = urlencode([pair for pair in p.pairs() if pair[0] != "q"])

@@ -17,7 +17,16 @@ import numpy as np
 import pytest
 
 from api.cache import TieredCache
-from api.search import Facets, InvalidCursor, PostingFilter, PostingView, SearchHit, SearchPage
+from api.search import (
+    Facets,
+    InvalidCursor,
+    InvalidQuery,
+    PostingFilter,
+    PostingView,
+    SearchHit,
+    SearchPage,
+)
+from api.search.ranking import Ranking, SearchMode
 from api.service import BadInput, NotFound, SearchService
 from schemas.jobstream.v1 import events_pb2
 from schemas.settings import Settings
@@ -55,11 +64,20 @@ class FakeRepository:
         self.rows = {pid: view(pid) for pid in IDS}
         self.searches: list[tuple[int, str | None]] = []
         self.get_many_calls: list[list[str]] = []
+        self.rankings: list[dict[str, Any]] = []
+        self.counted: list[tuple[bool, str, SearchMode]] = []
 
     async def search(
-        self, vector: Any, filter: PostingFilter, *, first: int, after: str | None
+        self,
+        vector: Any,
+        filter: PostingFilter,
+        *,
+        first: int,
+        after: str | None,
+        **ranked: Any,  # text, ranking, model
     ) -> SearchPage:
         self.searches.append((first, after))
+        self.rankings.append(ranked)
         if after is not None and not after.startswith("c"):
             raise InvalidCursor("not a cursor")
         start = 0 if after is None else int(after[1:]) + 1
@@ -80,6 +98,17 @@ class FakeRepository:
 
     async def count(self, filter: PostingFilter) -> int:
         return len(self.rows)
+
+    async def count_matches(
+        self, vector: Any, filter: PostingFilter, *, text: str, mode: SearchMode, model: str
+    ) -> int:
+        self.counted.append((vector is not None, text, mode))
+        return 2
+
+    async def facets_of_matches(
+        self, vector: Any, filter: PostingFilter, *, text: str, model: str
+    ) -> Facets:
+        return Facets.empty()
 
 
 class FakeEmbedder:
@@ -180,3 +209,41 @@ async def test_limits_and_not_found(
     assert [view.id for _, view in similar] == ["p1", "p2"]
     assert await service.count(PostingFilter()) == len(IDS)
     assert (await service.facets("  ", PostingFilter())) == Facets.empty()
+
+
+async def test_the_ranking_is_part_of_the_key_and_keyword_search_embeds_nothing(
+    parts: tuple[SearchService, FakeRepository, FakeEmbedder, TieredCache],
+) -> None:
+    service, repo, embedder, _ = parts
+    await service.search("rust", PostingFilter(), 3, None)  # HYBRID, 0.5 by default
+    await service.search("rust", PostingFilter(), 3, None, Ranking(SearchMode.HYBRID, 0.5))
+    await service.search("rust", PostingFilter(), 3, None, Ranking(SearchMode.HYBRID, 0.8))
+    await service.search("rust", PostingFilter(), 3, None, Ranking(SearchMode.SEMANTIC))
+    assert len(repo.searches) == 3  # the second one was cached
+    assert [r["ranking"] for r in repo.rankings] == [
+        Ranking(SearchMode.HYBRID),
+        Ranking(SearchMode.HYBRID, 0.8),
+        Ranking(SearchMode.SEMANTIC),
+    ]
+    assert {r["model"] for r in repo.rankings} == {"fake"}
+    await service.search("golang", PostingFilter(), 3, None, Ranking(SearchMode.KEYWORD))
+    assert repo.rankings[-1]["text"] == "golang"
+    assert "golang" not in embedder.texts
+
+
+async def test_a_count_with_a_query_counts_its_matches_per_mode(
+    parts: tuple[SearchService, FakeRepository, FakeEmbedder, TieredCache],
+) -> None:
+    service, repo, _, _ = parts
+    assert await service.count(PostingFilter()) == len(IDS)  # no query: the filtered set
+    assert await service.count(PostingFilter(), " Rust ") == 2
+    assert await service.count(PostingFilter(), "rust", SearchMode.KEYWORD) == 2
+    assert await service.count(PostingFilter(), "rust") == 2  # cached
+    assert repo.counted == [(True, "rust", SearchMode.HYBRID), (False, "rust", SearchMode.KEYWORD)]
+
+
+def test_semantic_weight_is_checked_and_named() -> None:
+    for weight in (-0.1, 1.5, float("nan")):
+        with pytest.raises(InvalidQuery) as caught:
+            Ranking(SearchMode.HYBRID, weight)
+        assert caught.value.field == "semanticWeight"
