@@ -20,6 +20,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from api.web.assets import Assets
+from api.web.i18n import template_globals
 from api.web.routes import (
     ROUTES,
     http_error_handler,
@@ -37,14 +38,18 @@ HTTP_ERROR_HANDLERS: dict[Any, Any] = {
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
-    """Jinja2 with autoescaping on, whitespace trimmed, templates from api/web/templates."""
+    """Jinja2 with autoescaping on, whitespace trimmed, templates from api/web/templates,
+    texts through gettext in each render's ``lang`` (see :mod:`api.web.i18n`)."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=False,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.policies["ext.i18n.trimmed"] = True  # as catalog.py extracts them
+    env.install_gettext_callables(**template_globals(), newstyle=True)  # type: ignore[attr-defined]
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))
 
 

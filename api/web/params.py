@@ -16,6 +16,7 @@ case-insensitive, unknown parameters (``utm_source`` …) are ignored.
 | ``city`` | city name, case-insensitive | ``city`` |
 | ``skills`` | comma-separated; the posting has all of them | ``skills_all`` |
 | ``after`` | the page cursor of the previous page | keyset cursor |
+| ``lang`` | the pages' language, ``en`` or ``ko`` (kept in every link) | -- |
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 
 from api.search import PostingFilter
+from api.web.i18n import LANGUAGES, PARAM, Text, known
 from schemas.domain import EmploymentType, EnglishLevel, RemoteMode
 from schemas.domain import limits as L
 from schemas.errors import BadInputError
@@ -50,12 +52,14 @@ FIELD_TO_PARAM = {
 
 class BadParam(BadInputError):
     """A query-string value the page cannot use; ``param`` (the ``field``) is the URL
-    parameter's name."""
+    parameter's name. ``text`` is the message for the page's language when it is one of
+    the catalog's (the shared filter's own messages are English only)."""
 
     field: str
 
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(message, field=param)
+    def __init__(self, param: str, message: str | Text) -> None:
+        super().__init__(str(message), field=param)
+        self.text = message if isinstance(message, Text) else None
 
     @property
     def param(self) -> str:
@@ -79,6 +83,7 @@ class SearchParams:
     city: str | None = None
     skills: tuple[str, ...] = ()
     after: str | None = None
+    lang: str | None = None
     extra: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def to_filter(self) -> PostingFilter:
@@ -117,6 +122,8 @@ class SearchParams:
             out.append(("skills", ", ".join(self.skills)))
         if after:
             out.append(("after", after))
+        if self.lang:
+            out.append((PARAM, self.lang))
         return out
 
     def url(self, *, after: str | None = None) -> str:
@@ -131,7 +138,7 @@ class SearchParams:
             changes[param] = tuple(v for v in current if value is not None and v != value)
         else:
             changes[param] = "" if param == "q" else None
-        return replace(self, **changes).url()  # type: ignore[arg-type]
+        return replace(self, **changes).url()  # type: ignore[arg-type]  # field named at run time
 
 
 def _one(values: Sequence[str], name: str) -> str | None:
@@ -140,7 +147,13 @@ def _one(values: Sequence[str], name: str) -> str | None:
     if not cleaned:
         return None
     if len(set(cleaned)) > 1:
-        raise BadParam(name, f"{name} is given {len(cleaned)} times with different values")
+        raise BadParam(
+            name,
+            Text(
+                "%(param)s is given %(n)s times with different values",
+                {"param": name, "n": len(cleaned)},
+            ),
+        )
     return cleaned[0]
 
 
@@ -151,7 +164,13 @@ def _years(values: Sequence[str], name: str) -> int | None:
     try:
         return int(raw)  # the range is the filter's rule, checked by check()
     except ValueError:
-        raise BadParam(name, f"{name} must be a whole number of years (got {raw!r})") from None
+        raise BadParam(
+            name,
+            Text(
+                "%(param)s must be a whole number of years (got %(value)r)",
+                {"param": name, "value": raw},
+            ),
+        ) from None
 
 
 def _enums(values: Sequence[str], name: str, names: Iterable[str]) -> tuple[str, ...]:
@@ -165,7 +184,11 @@ def _enums(values: Sequence[str], name: str, names: Iterable[str]) -> tuple[str,
             if key not in known:
                 expected = ", ".join(k.lower() for k in known)
                 raise BadParam(
-                    name, f"unknown {name} value {part.strip()!r}; use one of {expected}"
+                    name,
+                    Text(
+                        "unknown %(param)s value %(value)r; use one of %(expected)s",
+                        {"param": name, "value": part.strip(), "expected": expected},
+                    ),
                 )
             chosen.add(key)
     return tuple(k for k in known if k in chosen)
@@ -179,24 +202,35 @@ def parse(params: Mapping[str, Sequence[str]], *, raw_length: int = 0) -> Search
     names back to parameter names.
     """
     if raw_length > MAX_QUERY_STRING:
-        raise BadParam("query string", f"the query string is longer than {MAX_QUERY_STRING} bytes")
+        raise BadParam(
+            "query string",
+            Text("the query string is longer than %(n)s bytes", {"n": MAX_QUERY_STRING}),
+        )
 
     def get(name: str) -> Sequence[str]:
         return params.get(name, ())
 
     skills_raw = _one(get("skills"), "skills") or ""
     if len(skills_raw) > MAX_SKILLS_CHARS:
-        raise BadParam("skills", f"skills is longer than {MAX_SKILLS_CHARS} characters")
+        raise BadParam(
+            "skills", Text("skills is longer than %(n)s characters", {"n": MAX_SKILLS_CHARS})
+        )
     unique: dict[str, str] = {}  # first spelling wins; "Python" and "python" are one skill
     for part in skills_raw.split(","):
         if part.strip():
             unique.setdefault(" ".join(part.split()).casefold(), part.strip())
     skills = tuple(unique.values())
     if len(skills) > L.SKILLS_MAX_COUNT:
-        raise BadParam("skills", f"at most {L.SKILLS_MAX_COUNT} skills (got {len(skills)})")
+        raise BadParam(
+            "skills",
+            Text(
+                "at most %(max)s skills (got %(n)s)",
+                {"max": L.SKILLS_MAX_COUNT, "n": len(skills)},
+            ),
+        )
     after = _one(get("after"), "after")
     if after is not None and len(after) > MAX_CURSOR_CHARS:
-        raise BadParam("after", "after is not a page cursor this site made (too long)")
+        raise BadParam("after", Text("after is not a page cursor this site made (too long)"))
     country = _one(get("country"), "country")
     parsed = SearchParams(
         q=(_one(get("q"), "q") or ""),
@@ -209,9 +243,27 @@ def parse(params: Mapping[str, Sequence[str]], *, raw_length: int = 0) -> Search
         city=_one(get("city"), "city"),
         skills=skills,
         after=after,
+        lang=_lang(get(PARAM)),
     )
     check(parsed)
     return parsed
+
+
+def _lang(values: Sequence[str]) -> str | None:
+    """The ``lang`` the visitor chose (``ko``, ``KO``, ``ko-KR`` → ``ko``), None if none."""
+    raw = _one(values, PARAM)
+    if raw is None:
+        return None
+    code = known(raw)
+    if code is None:
+        raise BadParam(
+            PARAM,
+            Text(
+                "unknown %(param)s value %(value)r; use one of %(expected)s",
+                {"param": PARAM, "value": raw, "expected": ", ".join(LANGUAGES)},
+            ),
+        )
+    return code
 
 
 def check(parsed: SearchParams) -> None:
@@ -227,7 +279,7 @@ def in_url_terms(exc: BadInputError) -> BadParam:
     if isinstance(exc, BadParam):
         return exc
     if exc.field == "after":  # the service's or the search's cursor: the visitor has a link
-        return BadParam("after", "the page link is out of date or was edited; start again")
+        return BadParam("after", Text("the page link is out of date or was edited; start again"))
     return field_error(exc.field or "query string", exc.message)
 
 

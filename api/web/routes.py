@@ -7,6 +7,7 @@ and caches the same way.) Errors never show a trace: handlers raise, and
 :func:`jobstream_error_handler` turns each kind of :class:`~schemas.errors.JobStreamError`
 into its page (bad parameters a 400 page naming the parameter, unknown postings a 404
 page); anything else is a 500 page with a reference id that is also in the log.
+Every page and error page is told in the request's language (:mod:`api.web.i18n`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from urllib.parse import urlencode
 
 import structlog
 from litestar import MediaType, Request, Response, get
-from litestar.datastructures import State
+from litestar.datastructures import Cookie, State
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath
 from litestar.response import Template
@@ -27,6 +28,8 @@ from litestar.response import Template
 from api.search import PostingView
 from api.service import SearchService
 from api.web.assets import Assets
+from api.web.i18n import COOKIE, COOKIE_MAX_AGE, LANGUAGES, N_, PARAM, VARY, Lang, Text, choose
+from api.web.i18n import switch_url as language_url
 from api.web.latest import is_latest_cursor, latest
 from api.web.params import BadParam, SearchParams, in_url_terms, parse
 from api.web.views import (
@@ -81,21 +84,61 @@ def _assets(state: State) -> Assets:
     return assets
 
 
+@dataclass(frozen=True, slots=True)
+class Switch:
+    """A link of the language switch: this page in another language."""
+
+    code: str
+    name: str
+    url: str
+
+
+def language(request: Request[Any, Any, Any]) -> Lang:
+    """The request's language: ``?lang=``, else the ``lang`` cookie, else Accept-Language."""
+    return choose(
+        request.query_params.getall(PARAM, []),
+        request.cookies.get(COOKIE),
+        request.headers.get("accept-language"),
+    )
+
+
 def page(
-    state: State, name: str, context: dict[str, Any], status: int = 200, **headers: str
+    request: Request[Any, Any, Any],
+    lang: Lang,
+    name: str,
+    context: dict[str, Any],
+    status: int = 200,
 ) -> Template:
-    """A rendered template with the asset URLs and no-cache (pages follow the data)."""
+    """A rendered template in ``lang`` with the asset URLs and the language switch,
+    no-cache (pages follow the data); a language chosen in the URL is remembered in a cookie."""
+    query = [(k, v) for k in request.query_params for v in request.query_params.getall(k)]
+    switch = [
+        Switch(code, LANGUAGES[code], language_url(request.url.path, query, code))
+        for code in lang.others
+    ]
+    cookies = (
+        [Cookie(key=COOKIE, value=lang.code, path="/", max_age=COOKIE_MAX_AGE, samesite="lax")]
+        if lang.explicit and request.cookies.get(COOKIE) != lang.code
+        else []
+    )
     return Template(
         template_name=name,
-        context={"assets": _assets(state).urls, **context},
+        context={
+            "assets": _assets(request.app.state).urls,
+            "lang": lang,
+            "switch": switch,
+            "home_url": lang.link("/"),
+            **context,
+        },
         status_code=status,
         media_type=MediaType.HTML,
-        headers={"cache-control": HTML_CACHE, **headers},
+        headers={"cache-control": HTML_CACHE, "content-language": lang.code, "vary": VARY},
+        cookies=cookies,
     )
 
 
 def error_page(
-    state: State,
+    request: Request[Any, Any, Any],
     status: int,
     title: str,
     message: str,
@@ -103,36 +146,44 @@ def error_page(
     param: str | None = None,
     back: str | None = None,
     reference: str | None = None,
+    detail: str | None = None,
 ) -> Template:
+    """An error page in the request's language; ``title`` is a catalog msgid, ``message``
+    already in the page's language, ``detail`` an English-only explanation shown beside it."""
+    lang = language(request)
     context = {
-        "title": title,
+        "title": lang.gettext(title),
         "message": message,
         "param": param,
-        "back": back,
+        "back": lang.link(back) if back else None,
         "reference": reference,
+        "detail": detail,
     }
-    return page(state, "error.html", context, status)
+    return page(request, lang, "error.html", context, status)
 
 
-def _chips(p: SearchParams) -> list[Chip]:
+def _chips(p: SearchParams, lang: Lang) -> list[Chip]:
     chips: list[Chip] = []
     if p.exp_min is not None:
-        chips.append(Chip(f"From {p.exp_min} years", p.without("exp_min")))
+        chips.append(Chip(lang.gettext("From %(n)s years", n=p.exp_min), p.without("exp_min")))
     if p.exp_max is not None:
-        chips.append(Chip(f"Up to {p.exp_max} years", p.without("exp_max")))
-    for attr, labels, prefix in (
-        ("english", ENGLISH_LABELS, "English: "),
-        ("remote", REMOTE_LABELS, ""),
-        ("types", TYPE_LABELS, ""),
+        chips.append(Chip(lang.gettext("Up to %(n)s years", n=p.exp_max), p.without("exp_max")))
+    for attr, labels, shown in (
+        ("english", ENGLISH_LABELS, N_("English: %(level)s")),
+        ("remote", REMOTE_LABELS, "%(level)s"),
+        ("types", TYPE_LABELS, "%(level)s"),
     ):
         for value in getattr(p, attr):
-            chips.append(Chip(prefix + label(labels, value), p.without(attr, value)))
+            text = lang.gettext(shown, level=label(labels, value, lang))
+            chips.append(Chip(text, p.without(attr, value)))
     if p.country:
-        chips.append(Chip(f"Country: {p.country}", p.without("country")))
+        chips.append(Chip(lang.gettext("Country: %(code)s", code=p.country), p.without("country")))
     if p.city:
-        chips.append(Chip(f"City: {p.city}", p.without("city")))
+        chips.append(Chip(lang.gettext("City: %(city)s", city=p.city), p.without("city")))
     for skill in p.skills:
-        chips.append(Chip(f"Skill: {skill}", p.without("skills", skill)))
+        chips.append(
+            Chip(lang.gettext("Skill: %(skill)s", skill=skill), p.without("skills", skill))
+        )
     return chips
 
 
@@ -140,16 +191,18 @@ def _query_dict(request: Request[Any, Any, Any]) -> dict[str, list[str]]:
     return {key: request.query_params.getall(key) for key in request.query_params}
 
 
-async def _results(state: State, p: SearchParams) -> tuple[list[Card], str | None, bool]:
+async def _results(
+    state: State, p: SearchParams, lang: Lang
+) -> tuple[list[Card], str | None, bool]:
     """The page's cards, the next page's cursor and whether there is one."""
     service = _service(state)
     posting_filter = p.to_filter()
     if p.q:
         if is_latest_cursor(p.after):
-            raise BadParam("after", "this page link belongs to a search without a query")
+            raise BadParam("after", Text("this page link belongs to a search without a query"))
         search_page, postings = await service.search(p.q, posting_filter, PAGE_SIZE, p.after)
         cards = [
-            Card.of(postings[h.posting_id], h.score)
+            Card.of(postings[h.posting_id], h.score, lang)
             for h in search_page.hits
             if h.posting_id in postings
         ]
@@ -157,36 +210,38 @@ async def _results(state: State, p: SearchParams) -> tuple[list[Card], str | Non
         end = cursors[-1] if cursors else None
         return cards, end, search_page.has_next_page
     if p.after is not None and not is_latest_cursor(p.after):
-        raise BadParam("after", "this page link belongs to a search with a query")
+        raise BadParam("after", Text("this page link belongs to a search with a query"))
     latest_page, found = await latest(service, posting_filter, first=PAGE_SIZE, after=p.after)
     views: list[PostingView] = [found[i] for i in latest_page.ids if i in found]
-    return [Card.of(v) for v in views], latest_page.end_cursor, latest_page.has_next_page
+    return [Card.of(v, lang=lang) for v in views], latest_page.end_cursor, latest_page.has_next_page
 
 
 @get("/", include_in_schema=False)
 async def search_page(request: Request[Any, Any, Any], state: State) -> Template:
     """The search page: query, filters, result count, one page of results."""
     service = _service(state)
+    lang = language(request)
     p = parse(_query_dict(request), raw_length=len(request.scope.get("query_string", b"")))
     posting_filter = p.to_filter()
     count, facets, (cards, end, has_next) = await asyncio.gather(
         service.count(posting_filter, p.q or None),  # the query's matches, not the table
         service.facets(p.q or None, posting_filter),
-        _results(state, p),
+        _results(state, p, lang),
     )
-    poll_query = urlencode([pair for pair in p.pairs() if pair[0] != "q"])
+    poll_query = urlencode([pair for pair in p.pairs() if pair[0] not in ("q", PARAM)])
     context = {
         "p": p,
         "error": None,
         "count": count,
         "cards": cards,
-        "options": FilterOptions.of(facets, p.english, p.remote, p.types),
-        "chips": _chips(p),
+        "options": FilterOptions.of(facets, p.english, p.remote, p.types, lang),
+        "chips": _chips(p, lang),
         "next_url": p.url(after=end) if has_next and end else None,
         "first_url": p.url(),
+        "clear_url": SearchParams(q=p.q, lang=p.lang).url(),
         "poll_url": "/web/count" + ("?" + poll_query if poll_query else ""),
     }
-    return page(state, "search.html", context)
+    return page(request, lang, "search.html", context)
 
 
 @get("/web/count", include_in_schema=False)
@@ -200,25 +255,38 @@ async def count_json(request: Request[Any, Any, Any], state: State) -> Response[
 
 
 @get("/postings/{posting_id:str}", include_in_schema=False)
-async def posting_page(state: State, posting_id: FromPath[str]) -> Template:
+async def posting_page(
+    request: Request[Any, Any, Any], state: State, posting_id: FromPath[str]
+) -> Template:
     """One posting in full, and the postings nearest to it, each linking on."""
     service = _service(state)
+    lang = language(request)
     if not ID_PATTERN.fullmatch(posting_id):  # cannot exist: a 404, as for any other
-        raise NotFoundError("There is no posting with that id.")
+        raise PageNotFound(Text("There is no posting with that id."))
     try:
         view, similar = await asyncio.gather(
             service.posting(posting_id), service.similar(posting_id, SIMILAR)
         )
     except NotFoundError:  # told in the page's words: the visitor followed a link
-        raise NotFoundError(
-            f"There is no posting {posting_id!r}: it may have been filled and removed."
+        raise PageNotFound(
+            Text(
+                "There is no posting %(id)r: it may have been filled and removed.",
+                {"id": posting_id},
+            )
         ) from None
-    context = {"d": Detail.of(view), "similar": [Card.of(v, h.score) for h, v in similar]}
-    return page(state, "posting.html", context)
+    context = {
+        "d": Detail.of(view, lang),
+        "similar": [Card.of(v, h.score, lang) for h, v in similar],
+    }
+    return page(request, lang, "posting.html", context)
 
 
-def not_found_page(state: State, message: str) -> Template:
-    return error_page(state, 404, "Page not found", message)
+class PageNotFound(NotFoundError):
+    """A 404 the pages raise themselves, with its message in the catalog."""
+
+    def __init__(self, text: Text) -> None:
+        super().__init__(str(text))
+        self.text = text
 
 
 @get("/robots.txt", include_in_schema=False)
@@ -275,19 +343,32 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
             status_code=status,
             media_type=MediaType.JSON,
         )
-    state = request.app.state
+    lang = language(request)
     if status == 404:
-        return not_found_page(state, "There is nothing at this address.")
-    return error_page(state, status, "Request not possible", str(exc.detail))
+        message = lang.gettext("There is nothing at this address.")
+        return error_page(request, 404, N_("Page not found"), message)
+    if lang.code == "en":
+        return error_page(request, status, N_("Request not possible"), str(exc.detail))
+    message = lang.gettext("This address does not answer that kind of request.")
+    return error_page(request, status, N_("Request not possible"), message, detail=str(exc.detail))
 
 
-_PAGES = {  # kind -> status and page title
-    BAD_USER_INPUT: (400, "That search cannot be run"),
-    NOT_FOUND: (404, "Page not found"),
-    UNAUTHENTICATED: (401, "Sign-in needed"),
-    FORBIDDEN: (403, "Not allowed"),
-    UNAVAILABLE: (503, "Try again in a moment"),
+_PAGES = {  # kind -> status, page title, what the page says when the error has no own text
+    BAD_USER_INPUT: (
+        400,
+        N_("That search cannot be run"),
+        N_("A value in the address is not usable."),
+    ),
+    NOT_FOUND: (404, N_("Page not found"), N_("There is nothing at this address.")),
+    UNAUTHENTICATED: (401, N_("Sign-in needed"), N_("This page needs a sign-in.")),
+    FORBIDDEN: (403, N_("Not allowed"), N_("This page is not open to you.")),
+    UNAVAILABLE: (
+        503,
+        N_("Try again in a moment"),
+        N_("The service is busy right now. Please try again in a moment."),
+    ),
 }
+_FAILED = (500, N_("Request not possible"), N_("The request could not be answered."))
 
 
 def jobstream_error_handler(request: Request[Any, Any, Any], exc: JobStreamError) -> Response[Any]:
@@ -295,11 +376,11 @@ def jobstream_error_handler(request: Request[Any, Any, Any], exc: JobStreamError
 
     Bad input names the URL parameter and links to the same search without it.
     """
-    status, title = _PAGES.get(exc.code, (500, "Request not possible"))
-    message, param, back = exc.message, None, None
+    status, title, fallback = _PAGES.get(exc.code, _FAILED)
+    message, param, back, text = exc.message, None, None, getattr(exc, "text", None)
     if isinstance(exc, BadInputError):
         bad = in_url_terms(exc)
-        message, param = bad.message, bad.param
+        message, param, text = bad.message, bad.param, bad.text
         query = _query_dict(request)
         drop = {param, "after"} if param != "query string" else set(query)
         kept = [(k, v) for k, values in query.items() if k not in drop for v in values]
@@ -308,7 +389,12 @@ def jobstream_error_handler(request: Request[Any, Any, Any], exc: JobStreamError
         return Response(
             {"error": message, "param": param}, status_code=status, media_type=MediaType.JSON
         )
-    return error_page(request.app.state, status, title, message, param=param, back=back)
+    lang, detail = language(request), None
+    if isinstance(text, Text):
+        message = lang.text(text)
+    elif lang.code != "en":  # a message from shared code, in English: the kind's, plus it
+        message, detail = lang.gettext(fallback), message
+    return error_page(request, status, title, message, param=param, back=back, detail=detail)
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -322,10 +408,10 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
             media_type=MediaType.JSON,
         )
     return error_page(
-        request.app.state,
+        request,
         500,
-        "Something went wrong",
-        "The page could not be built. Please try again in a moment.",
+        N_("Something went wrong"),
+        language(request).gettext("The page could not be built. Please try again in a moment."),
         reference=reference,
     )
 

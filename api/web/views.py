@@ -2,50 +2,52 @@
 
 Templates stay logic-free (no formatting rules in Jinja); everything a page prints about
 a posting -- location line, key facts, salary, snippet -- is decided here, once, and
-unit-testable without a server.
+unit-testable without a server. Every text is told in the page's :class:`Lang`; the
+labels below are catalog msgids (``N_``), translated where they are shown.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from urllib.parse import quote
 
 from api.search import Facets, PostingView
+from api.web.i18n import ENGLISH, N_, Lang
 from schemas.domain import EmploymentType, EnglishLevel, RemoteMode
 
 SNIPPET_CHARS = 220
 EN_DASH = "\u2013"  # ranges print as "2\u20135 years", as typeset text does
 
 ENGLISH_LABELS = {
-    "NONE": "No English needed",
-    "BASIC": "Basic",
-    "CONVERSATIONAL": "Conversational",
-    "BUSINESS": "Business",
-    "FLUENT": "Fluent",
-    "NATIVE": "Native",
+    "NONE": N_("No English needed"),
+    "BASIC": N_("Basic"),
+    "CONVERSATIONAL": N_("Conversational"),
+    "BUSINESS": N_("Business"),
+    "FLUENT": N_("Fluent"),
+    "NATIVE": N_("Native"),
 }
-REMOTE_LABELS = {"ONSITE": "On site", "HYBRID": "Hybrid", "REMOTE": "Remote"}
+REMOTE_LABELS = {"ONSITE": N_("On site"), "HYBRID": N_("Hybrid"), "REMOTE": N_("Remote")}
 TYPE_LABELS = {
-    "FULL_TIME": "Full time",
-    "PART_TIME": "Part time",
-    "CONTRACT": "Contract",
-    "INTERNSHIP": "Internship",
+    "FULL_TIME": N_("Full time"),
+    "PART_TIME": N_("Part time"),
+    "CONTRACT": N_("Contract"),
+    "INTERNSHIP": N_("Internship"),
 }
 
 
-def label(mapping: dict[str, str], name: str) -> str:
+def label(mapping: dict[str, str], name: str, lang: Lang = ENGLISH) -> str:
     """A human label for an enum name (falls back to "Title case" for new values)."""
-    return mapping.get(name, name.replace("_", " ").capitalize())
+    known = mapping.get(name)
+    return lang.gettext(known) if known else name.replace("_", " ").capitalize()
 
 
-def experience_text(lo: int, hi: int) -> str:
+def experience_text(lo: int, hi: int, lang: Lang = ENGLISH) -> str:
     if hi <= 0:
-        return "No experience required"
+        return lang.gettext("No experience required")
     if lo == hi:
-        return f"{lo} year{'s' if lo != 1 else ''} of experience"
-    return f"{lo}{EN_DASH}{hi} years of experience"
+        return lang.ngettext("%(num)s year of experience", "%(num)s years of experience", lo)
+    return lang.gettext("%(lo)s\u2013%(hi)s years of experience", lo=lo, hi=hi)
 
 
 def salary_text(lo: int | None, hi: int | None, currency: str | None) -> str | None:
@@ -65,13 +67,13 @@ def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
     return cut + "…"
 
 
-def location_text(view: PostingView) -> str:
+def location_text(view: PostingView, lang: Lang = ENGLISH) -> str:
     place = ", ".join(p for p in (view.city, view.country_code) if p)
-    return place or "Anywhere"
+    return place or lang.gettext("Anywhere")
 
 
-def posting_url(posting_id: str) -> str:
-    return "/postings/" + quote(posting_id, safe="")
+def posting_url(posting_id: str, lang: Lang = ENGLISH) -> str:
+    return lang.link("/postings/" + quote(posting_id, safe=""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,23 +94,25 @@ class Card:
     score: float | None
 
     @classmethod
-    def of(cls, view: PostingView, score: float | None = None) -> Card:
+    def of(cls, view: PostingView, score: float | None = None, lang: Lang = ENGLISH) -> Card:
         return cls(
             id=view.id,
-            url=posting_url(view.id),
+            url=posting_url(view.id, lang),
             title=view.title,
             company=view.company,
-            location=location_text(view),
+            location=location_text(view, lang),
             facts=(
-                label(REMOTE_LABELS, view.remote_mode),
-                label(TYPE_LABELS, view.employment_type),
-                experience_text(view.experience_min_years, view.experience_max_years),
-                "English: " + label(ENGLISH_LABELS, view.english_level),
+                label(REMOTE_LABELS, view.remote_mode, lang),
+                label(TYPE_LABELS, view.employment_type, lang),
+                experience_text(view.experience_min_years, view.experience_max_years, lang),
+                lang.gettext(
+                    "English: %(level)s", level=label(ENGLISH_LABELS, view.english_level, lang)
+                ),
             ),
             salary=salary_text(view.salary_min, view.salary_max, view.salary_currency),
             skills=view.skills[:6],
             snippet=snippet(view.description),
-            posted=_date(view.posted_at),
+            posted=lang.date(view.posted_at),
             posted_iso=view.posted_at.isoformat(),
             score=score,
         )
@@ -125,8 +129,8 @@ class Detail:
     meta_description: str
 
     @classmethod
-    def of(cls, view: PostingView) -> Detail:
-        card = Card.of(view)
+    def of(cls, view: PostingView, lang: Lang = ENGLISH) -> Detail:
+        card = Card.of(view, lang=lang)
         sentences = re.split(r"(?<=[.!?])\s+", view.description.strip())
         paragraphs = tuple(
             " ".join(sentences[i : i + 3]) for i in range(0, len(sentences), 3) if sentences[i]
@@ -137,7 +141,15 @@ class Detail:
             skills=view.skills,
             version=view.version,
             meta_description=snippet(
-                f"{view.title} at {view.company}, {card.location}. {view.description}", 155
+                lang.gettext(
+                    "%(title)s at %(company)s, %(location)s.",
+                    title=view.title,
+                    company=view.company,
+                    location=card.location,
+                )
+                + " "
+                + view.description,
+                155,
             ),
         )
 
@@ -157,11 +169,12 @@ def options(
     labels: dict[str, str],
     counts: dict[str, int] | None,
     chosen: tuple[str, ...],
+    lang: Lang = ENGLISH,
 ) -> list[Option]:
     return [
         Option(
             value=name.lower(),
-            label=label(labels, name),
+            label=label(labels, name, lang),
             count=None if counts is None else counts.get(name, 0),
             checked=name in chosen,
         )
@@ -182,6 +195,7 @@ class FilterOptions:
         english: tuple[str, ...],
         remote: tuple[str, ...],
         types: tuple[str, ...],
+        lang: Lang = ENGLISH,
     ) -> FilterOptions:
         return cls(
             english=options(
@@ -189,21 +203,20 @@ class FilterOptions:
                 ENGLISH_LABELS,
                 facets.english_level if facets else None,
                 english,
+                lang,
             ),
             remote=options(
                 [m.name for m in RemoteMode],
                 REMOTE_LABELS,
                 facets.remote_mode if facets else None,
                 remote,
+                lang,
             ),
             types=options(
                 [m.name for m in EmploymentType],
                 TYPE_LABELS,
                 facets.employment_type if facets else None,
                 types,
+                lang,
             ),
         )
-
-
-def _date(when: datetime) -> str:
-    return when.strftime("%-d %b %Y")

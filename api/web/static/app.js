@@ -1,6 +1,7 @@
 // Progressive enhancement only: the pages work without it.
 // Polls the number of postings matching the current filters and, when it grows while the
-// stream is running, offers to show them (announced politely to screen readers).
+// stream is running, offers to show them (announced politely to screen readers). The
+// notice's words come from the page (data-one / data-many, in the page's language).
 (function () {
   "use strict";
   var box = document.getElementById("live");
@@ -18,8 +19,8 @@
         box.textContent = "";
         var a = document.createElement("a");
         a.href = window.location.href;
-        a.textContent = n.toLocaleString("en") + " new posting" + (n === 1 ? "" : "s") +
-          " landed: show them";
+        var text = box.getAttribute(n === 1 ? "data-one" : "data-many") || "{n}";
+        a.textContent = text.replace("{n}", n.toLocaleString(document.documentElement.lang));
         box.appendChild(a);
       })
       .catch(function () {});
