@@ -1,10 +1,12 @@
 """An on-disk cache of embeddings, so re-producing the same texts skips the model.
 
-MiniLM on 2 CPU cores does ~50 generated postings per second; ``make demo`` embeds 10,000
-of them, which takes minutes the first time. The generator is deterministic, so a second
-run embeds exactly the same texts: this cache answers them from disk in milliseconds.
+multilingual-e5-small on 2 CPU cores embeds ~20-60 generated postings per second;
+``make demo`` embeds 10,000 of them, which takes minutes the first time. The generator is
+deterministic, so a second run -- in this checkout or a fresh clone on the same machine --
+embeds exactly the same texts: this cache answers them from disk in milliseconds.
 
-One SQLite file per model under ``$JOBSTREAM_HOME/cache/embeddings/`` (WAL mode, so a
+One SQLite file per model under ``JOBSTREAM_EMBEDDING_CACHE_DIR`` (default
+``~/.cache/jobstream/embeddings``, beside the Kafka classpath cache; WAL mode, so a
 reader never blocks the writer), one row per text: key = SHA-256 of the text (the model is
 in the file name), value = the float32 vector as little-endian bytes. A row whose size is
 not ``dim * 4`` is treated as a miss and overwritten. SQLite rather than a memmap because
@@ -27,9 +29,9 @@ F32 = npt.NDArray[np.float32]
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-def cache_path(home: Path, model: str) -> Path:
-    """The cache file of ``model`` under a JobStream home folder."""
-    return home / "cache" / "embeddings" / f"{_SAFE.sub('_', model)}.sqlite"
+def cache_path(directory: Path, model: str) -> Path:
+    """The cache file of ``model`` in a cache folder (``JOBSTREAM_EMBEDDING_CACHE_DIR``)."""
+    return directory / f"{_SAFE.sub('_', model)}.sqlite"
 
 
 def text_key(text: str) -> bytes:

@@ -205,9 +205,16 @@ class Settings(BaseSettings):
     # --- domain -------------------------------------------------------------------
     embedding_dim: int = Field(384, ge=2, le=16_000, description="Vector dimension.")
     embedder: Literal["minilm", "e5", "hash"] = Field(
-        "minilm",
-        description="Text embedder: all-MiniLM-L6-v2 (English), multilingual-e5-small (Korean "
-        "and English), or the deterministic hashing one.",
+        "e5",
+        description="Text embedder: multilingual-e5-small (Korean and English; the default, "
+        "best on the judged relevance sets), all-MiniLM-L6-v2 (English), or the deterministic "
+        "hashing one.",
+    )
+    embedding_cache_dir: Path = Field(
+        Path.home() / ".cache" / "jobstream" / "embeddings",
+        description="Where `jobstream produce` keeps model vectors by text (one SQLite file "
+        "per model): shared by every checkout on the machine and kept by `down --purge`, so "
+        "only the first `make demo` on a machine runs the model.",
     )
 
     # --- gateway (gRPC ingest) ----------------------------------------------------

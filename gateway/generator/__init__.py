@@ -2,7 +2,7 @@
 
 ``generate(n, seed=..., start=...)`` yields postings in the NDJSON producer format minus
 ``embedding`` and ``embedding_model``: embed ``embedding_text(posting)`` (or the shorter
-``summary_text(posting)``) and add both keys.
+``summary_text(posting)``, or ``brief_text(posting)``: title and skills) and add both keys.
 The same ``(seed, index)`` always gives the same posting, whatever ``n`` or the process.
 
 Modules: :mod:`~gateway.generator.families` (the role families), :mod:`~.catalog`
@@ -22,7 +22,10 @@ from gateway.generator.catalog import (
 )
 from gateway.generator.families import FAMILIES, ROLE_FAMILIES
 from gateway.generator.generate import (
+    EMBED_TEXTS,
     REFERENCE_NOW,
+    EmbedText,
+    brief_text,
     embedding_text,
     family_of,
     generate,
@@ -35,6 +38,7 @@ from gateway.generator.generate import (
 __all__ = [
     "CITIES",
     "COUNTRIES",
+    "EMBED_TEXTS",
     "FAMILIES",
     "LEVELS",
     "REFERENCE_NOW",
@@ -42,8 +46,10 @@ __all__ = [
     "SENIORITIES",
     "City",
     "Country",
+    "EmbedText",
     "Family",
     "Seniority",
+    "brief_text",
     "embedding_text",
     "family_of",
     "generate",

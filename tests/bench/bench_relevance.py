@@ -64,7 +64,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from gateway.generator import embedding_text, generate  # noqa: E402
+from gateway.generator import EMBED_TEXTS, EmbedText, embedding_text, generate  # noqa: E402
 from schemas.domain import from_json  # noqa: E402
 from schemas.embedding import Embedder, EmbedderKind, make_embedder  # noqa: E402
 from schemas.settings import Settings, load_settings  # noqa: E402
@@ -119,9 +119,13 @@ def search_doc(mode: str | None) -> str:
 
 
 def embed_all(
-    postings: Sequence[dict[str, Any]], embedder: Embedder, cache_home: Path | None
+    postings: Sequence[dict[str, Any]],
+    embedder: Embedder,
+    cache_home: Path | None,
+    text: EmbedText = embedding_text,
 ) -> np.ndarray:
-    """Vectors for ``postings`` from ``embedding_text``, through the embedding cache."""
+    """Vectors for ``postings`` from ``text`` (``--embed-text``), through the embedding
+    cache."""
     compute: Callable[[list[str]], Any] = embedder.embed
     if cache_home is not None:
         from gateway.embedding_cache import EmbeddingCache, cache_path
@@ -131,7 +135,7 @@ def embed_all(
         def compute(texts: list[str]) -> Any:
             return store.embed(texts, compute=embedder.embed)
 
-    texts = [embedding_text(p) for p in postings]
+    texts = [text(p) for p in postings]
     out = np.empty((len(texts), embedder.dim), dtype="<f4")
     for start in range(0, len(texts), EMBED_CHUNK):
         out[start : start + EMBED_CHUNK] = np.asarray(compute(texts[start : start + EMBED_CHUNK]))
@@ -139,10 +143,13 @@ def embed_all(
 
 
 def rows_for(
-    postings: Sequence[dict[str, Any]], embedder: Embedder, cache_home: Path | None
+    postings: Sequence[dict[str, Any]],
+    embedder: Embedder,
+    cache_home: Path | None,
+    text: EmbedText = embedding_text,
 ) -> list[tuple[object, ...]]:
     """The rows the sink would write for ``postings`` embedded by ``embedder``."""
-    vectors = embed_all(postings, embedder, cache_home)
+    vectors = embed_all(postings, embedder, cache_home, text)
     events = []
     for data, vector in zip(postings, vectors, strict=True):
         event = from_json(data)
@@ -377,6 +384,12 @@ def main() -> None:
     parser.add_argument("--mixed", action="store_true", help="add --generated postings")
     parser.add_argument("--generated", type=int, default=10_000)
     parser.add_argument("--no-cache", action="store_true", help="embed without the cache")
+    parser.add_argument(
+        "--embed-text",
+        choices=list(EMBED_TEXTS),
+        default="full",
+        help="what each posting embeds, as `jobstream produce --embed-text` (demo: brief)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
 
@@ -385,7 +398,7 @@ def main() -> None:
     logging.getLogger().setLevel(logging.WARNING)
     defaults = load_settings()
     cached = not args.no_cache and args.embedder != "hash"  # hashing beats a lookup
-    cache_home = (ROOT / defaults.home).resolve() if cached else None
+    cache_home = defaults.embedding_cache_dir if cached else None
     embedder = make_embedder(args.embedder, defaults.embedding_dim)
     corpus = judged.load_corpus()
     postings = list(corpus)
@@ -393,7 +406,7 @@ def main() -> None:
         postings += list(generate(args.generated, seed=SEED))
     with console.status(f"embedding {len(postings)} postings with {embedder.name}"):
         started = time.perf_counter()
-        rows = rows_for(postings, embedder, cache_home)
+        rows = rows_for(postings, embedder, cache_home, EMBED_TEXTS[args.embed_text])
         embed_s = time.perf_counter() - started
     console.print(f"{len(rows)} postings embedded in {embed_s:.1f} s")
     with (
@@ -404,6 +417,8 @@ def main() -> None:
     scores: dict[str, dict[str, Scores]] = measured.pop("scores")
     per_query = measured.pop("queries")
     key = f"mixed-{args.generated}/{args.embedder}" if args.mixed else f"alone/{args.embedder}"
+    if args.embed_text != "full":
+        key += f"/{args.embed_text}"
     report(f"relevance: {key} ({embedder.name})", scores)
     result = {
         "corpus": {
@@ -412,6 +427,7 @@ def main() -> None:
             "generator_seed": SEED if args.mixed else None,
         },
         "embedder": {"kind": args.embedder, "model": embedder.name, "dim": embedder.dim},
+        "embed_text": args.embed_text,
         "embedding_s": round(embed_s, 1),
         "embedding_cache": str(cache_home) if cache_home else None,
         "metrics": {
