@@ -167,6 +167,56 @@ def test_bad_url_shows_a_400_page(browser: Any, base_url: str, artifacts: Path) 
         context.close()
 
 
+def test_a_korean_browser_gets_korean_pages(browser: Any, base_url: str, artifacts: Path) -> None:
+    """Accept-Language (the browser's locale) picks Korean: labels, search, a posting."""
+    context = browser.new_context(viewport=DESKTOP, base_url=base_url, locale="ko-KR")
+    page = context.new_page()
+    try:
+        page.goto("/")
+        assert page.title() == "채용 공고 검색 \u2013 JobStream"
+        assert page.evaluate("document.documentElement.lang") == "ko"
+        page.get_by_label("어떤 일자리를 찾으세요?").fill("registered nurse in a hospital")
+        page.get_by_role("button", name="검색", exact=True).click()
+        page.wait_for_url("**/?q=registered+nurse*")
+        assert set(result_titles(page)[:2]) == {"Registered Nurse", "Intensive Care Nurse"}
+        assert "관련도순" in page.locator("p.summary").inner_text()
+        page.get_by_role("checkbox", name="정규직").check()
+        page.get_by_role("button", name="필터 적용").click()
+        page.wait_for_url("**type=full_time**")
+        assert page.get_by_role("link", name="필터 해제: 정규직").is_visible()
+        shot(page, artifacts, "ko-search")
+        page.locator("ol.results h3 a").first.click()
+        page.wait_for_url("**/postings/**")
+        assert page.get_by_role("heading", name="직무 소개").is_visible()
+        assert page.get_by_role("heading", name="비슷한 채용 공고").is_visible()
+        shot(page, artifacts, "ko-posting")
+    finally:
+        context.close()
+
+
+def test_the_language_switch_persists_across_paging(page: Any, artifacts: Path) -> None:
+    page.goto("/")
+    assert page.evaluate("document.documentElement.lang") == "en"
+    page.get_by_role("link", name="한국어", exact=True).click()
+    page.wait_for_url("**lang=ko**")
+    assert page.evaluate("document.documentElement.lang") == "ko"
+    first = result_titles(page)
+    page.get_by_role("link", name="다음 페이지 →").click()
+    page.wait_for_url("**after=**")
+    assert "lang=ko" in page.url
+    assert page.locator("h1").inner_text() == "다음 일자리를 찾아보세요"
+    assert not set(first) & set(result_titles(page))
+    shot(page, artifacts, "ko-page-2")
+    page.get_by_role("link", name="← 첫 페이지").click()
+    page.wait_for_load_state()
+    assert result_titles(page) == first
+    page.goto("/")  # a bare address: the cookie remembers the choice
+    assert page.evaluate("document.documentElement.lang") == "ko"
+    page.get_by_role("link", name="English", exact=True).click()
+    page.wait_for_url("**lang=en**")
+    assert page.locator("h1").inner_text() == "Find your next job"
+
+
 def test_zz_new_postings_are_announced_while_the_page_is_open(page: Any, base_url: str) -> None:
     """Runs last (it adds a posting): the open page's poll notices the new row."""
     page.goto("/?remote=onsite")
