@@ -78,7 +78,8 @@ async def test_scores_are_descending_and_posting_fields_round_trip(api: Api) -> 
     edges = data["search"]["edges"]
     scores = [e["score"] for e in edges]
     assert scores == sorted(scores, reverse=True)
-    assert data["search"]["totalCount"] == len(CORPUS)
+    # the query's matches (its words, or its meaning above the floor), not the table
+    assert 0 < data["search"]["totalCount"] < len(CORPUS)
     node = next(e["node"] for e in edges if e["node"]["id"] == "py-1")
     doc = BY_ID["py-1"]
     assert node["title"] == doc.title
@@ -122,13 +123,18 @@ async def test_every_filter_maps_to_the_documented_semantics(
     expected = {doc.id for doc in CORPUS if matches(doc, filter)}
     assert expected, "a filter test needs matches"
     assert len(expected) < len(CORPUS), "a filter test needs non-matches"
-    ids = await all_ids(api, "job", filter)
+    ids = await api.search_ids("job", filter, first=100, mode="SEMANTIC")  # ranks them all
     assert set(ids) == expected
+    # counts go through the filter too: the keyword matches of a word, filtered
+    everywhere = await api.search_ids("engineer", None, first=100, mode="KEYWORD")
+    filtered = await api.search_ids("engineer", filter, first=100, mode="KEYWORD")
+    assert filtered == [pid for pid in everywhere if pid in expected]
     data = await api.gql(
-        'query($f: PostingFilter) { search(query: "job", filter: $f, first: 1) { totalCount } }',
+        'query($f: PostingFilter) { search(query: "engineer", filter: $f, first: 1,'
+        " mode: KEYWORD) { totalCount } }",
         {"f": filter},
     )
-    assert data["search"]["totalCount"] == len(expected)
+    assert data["search"]["totalCount"] == len(filtered)
 
 
 async def test_bad_filters_are_bad_user_input_naming_the_field(api: Api) -> None:
@@ -213,7 +219,7 @@ async def test_similar_postings(api: Api) -> None:
 async def test_facets_count_the_filtered_set(api: Api) -> None:
     filter = {"countryCode": "DE"}
     data = await api.gql(
-        """query($f: PostingFilter) { facets(query: "engineer", filter: $f) {
+        """query($f: PostingFilter) { facets(filter: $f) {
             englishLevel { value count } remoteMode { value count }
             employmentType { value count } experience { value count } } }""",
         {"f": filter},
@@ -230,6 +236,16 @@ async def test_facets_count_the_filtered_set(api: Api) -> None:
     assert sum(f["count"] for f in facets["experience"]) == len(docs)
     no_query = await api.gql("query { facets { remoteMode { value count } } }")
     assert sum(f["count"] for f in no_query["facets"]["remoteMode"]) == len(CORPUS)
+
+
+async def test_facets_of_a_query_count_its_matches(api: Api) -> None:
+    data = await api.gql(
+        """query { facets(query: "kubernetes engineer") { remoteMode { value count } }
+            search(query: "kubernetes engineer", first: 1) { totalCount } }"""
+    )
+    total = data["search"]["totalCount"]
+    assert 0 < total < len(CORPUS)
+    assert sum(f["count"] for f in data["facets"]["remoteMode"]) == total
 
 
 # --- cache ---------------------------------------------------------------------------
@@ -517,3 +533,18 @@ async def test_several_server_processes_serve_one_port(
         assert await asyncio.wait_for(proc.wait(), timeout=30) == 0, log.read_text()
     _, alive = psutil.wait_procs(servers, timeout=10)
     assert not alive, alive
+
+
+async def test_search_modes_and_a_bad_semantic_weight(api: Api) -> None:
+    keyword = await api.search_ids("kubernetes", first=100, mode="KEYWORD")
+    assert keyword
+    assert set(keyword) < {doc.id for doc in CORPUS}
+    assert set(keyword) <= set(await api.search_ids("kubernetes", first=100, mode="HYBRID"))
+    for weight in (-0.5, 1.01):
+        errors = await api.errors(
+            'query($w: Float) { search(query: "go", semanticWeight: $w) { totalCount } }',
+            {"w": weight},
+        )
+        assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT", errors
+        assert errors[0]["extensions"]["field"] == "semanticWeight", errors
+        assert "semanticWeight" in errors[0]["message"]

@@ -122,9 +122,16 @@ class Api:
         return result
 
     async def search_ids(
-        self, query: str, filter: dict[str, Any] | None = None, first: int = 100
+        self,
+        query: str,
+        filter: dict[str, Any] | None = None,
+        first: int = 100,
+        mode: str | None = None,
     ) -> list[str]:
-        data = await self.gql(SEARCH_IDS, {"query": query, "filter": filter, "first": first})
+        """Ids of one page; ``mode`` (HYBRID, SEMANTIC, KEYWORD) else the default's."""
+        variables = {"query": query, "filter": filter, "first": first}
+        document = SEARCH_IDS if mode is None else SEARCH_IDS_IN_MODE
+        data = await self.gql(document, {**variables, **({"mode": mode} if mode else {})})
         return [edge["node"]["id"] for edge in data["search"]["edges"]]
 
 
@@ -174,3 +181,12 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(interval)
+
+
+SEARCH_IDS_IN_MODE = """
+query Search($query: String!, $filter: PostingFilter, $first: Int, $mode: SearchMode) {
+  search(query: $query, filter: $filter, first: $first, mode: $mode) {
+    edges { cursor score node { id title version } }
+  }
+}
+"""
