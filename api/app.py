@@ -39,7 +39,7 @@ from api.graphql.context import Context
 from api.graphql.errors import BAD_USER_INPUT
 from api.graphql.http import error_document, graphql_controller
 from api.graphql.schema import build_schema
-from api.health import health_report
+from api.health import EmbeddingCensus, health_report
 from api.metrics import CONTENT_TYPE, ApiMetrics
 from api.ratelimit import RateLimiter
 from api.search import PostingRepository
@@ -70,6 +70,7 @@ class Resources:
     embedder: Embedder
     service: SearchService
     metrics: ApiMetrics
+    census: EmbeddingCensus
 
     def context(self) -> Context:
         return Context(
@@ -122,6 +123,8 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             count_window=settings.search_count_window,
             match_floor=match_floor(settings.embedder, settings.semantic_match_floor),
         )
+        census = EmbeddingCensus(pool)
+        stack.push_async_callback(census.aclose)
         yield Resources(
             settings=settings,
             pool=pool,
@@ -133,6 +136,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             embedder=embedder,
             service=SearchService(settings, repository, cache, embedder),
             metrics=metrics,
+            census=census,
         )
 
 
@@ -151,7 +155,13 @@ def provide_context(state: State) -> Any:
 async def health(state: State) -> Response[dict[str, Any]]:
     r = resources_of(state)
     status, body = await health_report(
-        pool=r.pool, redis=r.redis, cache=r.cache, listener=r.listener, writer=r.writer
+        pool=r.pool,
+        redis=r.redis,
+        cache=r.cache,
+        listener=r.listener,
+        writer=r.writer,
+        model=r.embedder.name,
+        census=r.census,
     )
     return Response(body, status_code=status, media_type=MediaType.JSON)
 

@@ -3,7 +3,10 @@
 PostgreSQL is the one hard dependency (every answer comes from it, or from caches that
 are only as good as it): down means 503. Redis (L2) and the invalidation consumer only
 degrade the instance -- L1 and the per-id reads keep it correct -- so they give 200 with
-``"status": "degraded"``.
+``"status": "degraded"``. ``embedding`` says which model this instance embeds queries with
+and how many live postings carry each model (postings of another model are found by their
+words only); the counts are a GROUP BY over the table, so they are cached for
+:data:`CENSUS_TTL_S` and refreshed in the background while the last ones are served.
 
 The body says states, never why: a driver's error text can name hosts, users or
 internals, and /health answers anyone who reaches the port. The text goes to the log.
@@ -12,11 +15,14 @@ internals, and /health answers anyone who reaches the port. The text goes to the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import enum
 from typing import TYPE_CHECKING, Any
 
 import structlog
+
+from schemas.db.embedding_models import postings_by_model
 
 if TYPE_CHECKING:
     import asyncpg
@@ -26,6 +32,7 @@ if TYPE_CHECKING:
     from api.events import EventWriter
 
 CHECK_TIMEOUT_S = 2.0
+CENSUS_TTL_S = 10.0
 # Listener status fields that are not states (an error text): logged, not answered.
 PRIVATE_FIELDS = frozenset({"last_error"})
 
@@ -88,6 +95,69 @@ def check_listener(listener: InvalidationListener | None) -> dict[str, Any]:
     return {**status, "status": "ok" if ok else "degraded"}
 
 
+class EmbeddingCensus:
+    """Live postings per embedding model, at most :data:`CENSUS_TTL_S` old once known.
+
+    The first call waits for the count (bounded by :data:`CHECK_TIMEOUT_S`); later calls
+    answer at once with the last count and start one refresh when it is stale, so /health
+    never waits on a table scan twice and concurrent probes start one query, not many.
+    """
+
+    def __init__(self, pool: asyncpg.Pool | None, ttl_s: float = CENSUS_TTL_S) -> None:
+        self._pool = pool
+        self._ttl_s = ttl_s
+        self._counts: dict[str, int] | None = None
+        self._counted_at = 0.0
+        self._refresh: asyncio.Task[None] | None = None
+
+    async def _count(self) -> None:
+        assert self._pool is not None
+        counts = await asyncio.wait_for(postings_by_model(self._pool), CHECK_TIMEOUT_S)
+        self._counts, self._counted_at = counts, asyncio.get_running_loop().time()
+
+    def _start_refresh(self) -> asyncio.Task[None]:
+        if self._refresh is None or self._refresh.done():
+            self._refresh = asyncio.create_task(self._count())
+            self._refresh.add_done_callback(_log_census_failure)
+        return self._refresh
+
+    async def counts(self) -> tuple[dict[str, int] | None, float | None]:
+        """(postings per model, age in seconds), or (None, None) when never counted."""
+        if self._pool is None:
+            return None, None
+        now = asyncio.get_running_loop().time()
+        if self._counts is None:
+            with contextlib.suppress(Exception):  # logged by the task's callback
+                await asyncio.shield(self._start_refresh())
+        elif now - self._counted_at > self._ttl_s:
+            self._start_refresh()
+        if self._counts is None:
+            return None, None
+        return dict(self._counts), max(0.0, now - self._counted_at)
+
+    async def aclose(self) -> None:
+        if self._refresh is not None and not self._refresh.done():
+            self._refresh.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._refresh
+
+
+def _log_census_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        _down("embedding_census", task.exception() or RuntimeError("census failed"))
+
+
+async def check_embedding(model: str | None, census: EmbeddingCensus | None) -> dict[str, Any]:
+    """The model queries are embedded with, and how many live postings carry each model."""
+    counts, age = (None, None) if census is None else await census.counts()
+    body: dict[str, Any] = {"model": model, "postings_by_model": counts}
+    if age is not None:
+        body["counted_s_ago"] = round(age, 1)
+    if counts is not None and model is not None:
+        body["postings_of_other_models"] = sum(n for m, n in counts.items() if m != model)
+    return body
+
+
 async def health_report(
     *,
     pool: asyncpg.Pool | None,
@@ -95,9 +165,13 @@ async def health_report(
     cache: TieredCache | None,
     listener: InvalidationListener | None,
     writer: EventWriter | None,
+    model: str | None = None,
+    census: EmbeddingCensus | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body) of /health."""
-    postgres, redis_state = await asyncio.gather(check_postgres(pool), check_redis(redis, cache))
+    postgres, redis_state, embedding = await asyncio.gather(
+        check_postgres(pool), check_redis(redis, cache), check_embedding(model, census)
+    )
     checks: dict[str, Any] = {
         "postgres": postgres,
         "redis": redis_state,
@@ -107,6 +181,7 @@ async def health_report(
         },
     }
     if postgres["status"] != "ok":
-        return 503, {"status": "down", "checks": checks}
+        return 503, {"status": "down", "checks": checks, "embedding": embedding}
     others_ok = all(c["status"] in ("ok", "disabled") for c in checks.values())
-    return 200, {"status": "ok" if others_ok else "degraded", "checks": checks}
+    status = "ok" if others_ok else "degraded"
+    return 200, {"status": status, "checks": checks, "embedding": embedding}

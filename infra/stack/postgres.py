@@ -12,7 +12,9 @@ import pwd
 import shutil
 import subprocess
 import warnings
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 
@@ -22,6 +24,8 @@ from infra.stack.paths import StackPaths
 from schemas.db.migrate import migrate
 from schemas.redaction import redact
 from schemas.settings import Settings
+
+T = TypeVar("T")
 
 NAME = "postgres"
 SYSTEM_USER = "embedded_postgres"
@@ -216,6 +220,15 @@ def stop(settings: Settings, paths: StackPaths) -> bool:
         timeout=60,
     )
     return process.stop(pidfile, timeout=10) or True
+
+
+async def query(settings: Settings, read: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """``read`` on a short-lived connection to the jobstream database."""
+    conn = await asyncpg.connect(settings.postgres_dsn, timeout=5)
+    try:
+        return await read(conn)
+    finally:
+        await conn.close()
 
 
 async def describe(settings: Settings) -> tuple[str, str | None]:

@@ -83,7 +83,56 @@ def status(settings: Settings) -> list[ServiceStatus]:
         _redis_status(settings, paths),
         *_app_statuses(settings, paths),
         *(_group_statuses(settings) if reachable else []),
+        _embedding_status(settings, paths),
     ]
+
+
+def _embedding_status(settings: Settings, paths: StackPaths) -> ServiceStatus:
+    """Which model these settings embed with, which one the running API serves (its
+    /health), and how many live postings carry each model: semantic search only compares
+    a query with postings of the API's model, the others are found by their words."""
+    from schemas.db.embedding_models import postings_by_model
+    from schemas.embedding import ModelUnavailableError, make_embedder
+
+    try:
+        configured = make_embedder(settings.embedder, settings.embedding_dim).name  # lazy
+    except (ModelUnavailableError, ValueError) as exc:
+        configured = f"unavailable: {exc}"
+    serving = _api_model(settings) if process.running(paths.pidfile(apps.API)) else None
+    counts: dict[str, int] | None = None
+    try:
+        counts = asyncio.run(postgres.query(settings, postings_by_model))
+    except Exception as exc:
+        found = f"unknown ({redact(str(exc))})"
+    else:
+        found = ", ".join(f"{m} {n:,}" for m, n in counts.items()) or "none"
+        other = sum(n for m, n in counts.items() if m != (serving or configured))
+        if other:
+            found += f" ({other:,} of another model: found by their words only)"
+    detail = configured + (f"; API serves {serving}" if serving not in (None, configured) else "")
+    detail += f"; live postings: {found}"
+    extra: dict[str, object] = {
+        "embedder": settings.embedder,
+        "model": configured,
+        "api_model": serving,
+        "postings_by_model": counts,
+    }
+    return ServiceStatus("embedding", True, settings.embedder, detail, extra=extra)
+
+
+def _api_model(settings: Settings) -> str | None:
+    """The model the running API embeds queries with, from its /health (None if silent)."""
+    import json
+    import urllib.request
+
+    url = f"http://{settings.api_host}:{settings.api_port}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            body = json.loads(response.read())
+    except Exception:
+        return None
+    model = body.get("embedding", {}).get("model") if isinstance(body, dict) else None
+    return model if isinstance(model, str) else None
 
 
 def _group_statuses(settings: Settings) -> list[ServiceStatus]:
