@@ -19,6 +19,8 @@ PUBLISH = frozenset({Scope.PUBLISH})
 
 
 def ring(*keys: ApiKey, loaded: bool = True, **settings: object) -> KeyRing:
+    # Explicit tokens: the session's stack sets JOBSTREAM_INGEST_TOKEN in the environment.
+    settings = {"ingest_token": None, "admin_token": None, **settings}
     result = KeyRing(Settings(**settings), "test")  # type: ignore[arg-type]  # test values
     result._keys = {k.id: k for k in keys}
     if loaded:
