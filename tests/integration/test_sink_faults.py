@@ -85,7 +85,9 @@ async def test_kill_9_and_rebalances_mid_stream_lose_nothing_and_keep_highest_ve
                 # The live worker gives up partitions while it is busy (a rebalance
                 # mid-batch) before anything else happens.
                 await wait_for(lambda w=victim: assignments(w) >= 2, timeout=60, what="rebalance")
-                assert not producing.done()
+                # Mid-stream for the sink: records were still to be written when it
+                # rebalanced (the producer itself may be done on a loaded machine).
+                assert await committed_total(topics) < len(records)
         await producing
         await assert_final_state(topics, events)
         assert [w.alive() for w in workers] == [False, False, True, True]
