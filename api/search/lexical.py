@@ -11,7 +11,10 @@ ANDed (``jobstream_tsquery_and``). So "CISSP 자격증 정보보안 관리자" l
 "Kafka Streams" for both words, and a query none of whose words occur matches nothing
 lexically (the semantic side still answers). Each word's existence is one GIN probe.
 The resulting tsquery is the ``lexical_query`` CTE; highlighting can reuse it
-(:data:`MATCHED_QUERY`).
+(:data:`MATCHED_QUERY`). Its ``coverage`` (words kept / words asked) scales the lexical
+side of a fusion, so "k8s engineer" with an unknown "k8s" does not rank every engineer
+as a keyword match (judged set, MiniLM: en_variants nDCG@10 0.744 -> 0.811, other sets
+within 0.003).
 
 **Scores.** Keyword: ``ts_rank_cd`` with normalisation 1|32 (divided by 1 + log of the
 document length, then mapped into [0, 1)). Hybrid: reciprocal rank fusion of a window of
@@ -44,11 +47,13 @@ def lexical_query_cte(words: str) -> str:
     """``lexical_query(q)``: the AND of the words (a ``text[]`` parameter) that match some
     live posting; NULL when none does, and ``search_tsv @@ NULL`` matches nothing."""
     return (
-        "lexical_query AS MATERIALIZED (SELECT jobstream_tsquery_and(tq) AS q FROM"
-        " (SELECT plainto_tsquery('english', jobstream_search_text(w)) AS tq"
-        f" FROM unnest({words}) AS w) AS words"
-        " WHERE numnode(tq) > 0 AND EXISTS (SELECT 1 FROM postings p"
-        " WHERE NOT p.deleted AND p.search_tsv @@ words.tq))"
+        "lexical_query AS MATERIALIZED (SELECT"
+        " jobstream_tsquery_and(tq) FILTER (WHERE found) AS q,"
+        " (count(*) FILTER (WHERE found))::float8 / greatest(count(*), 1) AS coverage"
+        " FROM (SELECT tq, EXISTS (SELECT 1 FROM postings p"
+        " WHERE NOT p.deleted AND p.search_tsv @@ words.tq) AS found"
+        " FROM (SELECT plainto_tsquery('english', jobstream_search_text(w)) AS tq"
+        f" FROM unnest({words}) AS w) AS words WHERE numnode(tq) > 0) AS checked)"
     )
 
 
@@ -126,7 +131,8 @@ def hybrid_search(
         f" FROM (SELECT id, {RANK} AS rank FROM postings WHERE {lexical_conds}"
         f" AND search_tsv @@ {LEXICAL_QUERY} ORDER BY rank DESC, id LIMIT {w}) AS best),"
         f" fused AS (SELECT id, COALESCE({weight} / ({RRF_K} + s.r), 0)"
-        f" + COALESCE((1 - {weight}) / ({RRF_K} + l.r), 0) AS score"
+        f" + COALESCE((1 - {weight}) * (SELECT coverage FROM lexical_query)"
+        f" / ({RRF_K} + l.r), 0) AS score"
         " FROM semantic AS s FULL JOIN lexical AS l USING (id))"
         f" SELECT id, score, {MATCHED_QUERY} FROM fused"
         f" WHERE score > 0{after} ORDER BY score DESC, id LIMIT {n}"
