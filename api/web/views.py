@@ -88,6 +88,7 @@ class Card:
     facts: tuple[str, ...]
     salary: str | None
     skills: tuple[str, ...]
+    skills_line: str | None
     snippet: str
     posted: str
     posted_iso: str
@@ -111,6 +112,11 @@ class Card:
             ),
             salary=salary_text(view.salary_min, view.salary_max, view.salary_currency),
             skills=view.skills[:6],
+            skills_line=(
+                lang.gettext("Skills: %(skills)s", skills=", ".join(view.skills[:6]))
+                if view.skills
+                else None
+            ),
             snippet=snippet(view.description),
             posted=lang.date(view.posted_at),
             posted_iso=view.posted_at.isoformat(),
