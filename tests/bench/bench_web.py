@@ -44,6 +44,7 @@ import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from html import unescape
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -196,6 +197,11 @@ def time_pages(client: httpx.Client, repeat: int) -> tuple[dict[str, Any], dict[
     return timings, paths
 
 
+def korean(path: str) -> str:
+    """The query-string suffix that shows ``path`` in Korean (the pages' ``lang`` switch)."""
+    return ("&" if "?" in path else "?") + "lang=ko"
+
+
 def ensure_lighthouse() -> None:
     if LIGHTHOUSE.exists():
         return
@@ -277,11 +283,13 @@ def measure(url: str, repeat: int, source: dict[str, Any], skip_lighthouse: bool
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="lighthouse-") as tmp:
         for preset in ("mobile", "desktop"):
-            for name in ("home", "filtered", "posting"):
-                run = lighthouse(url + paths[name], preset, Path(tmp))
-                run["page"] = name
+            for name, lang in product(("home", "filtered", "posting"), ("en", "ko")):
+                path = paths[name] + ("" if lang == "en" else korean(paths[name]))
+                run = lighthouse(url + path, preset, Path(tmp))
+                run["page"], run["lang"] = name, lang
                 runs.append(run)
-                log(f"lighthouse {preset:7} {name:9} {run['scores']} {run['audits_below_90']}")
+                below = run["audits_below_90"]
+                log(f"lighthouse {preset:7} {name:9} {lang} {run['scores']} {below}")
     result["lighthouse"] = runs
     result["lighthouse_min"] = {cat: min(run["scores"][cat] for run in runs) for cat in CATEGORIES}
     return result
