@@ -49,6 +49,7 @@ from api.web import HTTP_ERROR_HANDLERS, Assets, compression_config, template_co
 from api.web.headers import security_headers
 from schemas.auth import KeyRing
 from schemas.embedding import Embedder, make_embedder
+from schemas.search import synonyms
 from schemas.settings import Settings
 
 log = structlog.get_logger("api.app")
@@ -173,6 +174,7 @@ async def metrics(state: State) -> Response[bytes]:
 
 def create_app(settings: Settings) -> Litestar:
     """The API app for these settings; nothing is opened until its lifespan starts."""
+    synonyms.install(settings.skill_aliases)  # filters, facets and matching of this process
     limiter = RateLimiter(settings)
     schema = build_schema(
         max_depth=settings.max_query_depth, limits=settings, charge=limiter.charge

@@ -14,7 +14,7 @@ import sys
 import zoneinfo
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (
     AliasChoices,
@@ -28,6 +28,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from schemas.errors import BadInputError
 from schemas.ratelimit import RATE_FORMAT, Rate, parse_rate
+
+if TYPE_CHECKING:
+    from schemas.search.synonyms import SkillAliases
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
@@ -150,6 +153,11 @@ class Settings(BaseSettings):
         le=1.0,
         description="Cosine similarity from which a posting matches a query by meaning "
         "(counts, facets); unset: the embedder's own, chosen on the judged set.",
+    )
+    skill_aliases_file: Path | None = Field(
+        None,
+        description="Skill aliases ('alias = canonical' per line) merged over the shipped "
+        "table (schemas/search/skill_aliases.txt) for skill filters, facets and matching.",
     )
     max_query_depth: int = Field(8, ge=2, description="Deepest GraphQL selection accepted.")
     max_request_bytes: int = Field(
@@ -372,6 +380,15 @@ class Settings(BaseSettings):
             ) from None
         return value
 
+    @field_validator("skill_aliases_file")
+    @classmethod
+    def _skill_aliases(cls, value: Path | None) -> Path | None:
+        from schemas.search.synonyms import load
+
+        if value is not None:
+            load(value)  # a bad line fails here, at start, as "file:line: what is wrong"
+        return value
+
     @field_validator("retryable_error_classes", mode="before")
     @classmethod
     def _error_classes(cls, value: object) -> object:
@@ -457,6 +474,13 @@ class Settings(BaseSettings):
         return (
             self.database_url or f"postgresql://postgres@127.0.0.1:{self.postgres_port}/jobstream"
         )
+
+    @cached_property
+    def skill_aliases(self) -> SkillAliases:
+        """The shipped alias table with ``skill_aliases_file`` merged over it."""
+        from schemas.search.synonyms import load
+
+        return load(self.skill_aliases_file)
 
     @cached_property
     def redis_dsn(self) -> str:

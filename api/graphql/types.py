@@ -192,11 +192,27 @@ class PostingConnection:
     edges: list[PostingEdge]
     page_info: PageInfo
     count_total: strawberry.Private[Any]  # () -> Awaitable[int], run only when asked
+    skill_suggestions: strawberry.Private[Any] = None  # () -> Awaitable[tuple[Suggestion]]
 
     @strawberry.field(description=TOTAL_COUNT_DESCRIPTION)  # type: ignore[untyped-decorator]  # strawberry types it Any
     async def total_count(self) -> int:
         result: int = await self.count_total()
         return result
+
+    @strawberry.field(  # type: ignore[untyped-decorator]  # strawberry types it Any
+        description="Did you mean: each filter skill no live posting carries in any alias "
+        "spelling, with the most similar skill postings do carry (typos: kubernets -> "
+        "kubernetes); empty when every skill matches."
+    )
+    async def suggestions(self) -> list[SkillSuggestion]:
+        found = await self.skill_suggestions() if self.skill_suggestions is not None else ()
+        return [SkillSuggestion(term=s.term, suggestion=s.suggestion) for s in found]
+
+
+@strawberry.type(description="A filter skill that matches nothing and the skill it may mean.")
+class SkillSuggestion:
+    term: str
+    suggestion: str
 
 
 @strawberry.type

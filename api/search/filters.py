@@ -3,9 +3,12 @@
 A filter arrives from GraphQL arguments, so every value is checked here with a message
 naming the field (:class:`InvalidFilter`), and normalised the way the sink stores the
 columns: enum *names*, upper-case ISO codes, skills in the canonical form of
-:func:`schemas.domain.text.skill`. :meth:`PostingFilter.normalized` is that canonical
-form; the SQL and the cache key are both built from it, so two filters that mean the
-same thing ("Python" vs "python", skills in another order) share one cache entry.
+:func:`schemas.domain.text.skill` and then of the skill alias table
+(:mod:`schemas.search.synonyms`: "k8s" is "kubernetes"). :meth:`PostingFilter.normalized`
+is that canonical form; the SQL and the cache key are both built from it, so two filters
+that mean the same thing ("Python" vs "python", "K8s" vs "kubernetes", skills in another
+order) share one cache entry. The key carries the alias table's version, since what a
+skill matches depends on it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from schemas.domain import COUNTRY_CODES, CURRENCY_CODES, EmploymentType, Englis
 from schemas.domain import limits as L
 from schemas.domain.errors import InvalidPosting
 from schemas.domain.text import line, skill
+from schemas.search import synonyms
 
 _TUPLE_FIELDS = ("english_levels", "remote_modes", "employment_types", "skills_all", "skills_any")
 _CACHE_KEY_VERSION = 1
@@ -35,7 +39,8 @@ class PostingFilter:
       overlaps the asked range (an open end is unbounded).
     - ``english_levels``/``remote_modes``/``employment_types``: enum names, any of them.
     - ``country_code``: ISO 3166-1 alpha-2; ``city``: case-insensitive exact match.
-    - ``skills_all``: the posting has every one; ``skills_any``: it has at least one.
+    - ``skills_all``: the posting has every one; ``skills_any``: it has at least one; a
+      skill matches any spelling of its alias group ("k8s" finds "kubernetes").
     - ``salary_min``: the posting states a salary whose max is >= this (no salary: no match).
     - ``currency``: the posting's salary is in this ISO 4217 currency.
     - ``posted_after``: posted strictly after this instant (timezone-aware).
@@ -120,7 +125,7 @@ class PostingFilter:
         """A canonical string: equal for filters that mean the same, whatever the order of
         set members or the case of codes/skills; raises InvalidFilter for a bad filter."""
         body = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return f"f{_CACHE_KEY_VERSION}:{body}"
+        return f"f{_CACHE_KEY_VERSION}:{synonyms.active().version}:{body}"
 
 
 def _is_int(value: object) -> bool:
@@ -189,7 +194,7 @@ def _skills(values: object, field: str) -> tuple[str, ...]:
         if not isinstance(value, str):
             raise InvalidFilter(field, f"{field} must contain text (got {value!r})")
         try:
-            out.add(skill(value, field, L.SKILL_MAX_LEN))
+            out.add(synonyms.canonical(skill(value, field, L.SKILL_MAX_LEN)))
         except InvalidPosting as exc:
             raise InvalidFilter(field, exc.message) from None
     return tuple(sorted(out))

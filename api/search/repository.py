@@ -30,13 +30,14 @@ from typing import Any
 import asyncpg
 import numpy.typing as npt
 
-from api.search import lexical, sql
+from api.search import lexical, skills, sql
 from api.search.cursor import Keyset, decode_cursor, encode_cursor, filter_fingerprint
 from api.search.errors import InvalidQuery
 from api.search.filters import PostingFilter
 from api.search.models import Facets, PostingView, SearchHit, SearchPage
 from api.search.ranking import Ranking, SearchMode, query_words
 from api.search.vectors import to_pgvector_text
+from schemas.search import synonyms
 
 MAX_FIRST = 1000
 SEMANTIC = Ranking(SearchMode.SEMANTIC)  # the repository's default: vectors only
@@ -360,6 +361,15 @@ class PostingRepository:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(query, *args)
         return _facets(rows)
+
+    async def skill_suggestions(self, filter: PostingFilter) -> tuple[skills.Suggestion, ...]:
+        """Did-you-mean for the filter's skills that no live posting carries."""
+        canonical = filter.normalized()
+        terms = (*canonical.skills_all, *canonical.skills_any)
+        if not terms:
+            return ()
+        async with self._pool.acquire() as conn:
+            return await skills.suggest(conn, terms, synonyms.active())
 
 
 def _facets(rows: Sequence[asyncpg.Record]) -> Facets:

@@ -32,10 +32,12 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
+from api.search import skills
 from api.search.cursor import Keyset
 from api.search.filters import PostingFilter
 from api.search.models import PostingView
 from schemas.db.postings import select_list
+from schemas.search import synonyms
 
 QUERY_VECTOR = "(SELECT $1::text::vector)"
 DISTANCE = f"embedding <=> {QUERY_VECTOR}"
@@ -79,10 +81,7 @@ def where(f: PostingFilter, params: Params) -> str:
             "lower(city COLLATE pg_c_utf8) = "
             f"lower({params.add(f.city, '::text')} COLLATE pg_c_utf8)"
         )
-    if f.skills_all:
-        conds.append(f"skills @> {params.add(list(f.skills_all), '::text[]')}")
-    if f.skills_any:
-        conds.append(f"skills && {params.add(list(f.skills_any), '::text[]')}")
+    conds += skills.conditions(f.skills_all, f.skills_any, synonyms.active(), params.add)
     if f.salary_min is not None:
         conds.append(f"salary_max >= {params.add(f.salary_min, '::bigint')}")
     if f.currency is not None:

@@ -35,15 +35,26 @@ _updates = ",\n    ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c != "id")
 
 
 def upsert(table: str = "postings") -> str:
-    """The version-guarded merge into ``table`` (``jobstream rebuild`` targets its new table)."""
+    """The version-guarded merge into ``table`` (``jobstream rebuild`` targets its new table).
+
+    The skills of the rows written join ``skill_vocabulary`` in the same statement (the
+    API's "did you mean", migration 0005), in sorted order so two workers adding the same
+    new skills cannot deadlock."""
     return f"""
+WITH merged AS (
 INSERT INTO {table} AS p ({_cols}, updated_at)
 SELECT {_cols}, now() FROM {STAGING} WHERE n >= $1 AND n < $2 ORDER BY id
 ON CONFLICT (id) DO UPDATE SET
     {_updates},
     updated_at = EXCLUDED.updated_at
 WHERE p.version < EXCLUDED.version
-RETURNING p.id, p.version, p.deleted
+RETURNING p.id, p.version, p.deleted, p.skills
+), known AS (
+INSERT INTO skill_vocabulary (skill)
+SELECT DISTINCT s FROM merged, unnest(merged.skills) AS s ORDER BY s
+ON CONFLICT DO NOTHING
+)
+SELECT id, version, deleted FROM merged
 """
 
 
