@@ -18,7 +18,11 @@ or the ``X-Forwarded-For`` client when the peer is in JOBSTREAM_TRUSTED_PROXIES.
   running a costly operation keep the event loop from everyone else, whatever the rate.
 
 Over either limit the answer is 429 with ``Retry-After`` -- a GraphQL error document with
-code ``RATE_LIMITED`` and ``retryAfter`` on /graphql, plain text elsewhere.
+code ``RATE_LIMITED`` and ``retryAfter`` on /graphql, plain text elsewhere -- sent after
+the Retry-After (at most JOBSTREAM_API_REFUSAL_DELAY_S): a client that ignores it and
+sends again at once would otherwise turn its refusals into a flood of their own (600 a
+second from 32 connections took the whole event loop in tests/bench/bench_ratelimit.py),
+while one that honours it loses nothing. A waiting refusal holds no slot and no token.
 ``/health`` and ``/metrics`` are exempt: load balancers and scrapers poll them, and both
 are cheap (keep /metrics off the public port or behind the proxy). The buckets are
 :mod:`schemas.ratelimit`'s, per process.
@@ -26,6 +30,7 @@ are cheap (keep /metrics off the public port or behind the proxy). The buckets a
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -96,6 +101,7 @@ class RateLimiter:
             "JOBSTREAM_API_MAX_INFLIGHT_PER_KEY",
         )
         self.cost_per_token = settings.query_cost_per_token
+        self.refusal_delay_s = settings.api_refusal_delay_s
         self.proxies = TrustedProxies(settings.trusted_proxies)
         self.keys: KeyRing | None = None  # set by the lifespan once the keys are open
         self.inflight: Counter[str] = Counter()  # only clients with requests in progress
@@ -180,6 +186,9 @@ class RateLimiter:
             client = self.client(scope)
             refusal = self.take(client, 1.0) or self.enter(client)
             if refusal is not None:
+                delay = min(float(retry_after(refusal.retry_after_s)), self.refusal_delay_s)
+                if delay > 0:
+                    await asyncio.sleep(delay)
                 await _refuse(scope, send, refusal)
                 return
             state: dict[str, Any] = scope.setdefault("state", {})

@@ -199,6 +199,13 @@ class Settings(BaseSettings):
     api_max_inflight_per_key: int = Field(
         16, ge=0, description="Requests one API key may have in progress (429 beyond; 0 = off)."
     )
+    api_refusal_delay_s: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="A 429 is sent after its Retry-After, at most this long (0 = at once), so "
+        "a client ignoring Retry-After cannot flood the API with refused requests.",
+    )
     rate_limit_max_clients: int = Field(
         100_000,
         ge=100,

@@ -59,6 +59,7 @@ async def served_api(stack: Settings, **overrides: Any) -> AsyncIterator[str]:
         "api_rate_limit_per_key": None,
         "api_max_inflight_per_address": 0,
         "api_max_inflight_per_key": 0,
+        "api_refusal_delay_s": 0.0,
     }
     values.update(overrides)
     settings = Settings(**{**stack.model_dump(), **values})
@@ -249,6 +250,30 @@ async def test_a_client_over_its_in_flight_cap_gets_429_while_another_is_served(
             assert answer.status_code == 200, answer.text
             assert answer.json()["data"] == {"posting": None}
         assert (await busy.post(url, json=lookup())).status_code == 200
+
+
+async def test_a_refusal_waits_out_its_retry_after_so_ignoring_it_gains_nothing(
+    stack: Settings,
+) -> None:
+    async with (
+        served_api(
+            stack,
+            api_rate_limit_per_address=parse_rate("1/min burst 1"),
+            api_refusal_delay_s=0.5,
+        ) as base,
+        client_from("127.0.0.1") as hasty,
+        client_from("127.0.0.2") as other,
+    ):
+        url = f"{base}/graphql"
+        assert (await hasty.post(url, json=TYPENAME)).status_code == 200
+        started = time.monotonic()
+        refused = await asyncio.gather(*(hasty.post(url, json=TYPENAME) for _ in range(5)))
+        assert time.monotonic() - started >= 0.5  # Retry-After 60 s, the delay at most 0.5 s
+        assert [r.status_code for r in refused] == [429] * 5
+        assert refused[0].headers["retry-after"] == "60"
+        started = time.monotonic()
+        assert (await other.post(url, json=TYPENAME)).status_code == 200  # others: no wait
+        assert time.monotonic() - started < 0.5
 
 
 async def _at_least(stack: Settings, n: int) -> bool:
