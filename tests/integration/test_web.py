@@ -86,7 +86,8 @@ async def test_query_ranks_by_meaning(api: Api) -> None:
     html = await get(api, "/?q=registered+nurse+in+a+hospital")
     assert set(ids_of(html)[:2]) == {"med-1", "med-2"}
     assert "Jobs matching “registered nurse in a hospital”" in html
-    assert result_count(html) == len(CORPUS)  # a query ranks, filters restrict
+    # the query's matches (its words, or its meaning above the floor), not the table
+    assert 0 < result_count(html) < len(CORPUS)
 
 
 @pytest.mark.parametrize(
@@ -121,7 +122,10 @@ async def test_every_filter_parameter(
     assert len(ids) == len(set(ids))
     assert set(ids) == expected
     html = await get(api, "/?" + query_string)
-    assert result_count(html) == len(expected)
+    if "q=" in query_string:  # the query's matches among them; the ranking goes on past
+        assert result_count(html) <= len(expected)
+    else:
+        assert result_count(html) == len(expected)
     if expected:
         assert "No postings match" not in html
     else:
