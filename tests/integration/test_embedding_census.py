@@ -124,6 +124,8 @@ async def test_the_census_serves_the_last_count_and_refreshes_in_the_background(
         fresh, _ = await census.counts()
         assert fresh == {EMBEDDER.name: OURS + 3, OTHER_MODEL: FOREIGN}
         assert fresh == await postings_by_model(pool)
+        index = "SELECT indexdef FROM pg_indexes WHERE indexname = 'postings_embedding_model'"
+        assert "WHERE (NOT deleted)" in str(await conn.fetchval(index))  # migration 0006
     finally:
         await census.aclose()
         await pool.close()
