@@ -18,9 +18,10 @@ from gateway.budget import Budget
 from gateway.client import default_producer_id
 from gateway.kafka_writer import pack_events, split_packs
 from gateway.sequences import Acked, decode_record, encode_record
-from gateway.service import PRODUCER_ID_PATTERN, Undecodable, lenient
+from gateway.service import PRODUCER_ID_PATTERN
 from gateway.sources import count_lines, parse_line, read_ndjson
 from gateway.validation import check_batch, encode_stamped
+from gateway.wire import Undecodable, lenient
 from schemas.domain import encode_event, from_json, validate_event
 from schemas.domain.timestamps import to_timestamp
 from schemas.jobstream.v1 import ingest_pb2, posting_pb2
