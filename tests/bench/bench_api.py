@@ -247,13 +247,17 @@ class CpuMeter:
 
 
 @contextlib.contextmanager
-def api_server(home: Path, port: int, workers: int = 1) -> Iterator[Child]:
+def api_server(
+    home: Path, port: int, workers: int = 1, extra_env: dict[str, str] | None = None
+) -> Iterator[Child]:
+    """``python -m api`` on the hashing embedder unless ``extra_env`` says otherwise."""
     env = {
         **os.environ,
         "JOBSTREAM_EMBEDDER": "hash",
         "JOBSTREAM_API_PORT": str(port),
         "JOBSTREAM_ADMIN_TOKEN": ADMIN_TOKEN,
         "JOBSTREAM_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
     }
     logs = home / "bench-logs"
     logs.mkdir(exist_ok=True)

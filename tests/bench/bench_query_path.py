@@ -1,0 +1,353 @@
+"""Query path with the default embedder: uncached HYBRID / SEMANTIC / KEYWORD, Zipf mix, cached.
+
+Issue #12, item 7: "Measure with the default embedder from now on. Targets on our 2 cores:
+uncached hybrid search p95 <= 30 ms at 100,000 postings (embedding included), the Zipf mix
+>= 1,000 req/s with p99 <= 100 ms, cached throughput unchanged (>= 2,000 req/s with 2
+processes)."
+
+bench_api.py measures the API on the hashing embedder; this bench runs the API on the
+default embedder (``Settings().embedder``, multilingual-e5 once it is the default;
+``--embedder`` overrides), so every query text that misses the embedding cache is embedded
+by the real model inside the API process, as in production.
+
+The postings are COPYed (untimed) with the hashing embedder's vectors, *tagged with the
+serving model's name*: embedding 100,000 postings with e5 takes far longer than the run, and
+the latency of an IVFFlat probe and a GIN lookup does not depend on what the vectors mean,
+only on their count and dimension. The ranking's quality is not measured here (that is
+bench_relevance.py, on real e5 vectors); recall of the index is bench_api.py / bench_index.py.
+
+Phases, against ``python -m api --workers W`` (W = ``--workers``, 2 by default), with
+``OMP_NUM_THREADS`` per process from ``--omp-threads``:
+
+1. uncached latency, sequential, unique query texts (every text misses the embedding and
+   page caches): ``--rounds`` rounds, each running every mode on its own texts, the order of
+   the modes rotating between rounds (A/B/C alternation on a shared machine); per mode the
+   percentiles over all rounds and the median of the per-round p50 and p95;
+2. Zipf mix (s = 1.1) over ``--zipf-distinct`` texts none of which was asked before, HYBRID,
+   concurrency 32, ``--zipf-duration`` s: req/s and percentiles over the whole run;
+3. cached throughput: 16 hot HYBRID queries at concurrency 32 for ``--duration`` s;
+4. cross-check: ``hey`` (if installed) on one cached query at c=32, beside our own closed
+   loop on the same query just before it.
+
+Run (one bench at a time; about 4 minutes)::
+
+    .venv/bin/python tests/bench/bench_query_path.py          # -> results/query_path.json
+    .venv/bin/python tests/bench/bench_query_path.py --embedder hash --out /tmp/qp-hash.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from schemas.embedding import make_embedder  # noqa: E402
+from schemas.settings import Settings, load_settings  # noqa: E402
+from tests.bench.bench_api import (  # noqa: E402
+    Api,
+    CpuMeter,
+    api_server,
+    closed_loop,
+    load_corpus,
+    query_texts,
+    sequential,
+    wait_healthy,
+    zipf_indices,
+)
+from tests.bench.bench_e2e import make_postings  # noqa: E402
+from tests.support.bench import (  # noqa: E402
+    COPY_COLUMNS,
+    copy_rows,
+    git_commit,
+    latency_ms,
+    machine,
+    write_result,
+)
+from tests.support.provision import free_port  # noqa: E402
+
+DIM = 384
+SEED = 1
+HOT = 16
+MODES = ("HYBRID", "SEMANTIC", "KEYWORD")
+DEFAULT_OUT = ROOT / "tests" / "bench" / "results" / "query_path.json"
+TARGETS = {
+    "uncached_hybrid_p95_ms": 30.0,
+    "zipf_req_per_s": 1000.0,
+    "zipf_p99_ms": 100.0,
+    "cached_req_per_s": 2000.0,
+}
+SEARCH_DOC = (
+    "query S($q: String!, $m: SearchMode) { search(query: $q, first: 10, mode: $m)"
+    " { edges { score node { id title company } } } }"
+)
+console = Console()
+
+
+def body(text: str, mode: str = "HYBRID") -> bytes:
+    return json.dumps({"query": SEARCH_DOC, "variables": {"q": text, "m": mode}}).encode()
+
+
+def served_rows(n: int, model: str) -> list[tuple[Any, ...]]:
+    """Generated postings with hashing vectors, filed under ``model`` (see the docstring)."""
+    events, _ = make_postings(n, SEED)
+    at = COPY_COLUMNS.index("embedding_model")
+    return [(*row[:at], model, *row[at + 1 :]) for row in copy_rows(events, DIM)]
+
+
+async def uncached_rounds(
+    api: Api, texts: list[str], rounds: int, per_round: int, progress: Progress
+) -> dict[str, Any]:
+    """Every mode on its own unique texts in each round; the modes' order rotates."""
+    times: dict[str, list[float]] = {m: [] for m in MODES}
+    per: dict[str, list[dict[str, Any]]] = {m: [] for m in MODES}
+    cursor = 0
+    for r in range(rounds):
+        order = MODES[r % 3 :] + MODES[: r % 3]
+        for mode in order:
+            part = texts[cursor : cursor + per_round]
+            cursor += per_round
+            t, _ = await sequential(
+                api, [body(x, mode) for x in part], progress, f"1 round {r + 1} {mode}"
+            )
+            times[mode] += t
+            per[mode].append(latency_ms(t))
+    out: dict[str, Any] = {}
+    for mode in MODES:
+        out[mode] = {
+            **latency_ms(times[mode]),
+            "median_of_round_p50_ms": round(statistics.median(x["p50_ms"] for x in per[mode]), 2),
+            "median_of_round_p95_ms": round(statistics.median(x["p95_ms"] for x in per[mode]), 2),
+            "rounds": per[mode],
+        }
+    return out
+
+
+def hey_run(url: str, payload: bytes, seconds: float, concurrency: int) -> dict[str, Any]:
+    """``hey`` on one request; its req/s and percentiles as it prints them."""
+    exe = shutil.which("hey")
+    if exe is None:
+        return {"skipped": "hey not installed (apt-get install hey)"}
+    with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as f:
+        f.write(payload)
+    try:
+        cmd = [exe, "-z", f"{seconds:g}s", "-c", str(concurrency), "-m", "POST"]
+        cmd += ["-T", "application/json", "-D", f.name, url]
+        run = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=seconds + 60)
+    finally:
+        os.unlink(f.name)
+    text = run.stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    out: dict[str, Any] = {
+        "command": " ".join([*cmd[:-3], "-D", "<one cached search>", "<url>"]),
+        "req_per_s": float(rps.group(1)) if rps else None,
+        "status_codes": re.findall(r"\[(\d{3})\]\s+(\d+) responses", text),
+    }
+    for q, secs in re.findall(r"\s(\d+)%+ in ([\d.]+) secs", text):
+        if q in ("50", "95", "99"):
+            out[f"p{q}_ms"] = round(float(secs) * 1e3, 2)
+    return out
+
+
+async def bench(
+    settings: Settings, home: Path, args: argparse.Namespace, texts: list[str]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with console.status("COPY into postings, IVFFlat via VectorIndexManager.check()"):
+        out["corpus"] = await load_corpus(settings, served_rows(args.n, args.model))
+    console.print(f"corpus: {out['corpus']}")
+    need = 30 + args.rounds * 3 * args.per_round + args.zipf_distinct + HOT
+    if len(texts) < need:
+        raise RuntimeError(f"{len(texts)} distinct query texts, {need} needed")
+    warm, texts = texts[:30], texts[30:]
+    unc_n = args.rounds * 3 * args.per_round
+    uncached, texts = texts[:unc_n], texts[unc_n:]
+    zipf_texts, hot = texts[: args.zipf_distinct], texts[args.zipf_distinct :][:HOT]
+
+    env = {"JOBSTREAM_EMBEDDER": args.embedder}
+    if args.omp_threads:
+        env["OMP_NUM_THREADS"] = str(args.omp_threads)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with api_server(home, port, args.workers, env) as child:
+        meter = CpuMeter(child.proc.pid, home)
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=60)
+        ) as session:
+            await wait_healthy(session, base, child)
+            api = Api(session, base)
+            progress = Progress(
+                TextColumn("{task.description:<30}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            )
+            with progress:
+                # both processes: imports, pools, the model's first calls, first plans
+                for mode in MODES:
+                    await sequential(api, [body(t, mode) for t in warm], progress, f"warm {mode}")
+                out["uncached"] = await uncached_rounds(
+                    api, uncached, args.rounds, args.per_round, progress
+                )
+
+                draws = zipf_indices(
+                    args.max_requests, len(zipf_texts), 1.1, np.random.default_rng(23)
+                )
+                zipf_payloads = [body(t) for t in zipf_texts]
+                zipf = await closed_loop(
+                    api,
+                    lambda i: zipf_payloads[int(draws[i])],
+                    concurrency=32,
+                    duration=args.zipf_duration,
+                    max_requests=args.max_requests,
+                    progress=progress,
+                    label="2 Zipf mix, HYBRID, c=32",
+                    meter=meter,
+                )
+                sent = int(zipf["requests"])
+                zipf["distinct_texts"] = len(zipf_texts)
+                zipf["distinct_seen"] = len(set(draws[:sent].tolist()))
+                zipf["starts"] = "cold: no Zipf text was asked before"
+                out["zipf"] = zipf
+
+                hot_payloads = [body(t) for t in hot]
+                for p in hot_payloads:
+                    await api.post(p)
+                    await api.post(p)  # each of the 2 processes' L1 (or L2 at worst)
+                out["cached"] = await closed_loop(
+                    api,
+                    lambda i: hot_payloads[i % HOT],
+                    concurrency=32,
+                    duration=args.duration,
+                    max_requests=args.max_requests,
+                    progress=progress,
+                    label="3 cached, HYBRID, c=32",
+                    meter=meter,
+                )
+
+                one = hot_payloads[0]
+                ours = await closed_loop(
+                    api,
+                    lambda i: one,
+                    concurrency=32,
+                    duration=args.hey_duration,
+                    max_requests=args.max_requests,
+                    progress=progress,
+                    label="4 cached, one query, c=32",
+                )
+            theirs = await asyncio.to_thread(hey_run, f"{base}/graphql", one, args.hey_duration, 32)
+            out["cross_check"] = {
+                "what": "one cached HYBRID search at c=32: our aiohttp closed loop, then hey",
+                "ours": {k: ours[k] for k in ("req_per_s", "p50_ms", "p95_ms", "p99_ms")},
+                "hey": theirs,
+            }
+            console.print(f"cross-check: {out['cross_check']}")
+        out["api_exit_code"] = child.stop()
+        out["api_log_tail"] = child.tail(5)
+    return out
+
+
+def report(result: dict[str, Any]) -> None:
+    table = Table(title=f"query path at {result['n']:,} postings, {result['embedder']['model']}")
+    for col in ("phase", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms"):
+        table.add_column(col, justify="left" if col == "phase" else "right")
+    for mode, r in result["uncached"].items():
+        table.add_row(f"uncached {mode}", str(r["requests"]), "", *(str(r[k]) for k in _PCT))
+    for name in ("zipf", "cached"):
+        r = result[name]
+        table.add_row(name, str(r["requests"]), f"{r['req_per_s']:,}", *(str(r[k]) for k in _PCT))
+    console.print(table)
+    console.print(f"targets met: {result['targets']['met']}")
+
+
+_PCT = ("p50_ms", "p95_ms", "p99_ms")
+
+
+def main() -> None:
+    default = load_settings().embedder
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100_000, help="postings in the table")
+    parser.add_argument("--embedder", default=default, help=f"the API's (default: {default})")
+    parser.add_argument("--workers", type=int, default=2, help="API server processes")
+    parser.add_argument("--omp-threads", type=int, default=1, help="0: the engine's default")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--per-round", type=int, default=60, help="queries per mode and round")
+    parser.add_argument("--zipf-distinct", type=int, default=500)
+    parser.add_argument("--zipf-duration", type=float, default=30.0)
+    parser.add_argument("--duration", type=float, default=15.0, help="cached phase, s")
+    parser.add_argument("--hey-duration", type=float, default=10.0)
+    parser.add_argument("--max-requests", type=int, default=200_000)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args()
+    args.model = make_embedder(args.embedder, DIM).name
+
+    from tests.support.provision import local_stack
+
+    started = time.perf_counter()
+    texts = query_texts(np.random.default_rng(5))
+    load_before = os.getloadavg()
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-qp-") as home,
+        local_stack(Path(home)) as settings,
+    ):
+        result = asyncio.run(bench(settings, Path(home), args, texts))
+    load_after = os.getloadavg()
+    hybrid, zipf, cached = result["uncached"]["HYBRID"], result["zipf"], result["cached"]
+    met = {
+        "uncached_hybrid_p95": hybrid["p95_ms"] <= TARGETS["uncached_hybrid_p95_ms"],
+        "zipf_req_per_s": zipf["req_per_s"] >= TARGETS["zipf_req_per_s"],
+        "zipf_p99": zipf["p99_ms"] <= TARGETS["zipf_p99_ms"],
+        "cached_req_per_s": cached["req_per_s"] >= TARGETS["cached_req_per_s"],
+    }
+    result = {
+        "what": "GraphQL search over HTTP (python -m api) with the serving embedder in the API"
+        " process, n postings in PostgreSQL (IVFFlat + GIN), L1 + Redis caches",
+        "n": args.n,
+        "embedder": {
+            "api": args.embedder,
+            "model": args.model,
+            "postings": "hashing-embedder vectors filed under the serving model's name:"
+            " latency depends on the vectors' count and dimension, not their meaning",
+        },
+        "server": {
+            "command": f"python -m api --workers {args.workers}",
+            "omp_num_threads": args.omp_threads or "engine default",
+        },
+        "request": SEARCH_DOC,
+        **result,
+        "targets": {**TARGETS, "met": met},
+        "machine": machine(
+            loadavg_before=[round(x, 2) for x in load_before],
+            loadavg_after=[round(x, 2) for x in load_after],
+        ),
+        "git_commit": git_commit(),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+    report(result)
+    write_result(args.out, result, console.print)
+
+
+if __name__ == "__main__":
+    main()
