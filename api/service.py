@@ -43,6 +43,7 @@ from api.search import (
     SearchPage,
 )
 from api.search.ranking import Ranking, SearchMode
+from api.search.skills import Suggestion
 from schemas.domain.errors import InvalidPosting
 from schemas.domain.limits import ID_MAX_LEN, ID_PATTERN
 from schemas.domain.text import shown
@@ -316,6 +317,12 @@ class SearchService:
         )
         found = await self.postings([hit.posting_id for hit in hits])
         return [(hit, found[hit.posting_id]) for hit in hits if hit.posting_id in found]
+
+    async def suggestions(self, query_text: str, filter: PostingFilter) -> tuple[Suggestion, ...]:
+        """Did you mean: the corrections of the query's words the lexical match used, and
+        skills for the filter's skills no posting carries (not cached: a few index probes,
+        and the word corrections are remembered by the repository)."""
+        return await self.repository.skill_suggestions(filter, normalise_query(query_text))
 
     async def facets(self, query_text: str | None, filter: PostingFilter) -> Facets:
         """Counts per facet value over the live postings matching the filter and, when

@@ -91,7 +91,7 @@ class Query:
             edges=edges,
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=end_cursor),
             count_total=lambda: service.count(posting_filter, query, chosen),
-            skill_suggestions=lambda: service.repository.skill_suggestions(posting_filter),
+            skill_suggestions=lambda: service.suggestions(query, posting_filter),
         )
 
     @strawberry.field(description="One posting by id; NOT_FOUND if absent or deleted.")  # type: ignore[untyped-decorator]  # strawberry types it Any

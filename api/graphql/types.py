@@ -200,16 +200,19 @@ class PostingConnection:
         return result
 
     @strawberry.field(  # type: ignore[untyped-decorator]  # strawberry types it Any
-        description="Did you mean: each filter skill no live posting carries in any alias "
-        "spelling, with the most similar skill postings do carry (typos: kubernets -> "
-        "kubernetes); empty when every skill matches."
+        description="Did you mean: each query word that matches no posting, with the "
+        "term it was matched as instead, and each filter skill no live posting carries in "
+        "any alias spelling, with the most similar skill postings do carry (typos: "
+        "kubernets -> kubernetes); empty when every word and skill matches."
     )
     async def suggestions(self) -> list[SkillSuggestion]:
         found = await self.skill_suggestions() if self.skill_suggestions is not None else ()
         return [SkillSuggestion(term=s.term, suggestion=s.suggestion) for s in found]
 
 
-@strawberry.type(description="A filter skill that matches nothing and the skill it may mean.")
+@strawberry.type(
+    description="A query word or filter skill that matches nothing and what it may mean."
+)
 class SkillSuggestion:
     term: str
     suggestion: str

@@ -45,15 +45,18 @@ DISTANCE = f"embedding <=> {QUERY_VECTOR}"
 
 def lexical_query_cte(words: str) -> str:
     """``lexical_query(q)``: the AND of the words (a ``text[]`` parameter) that match some
-    live posting; NULL when none does, and ``search_tsv @@ NULL`` matches nothing."""
+    live posting; NULL when none does, and ``search_tsv @@ NULL`` matches nothing. An
+    element is a word's alias group (:mod:`api.search.words`), its spellings ORed."""
     return (
         "lexical_query AS MATERIALIZED (SELECT"
         " jobstream_tsquery_and(tq) FILTER (WHERE found) AS q,"
         " (count(*) FILTER (WHERE found))::float8 / greatest(count(*), 1) AS coverage"
         " FROM (SELECT tq, EXISTS (SELECT 1 FROM postings p"
         " WHERE NOT p.deleted AND p.search_tsv @@ words.tq) AS found"
-        " FROM (SELECT plainto_tsquery('english', jobstream_search_text(w)) AS tq"
-        f" FROM unnest({words}) AS w) AS words WHERE numnode(tq) > 0) AS checked)"
+        " FROM (SELECT (SELECT jobstream_tsquery_or(t) FROM (SELECT"
+        " plainto_tsquery('english', jobstream_search_text(s)) AS t"
+        " FROM unnest(string_to_array(w, E'\\n')) AS s) AS spellings WHERE numnode(t) > 0)"
+        f" AS tq FROM unnest({words}) AS w) AS words WHERE numnode(tq) > 0) AS checked)"
     )
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import asyncpg
 import numpy.typing as npt
 
-from api.search import lexical, skills, sql
+from api.search import lexical, skills, sql, words
 from api.search.cursor import Keyset, decode_cursor, encode_cursor, filter_fingerprint
 from api.search.errors import InvalidQuery
 from api.search.filters import PostingFilter
@@ -96,6 +96,7 @@ class PostingRepository:
         self._max_probes_fraction = max_probes_fraction
         self._index_ttl_s = index_ttl_s
         self._index: tuple[float, IndexInfo | None] | None = None
+        self._words = words.WordResolver(ttl_s=index_ttl_s)
         self.stats = SearchStats()
 
     # --- search ------------------------------------------------------------------------
@@ -155,17 +156,17 @@ class PostingRepository:
     ) -> list[asyncpg.Record]:
         """KEYWORD or HYBRID rows (id, score, matched_query), as :meth:`_ranked` picks the
         ANN index or the exact scan for the semantic window."""
-        words = query_words(text)
         async with self._pool.acquire() as conn:
+            groups = await self._groups(conn, text)
             if vector_text is None:
-                query, args = lexical.keyword_search(f, words, keyset, limit)
+                query, args = lexical.keyword_search(f, groups, keyset, limit)
                 return list(await conn.fetch(query, *args))
             index = await self._current_index(conn)
             hybrid = functools.partial(
                 lexical.hybrid_search,
                 f,
                 vector_text,
-                words,
+                groups,
                 keyset,
                 limit,
                 window=self._window,
@@ -323,10 +324,11 @@ class PostingRepository:
         vector_text = _vector_text(vector, self._dim) if ranking.semantic else None
         async with self._pool.acquire() as conn:
             index = await self._current_index(conn) if ranking.semantic else None
+            groups = await self._groups(conn, text) if ranking.lexical else []
             query, args = statement(
                 filter.normalized(),
                 vector_text,
-                query_words(text),
+                groups,
                 lexical=ranking.lexical,
                 semantic=ranking.semantic,
                 model=model,
@@ -362,14 +364,28 @@ class PostingRepository:
             rows = await conn.fetch(query, *args)
         return _facets(rows)
 
-    async def skill_suggestions(self, filter: PostingFilter) -> tuple[skills.Suggestion, ...]:
-        """Did-you-mean for the filter's skills that no live posting carries."""
+    async def skill_suggestions(
+        self, filter: PostingFilter, text: str = ""
+    ) -> tuple[skills.Suggestion, ...]:
+        """Did-you-mean for the query's words that match nothing lexically (the
+        correction the lexical match used instead) and for the filter's skills that no
+        live posting carries."""
         canonical = filter.normalized()
         terms = (*canonical.skills_all, *canonical.skills_any)
-        if not terms:
+        found = query_words(text)
+        if not terms and not found:
             return ()
+        aliases = synonyms.active()
         async with self._pool.acquire() as conn:
-            return await skills.suggest(conn, terms, synonyms.active())
+            corrected = (await self._words.resolve(conn, found, aliases)).suggestions
+            if not terms:
+                return corrected
+            return (*corrected, *await skills.suggest(conn, terms, aliases))
+
+    async def _groups(self, conn: asyncpg.Connection, text: str) -> list[str]:
+        """The query's words for the lexical match: alias groups, typos corrected."""
+        resolved = await self._words.resolve(conn, query_words(text), synonyms.active())
+        return resolved.groups
 
 
 def _facets(rows: Sequence[asyncpg.Record]) -> Facets:

@@ -88,6 +88,57 @@ async def test_a_typo_gets_a_did_you_mean(api: Api) -> None:
     assert (await search(api, skillsAll=["qqqqzz"]))[1] == []
 
 
+WORDS = """
+query W($q: String!, $mode: SearchMode) {
+  search(query: $q, first: 10, mode: $mode) {
+    edges { node { id } }
+    totalCount
+    suggestions { term suggestion }
+  }
+}
+"""
+
+
+async def by_words(api: Api, query: str, mode: str) -> tuple[list[str], int, list[Any]]:
+    data = (await api.gql(WORDS, {"q": query, "mode": mode}))["search"]
+    return [e["node"]["id"] for e in data["edges"]], data["totalCount"], data["suggestions"]
+
+
+@pytest.mark.parametrize("mode", ["KEYWORD", "HYBRID"])
+async def test_a_query_alias_matches_its_group(api: Api, mode: str) -> None:
+    for query, meant in (
+        ("k8s", {"sk-kubernetes", "sk-k8s"}),
+        ("kubernetes", {"sk-kubernetes", "sk-k8s"}),
+        ("postgres", {"sk-golang", "sk-k8s"}),  # sk-k8s says PostgreSQL in its description
+        ("golang", {"sk-golang"}),
+    ):
+        ids, total, suggestions = await by_words(api, query, mode)
+        assert set(ids[: len(meant)]) == meant, (query, ids)
+        assert suggestions == []
+        if mode == "KEYWORD":
+            assert total == len(meant), query
+
+
+@pytest.mark.parametrize("mode", ["KEYWORD", "HYBRID"])
+async def test_a_query_typo_is_matched_as_the_nearest_term(api: Api, mode: str) -> None:
+    for query, meant, fix in (
+        ("kubernets", {"sk-kubernetes", "sk-k8s"}, "kubernetes"),
+        ("pyhton", set(SKILLS), "python"),  # a transposition: 2 edits
+        ("terrafrom", {"sk-k8s"}, "terraform"),
+    ):
+        ids, total, suggestions = await by_words(api, query, mode)
+        assert set(ids[: len(meant)]) == meant, (query, ids, suggestions)
+        assert suggestions == [{"term": query, "suggestion": fix}]
+        if mode == "KEYWORD":
+            assert total == len(meant), query
+    # a word that occurs is never corrected; one nothing resembles finds nothing by words
+    assert (await by_words(api, "helm", mode))[2] == []
+    ids, total, suggestions = await by_words(api, "qqqqzz", mode)
+    assert suggestions == []
+    if mode == "KEYWORD":
+        assert (ids, total) == ([], 0)
+
+
 async def test_the_sink_keeps_the_vocabulary(stack: Settings, loaded: Settings) -> None:
     conn = await asyncpg.connect(stack.postgres_dsn)
     try:
