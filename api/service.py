@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from api.cache import POSTING, JsonCodec, NumpyCodec, TieredCache
+from api.highlighting import Highlighter, PageHighlights
 from api.search import (
     MAX_FIRST,
     Facets,
@@ -146,6 +147,7 @@ class SearchService:
         self._hits_codec: JsonCodec[list[SearchHit]] = JsonCodec(_hits_to_dict, _hits_from_dict)
         self._count_codec: JsonCodec[int] = JsonCodec(_count_to_dict, _count_from_dict)
         self._vector_codec = NumpyCodec()
+        self.highlighter = Highlighter(self)
 
     # --- checks ---------------------------------------------------------------------
     def check_query(self, text: str, *, field: str = "query") -> str:
@@ -347,3 +349,11 @@ class SearchService:
 
         key = f"{self._model_key}\x1f{normalised}\x1f{filter.cache_key()}"
         return await self._cached("facets", key, load, self._facets_codec)
+
+    def page_highlights(
+        self, query_text: str, ranking: Ranking, views: Sequence[PostingView]
+    ) -> PageHighlights:
+        """The highlights of a page of ``search``, computed when first asked for (a page
+        whose highlights nobody selects costs nothing; :mod:`api.highlighting`)."""
+        normalised = normalise_query(query_text)
+        return PageHighlights(lambda: self.highlighter.page(normalised, ranking, views))

@@ -154,6 +154,13 @@ class Settings(BaseSettings):
         description="Cosine similarity from which a posting matches a query by meaning "
         "(counts, facets); unset: the embedder's own, chosen on the judged set.",
     )
+    highlight_sentence_budget: int = Field(
+        24,
+        ge=0,
+        le=1000,
+        description="Description sentences one request may embed to show a semantic-only "
+        "match's nearest sentence (embedded once per posting version, then cached); 0: none.",
+    )
     skill_aliases_file: Path | None = Field(
         None,
         description="Skill aliases ('alias = canonical' per line) merged over the shipped "

@@ -79,9 +79,14 @@ class Query:
         ranking = Ranking(chosen, weight)
         page, postings = await service.search(query, posting_filter, size, after, ranking)
         cursors = service.edge_cursors(after, page)
+        shown = [postings[hit.posting_id] for hit in page.hits if hit.posting_id in postings]
+        highlights = service.page_highlights(query, ranking, shown)
         edges = [
             PostingEdge(
-                cursor=cursor, node=Posting.from_view(postings[hit.posting_id]), score=hit.score
+                cursor=cursor,
+                node=Posting.from_view(postings[hit.posting_id]),
+                score=hit.score,
+                highlight_of=highlights,
             )
             for hit, cursor in zip(page.hits, cursors, strict=True)
             if hit.posting_id in postings

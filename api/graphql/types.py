@@ -16,6 +16,7 @@ from graphql import IntValueNode, StringValueNode, ValueNode, print_ast
 from api.graphql.context import ContextInfo
 from api.search import Facets as FacetsData
 from api.search import PostingView
+from api.search.highlight import HighlightField, HighlightKind
 from api.search.ranking import SearchMode
 from schemas.domain import EmploymentType, EnglishLevel, RemoteMode
 from schemas.domain.text import shown
@@ -172,6 +173,53 @@ class PostingEdge:
         description="Higher is better: cosine similarity to the query (SEMANTIC), the "
         "lexical rank in [0, 1) (KEYWORD), the fused reciprocal rank (HYBRID)."
     )
+    highlight_of: strawberry.Private[Any] = None  # api.highlighting.PageHighlights
+
+    @strawberry.field(  # type: ignore[untyped-decorator]  # strawberry types it Any
+        description="Why the posting matched: title and description fragments with the "
+        "query's terms as ranges (TERMS), or, when no term occurs and the ranking uses "
+        "meaning, the description's sentence nearest to the query (SENTENCE; within "
+        "JOBSTREAM_HIGHLIGHT_SENTENCE_BUDGET per request). Computed for the page only "
+        "when selected."
+    )
+    async def highlights(self) -> list[Highlight]:
+        if self.highlight_of is None:
+            return []
+        found = await self.highlight_of.of(str(self.node.id))
+        return [
+            Highlight(
+                field=h.field,
+                kind=h.kind,
+                text=h.text,
+                ranges=[HighlightRange(start=start, length=n) for start, n in h.ranges],
+            )
+            for h in found
+        ]
+
+
+strawberry.enum(HighlightField, description="The posting field a highlight comes from.")
+strawberry.enum(
+    HighlightKind,
+    description="TERMS: the ranges mark the query's terms (stemmed forms too); SENTENCE: "
+    "the text is the sentence nearest to the query's meaning, one range over all of it.",
+)
+
+
+@strawberry.type(
+    description="Characters [start, start + length) of a highlight's text, counted in "
+    "Unicode code points (not UTF-16 units: use Array.from(text) in JavaScript)."
+)
+class HighlightRange:
+    start: int
+    length: int
+
+
+@strawberry.type(description="A fragment of a posting field with what matched marked.")
+class Highlight:
+    field: HighlightField
+    kind: HighlightKind
+    text: str = strawberry.field(description="Plain text, never markup: escape it to show.")
+    ranges: list[HighlightRange]
 
 
 @strawberry.type

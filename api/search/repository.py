@@ -34,6 +34,7 @@ from api.search import lexical, skills, sql, words
 from api.search.cursor import Keyset, decode_cursor, encode_cursor, filter_fingerprint
 from api.search.errors import InvalidQuery
 from api.search.filters import PostingFilter
+from api.search.highlight import HEADLINES, Highlight, encode, term_highlights
 from api.search.models import Facets, PostingView, SearchHit, SearchPage
 from api.search.ranking import Ranking, SearchMode, query_words
 from api.search.vectors import to_pgvector_text
@@ -263,6 +264,28 @@ class PostingRepository:
     def forget_index(self) -> None:
         """Re-read ``vector_index`` on the next search (tests, admin tools)."""
         self._index = None
+
+    async def headlines(
+        self, text: str, pages: Sequence[tuple[str, str]]
+    ) -> list[tuple[Highlight, ...]]:
+        """The query's terms marked in each (title, description), in order: its words as
+        the lexical match takes them (alias spellings, typo corrections), in one statement
+        over the texts themselves (the version the page shows), no table read."""
+        if not pages:
+            return []
+        titles = [encode(title) for title, _ in pages]
+        descriptions = [encode(description) for _, description in pages]
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                HEADLINES,
+                await self._groups(conn, text),  # aliases and corrections, as matched
+                [t for t, _ in titles],
+                [d for d, _ in descriptions],
+            )
+        return [
+            term_highlights(r["title"], r["description"], t[1], d[1])
+            for r, t, d in zip(rows, titles, descriptions, strict=True)
+        ]
 
     # --- lookups -----------------------------------------------------------------------
 

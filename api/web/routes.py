@@ -26,7 +26,7 @@ from litestar.params import FromPath
 from litestar.response import Template
 
 from api.search import PostingView
-from api.service import SearchService
+from api.service import HYBRID, SearchService
 from api.web.assets import Assets
 from api.web.i18n import COOKIE, COOKIE_MAX_AGE, LANGUAGES, N_, PARAM, VARY, Lang, Text, choose
 from api.web.i18n import switch_url as language_url
@@ -201,10 +201,13 @@ async def _results(
         if is_latest_cursor(p.after):
             raise BadParam("after", Text("this page link belongs to a search without a query"))
         search_page, postings = await service.search(p.q, posting_filter, PAGE_SIZE, p.after)
+        shown = [postings[h.posting_id] for h in search_page.hits if h.posting_id in postings]
+        marks = service.page_highlights(p.q, HYBRID, shown)  # the terms marked, or a sentence
         cards = [
-            Card.of(postings[h.posting_id], h.score, lang)
-            for h in search_page.hits
-            if h.posting_id in postings
+            Card.of(view, hit.score, lang, await marks.of(view.id))
+            for hit, view in zip(
+                (h for h in search_page.hits if h.posting_id in postings), shown, strict=True
+            )
         ]
         cursors = service.edge_cursors(p.after, search_page)
         end = cursors[-1] if cursors else None

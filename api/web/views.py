@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from api.search import Facets, PostingView
+from api.search.highlight import Highlight, HighlightField, HighlightKind
 from api.web.i18n import ENGLISH, N_, Lang
 from schemas.domain import EmploymentType, EnglishLevel, RemoteMode
 
@@ -67,6 +68,57 @@ def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
     return cut + "…"
 
 
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A piece of a highlighted text; the template wraps marked ones in <mark> and
+    escapes every one (the text is the posting's, never markup)."""
+
+    text: str
+    marked: bool = False
+
+
+def segments(text: str, ranges: tuple[tuple[int, int], ...] = ()) -> tuple[Segment, ...]:
+    """``text`` cut at the highlight ranges (code-point offsets, in order)."""
+    out: list[Segment] = []
+    at = 0
+    for start, length in ranges:
+        if start < at or start + length > len(text):
+            continue
+        if start > at:
+            out.append(Segment(text[at:start]))
+        out.append(Segment(text[start : start + length], True))
+        at = start + length
+    if at < len(text):
+        out.append(Segment(text[at:]))
+    return tuple(out)
+
+
+def marked_snippet(
+    description: str, highlights: tuple[Highlight, ...]
+) -> tuple[Segment, ...] | None:
+    """The description's highlighted fragments as a snippet, "…" where text is left out
+    (a nearest sentence unmarked: it is shown, not claimed to contain the words); None
+    when there is no description highlight (the card keeps its plain snippet)."""
+    found = [h for h in highlights if h.field is HighlightField.DESCRIPTION]
+    if not found:
+        return None
+    whole = re.sub(r"\s", " ", description).rstrip()
+    parts: list[Segment] = []
+    end = 0
+    for h in found:
+        if sum(len(p.text) for p in parts) > SNIPPET_CHARS:
+            break
+        text = re.sub(r"\s", " ", h.text)  # one for one: the ranges keep their offsets
+        at = whole.find(text)
+        if at != 0:
+            parts.append(Segment("… " if not parts else " … "))
+        parts.extend(segments(text, h.ranges if h.kind is HighlightKind.TERMS else ()))
+        end = at + len(text) if at >= 0 else 0
+    if end < len(whole) - 1:  # ts_headline leaves out a fragment's final full stop
+        parts.append(Segment(" …"))
+    return tuple(parts)
+
+
 def location_text(view: PostingView, lang: Lang = ENGLISH) -> str:
     place = ", ".join(p for p in (view.city, view.country_code) if p)
     return place or lang.gettext("Anywhere")
@@ -93,9 +145,18 @@ class Card:
     posted: str
     posted_iso: str
     score: float | None
+    title_marked: tuple[Segment, ...] = ()
+    snippet_marked: tuple[Segment, ...] | None = None
 
     @classmethod
-    def of(cls, view: PostingView, score: float | None = None, lang: Lang = ENGLISH) -> Card:
+    def of(
+        cls,
+        view: PostingView,
+        score: float | None = None,
+        lang: Lang = ENGLISH,
+        highlights: tuple[Highlight, ...] = (),
+    ) -> Card:
+        title = next((h for h in highlights if h.field is HighlightField.TITLE), None)
         return cls(
             id=view.id,
             url=posting_url(view.id, lang),
@@ -121,6 +182,8 @@ class Card:
             posted=lang.date(view.posted_at),
             posted_iso=view.posted_at.isoformat(),
             score=score,
+            title_marked=segments(view.title, title.ranges) if title else (Segment(view.title),),
+            snippet_marked=marked_snippet(view.description, highlights),
         )
 
 
