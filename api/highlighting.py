@@ -9,11 +9,13 @@ Two sources (:mod:`api.search.highlight`):
 - **Nearest sentence**, for a posting no query term marks (a semantic-only match, e.g. a
   Korean query) when the ranking uses meaning: the first sentences of its description are
   embedded as passages with the API's embedder, cached as kind ``sentences`` per (model,
-  id, version) -- they never go stale -- and compared with the query vector. Embedding is
-  the expensive part (multilingual-e5-small: ~50-100 ms a sentence on 2 busy cores), so
-  a request embeds at most ``JOBSTREAM_HIGHLIGHT_SENTENCE_BUDGET`` sentences, postings in
-  rank order; a posting past the budget shows no sentence this time and gets one when
-  the page is asked again. The sentence part is not cached per page for that reason;
+  id, version) -- they never go stale -- and compared with the query vector (~4 us).
+  Embedding is the expensive part: multilingual-e5-small took 56-64 ms a sentence on the
+  2 busy cores (load 5-9), and a generated posting has 6.2 sentences, so a cold page of
+  20 would take ~7 s. A request therefore embeds at most
+  ``JOBSTREAM_HIGHLIGHT_SENTENCE_BUDGET`` (8, ~0.5 s there) sentences, postings in rank
+  order; a posting past the budget shows no sentence this time and gets one when the
+  page is asked again. The sentence part is not cached per page for that reason;
   picking among cached vectors is a dot product.
 
 GraphQL asks once per page (:class:`PageHighlights`, shared by the page's edges), only

@@ -155,7 +155,7 @@ class Settings(BaseSettings):
         "(counts, facets); unset: the embedder's own, chosen on the judged set.",
     )
     highlight_sentence_budget: int = Field(
-        24,
+        8,
         ge=0,
         le=1000,
         description="Description sentences one request may embed to show a semantic-only "
