@@ -278,6 +278,10 @@ class Facets:
     remote_mode: list[FacetCount]
     employment_type: list[FacetCount]
     experience: list[FacetCount]
+    skills: list[FacetCount] = strawberry.field(
+        description="The 20 most frequent canonical skills, most first; a posting saying "
+        "an alias (k8s) counts under its canonical (kubernetes)."
+    )
 
     @classmethod
     def from_data(cls, data: FacetsData) -> Facets:
@@ -289,6 +293,7 @@ class Facets:
             remote_mode=counts(data.remote_mode),
             employment_type=counts(data.employment_type),
             experience=counts(data.experience),
+            skills=counts(data.skills),
         )
 
 

@@ -51,8 +51,7 @@ def lexical_query_cte(words: str) -> str:
         "lexical_query AS MATERIALIZED (SELECT"
         " jobstream_tsquery_and(tq) FILTER (WHERE found) AS q,"
         " (count(*) FILTER (WHERE found))::float8 / greatest(count(*), 1) AS coverage"
-        " FROM (SELECT tq, EXISTS (SELECT 1 FROM postings p"
-        " WHERE NOT p.deleted AND p.search_tsv @@ words.tq) AS found"
+        " FROM (SELECT tq, jobstream_occurs(tq) AS found"
         " FROM (SELECT (SELECT jobstream_tsquery_or(t) FROM (SELECT"
         " plainto_tsquery('english', jobstream_search_text(s)) AS t"
         " FROM unnest(string_to_array(w, E'\\n')) AS s) AS spellings WHERE numnode(t) > 0)"
@@ -205,4 +204,5 @@ def matched_facets(
 ) -> tuple[str, list[Any]]:
     """Counts per facet value over the postings matching the query."""
     params, with_matched = _matched_statement(f, vector_text, words, **options)
-    return f"{with_matched} {facet_counts('postings JOIN matched USING (id)')}", params.values
+    counts = facet_counts("postings JOIN matched USING (id)", params)
+    return f"{with_matched} {counts}", params.values

@@ -7,7 +7,7 @@ Embeddings never leave the repository: a view is what a client may see.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -150,13 +150,15 @@ class Facets:
 
     Every known value is present (zero counts included, in enum order) so a UI can
     render stable checkboxes. ``experience`` buckets the posting's ``experience_min_years``
-    into "0-1", "2-4", "5-9", "10+" (see :data:`EXPERIENCE_BUCKETS`).
+    into "0-1", "2-4", "5-9", "10+" (see :data:`EXPERIENCE_BUCKETS`). ``skills``: the most
+    frequent canonical skills only (aliases counted under their canonical), most first.
     """
 
     english_level: dict[str, int]
     remote_mode: dict[str, int]
     employment_type: dict[str, int]
     experience: dict[str, int]
+    skills: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> Facets:
@@ -173,6 +175,7 @@ class Facets:
             "remote_mode": dict(self.remote_mode),
             "employment_type": dict(self.employment_type),
             "experience": dict(self.experience),
+            "skills": dict(self.skills),
         }
 
     @classmethod
@@ -182,4 +185,6 @@ class Facets:
             remote_mode={str(k): int(v) for k, v in data["remote_mode"].items()},
             employment_type={str(k): int(v) for k, v in data["employment_type"].items()},
             experience={str(k): int(v) for k, v in data["experience"].items()},
+            # required: an entry cached before the skill facet existed is a miss, reloaded
+            skills={str(k): int(v) for k, v in data["skills"].items()},
         )

@@ -412,13 +412,16 @@ class PostingRepository:
 
 
 def _facets(rows: Sequence[asyncpg.Record]) -> Facets:
-    """Facets from (facet, value, n) rows of a grouping-sets statement."""
+    """Facets from (facet, value, n) rows of a grouping-sets statement (skills most
+    first: a UNION's order is the plan's, not a promise)."""
     out = Facets.empty()
+    rows = sorted(rows, key=lambda r: (-int(r["n"]), str(r["value"])))
     by_name: dict[str, dict[str, int]] = {
         "english_level": out.english_level,
         "remote_mode": out.remote_mode,
         "employment_type": out.employment_type,
         "experience": out.experience,
+        "skills": out.skills,
     }
     for r in rows:
         if r["value"] is not None:

@@ -2,9 +2,11 @@
 
 A query word is matched as the OR of its alias group's spellings ("k8s" finds postings
 that say "kubernetes" or "kube", :func:`spelt`); the group travels to PostgreSQL as one
-``text[]`` element, the spellings separated by a newline (no query word holds
-whitespace, and table spellings hold single spaces only), so every statement keeps one
-words parameter.
+``text[]`` element, the spellings separated by a newline (query words hold no
+whitespace, table spellings single spaces only), so every statement keeps one words
+parameter. Consecutive words that spell a table entry are one unit (:func:`units`): "swift
+ui" matches "swiftui" (judged set, e5: en_variants "swift ui" HYBRID nDCG@10 0.741 ->
+see README).
 
 A word that is no alias but stems like one ("kubernets" and "kubernetes" both stem to
 "kubernet") takes that alias's group; when it is no inflection of it (neither is a prefix
@@ -40,14 +42,13 @@ MAX_GUESS_LEN = 40
 RESOLVE = """
 SELECT g.i::int AS i, g.found, g.own, fix.term AS fix FROM (
     SELECT i, word, edits, plainto_tsquery('english', jobstream_search_text(word))::text AS own,
-        tq IS NULL OR EXISTS (
-        SELECT 1 FROM postings p WHERE NOT p.deleted AND p.search_tsv @@ tq) AS found
+        tq IS NULL OR jobstream_occurs(tq) AS found
     FROM (SELECT i, word, edits, (SELECT jobstream_tsquery_or(t) FROM (
             SELECT plainto_tsquery('english', jobstream_search_text(s)) AS t
             FROM unnest(string_to_array(spelt, E'\\n')) AS s) AS spellings
             WHERE numnode(t) > 0) AS tq
         FROM unnest($1::text[], $2::text[], $3::int[]) WITH ORDINALITY AS w(spelt, word, edits, i)
-    ) AS grouped
+    ) AS grouped OFFSET 0
 ) AS g
 LEFT JOIN LATERAL (
     SELECT v AS term FROM (
@@ -55,8 +56,7 @@ LEFT JOIN LATERAL (
     ) AS vocabulary(v)
     WHERE NOT g.found AND g.edits > 0 AND strpos(v, ' ') = 0
       AND levenshtein_less_equal(v, g.word, g.edits) <= g.edits
-      AND EXISTS (SELECT 1 FROM postings p WHERE NOT p.deleted
-                  AND p.search_tsv @@ plainto_tsquery('english', jobstream_search_text(v)))
+      AND jobstream_occurs(plainto_tsquery('english', jobstream_search_text(v)))
     ORDER BY levenshtein_less_equal(v, g.word, g.edits), similarity(v, g.word) DESC, v
     LIMIT 1
 ) AS fix ON true
@@ -77,6 +77,28 @@ class Resolved:
 
     groups: list[str]
     suggestions: tuple[Suggestion, ...]
+
+
+MAX_PHRASE = 3  # words of the longest alias phrase looked for ("react testing library")
+
+
+def units(words: Sequence[str], aliases: SkillAliases) -> list[str]:
+    """The query's words, with consecutive words that spell an alias table entry ("swift
+    ui", "spring boot", "vanilla js") joined into one unit, longest first."""
+    phrases = {v for v in aliases.vocabulary() if " " in v}
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        for n in range(min(MAX_PHRASE, len(words) - i), 1, -1):
+            phrase = " ".join(words[i : i + n])
+            if phrase in phrases:
+                out.append(phrase)
+                i += n
+                break
+        else:
+            out.append(words[i])
+            i += 1
+    return out
 
 
 def spelt(word: str, aliases: SkillAliases) -> str:
@@ -114,6 +136,7 @@ class WordResolver:
     async def resolve(
         self, conn: asyncpg.Connection, words: Sequence[str], aliases: SkillAliases
     ) -> Resolved:
+        words = units(words, aliases)
         if not words:
             return Resolved([], ())
         key = (aliases.version, *words)

@@ -32,6 +32,7 @@ from api.web.i18n import COOKIE, COOKIE_MAX_AGE, LANGUAGES, N_, PARAM, VARY, Lan
 from api.web.i18n import switch_url as language_url
 from api.web.latest import is_latest_cursor, latest
 from api.web.params import BadParam, SearchParams, in_url_terms, parse
+from api.web.suggest import did_you_mean, skill_links
 from api.web.views import (
     ENGLISH_LABELS,
     REMOTE_LABELS,
@@ -226,10 +227,11 @@ async def search_page(request: Request[Any, Any, Any], state: State) -> Template
     lang = language(request)
     p = parse(_query_dict(request), raw_length=len(request.scope.get("query_string", b"")))
     posting_filter = p.to_filter()
-    count, facets, (cards, end, has_next) = await asyncio.gather(
+    count, facets, (cards, end, has_next), suggestions = await asyncio.gather(
         service.count(posting_filter, p.q or None),  # the query's matches, not the table
         service.facets(p.q or None, posting_filter),
         _results(state, p, lang),
+        service.suggestions(p.q, posting_filter),
     )
     poll_query = urlencode([pair for pair in p.pairs() if pair[0] not in ("q", PARAM)])
     context = {
@@ -239,6 +241,8 @@ async def search_page(request: Request[Any, Any, Any], state: State) -> Template
         "cards": cards,
         "options": FilterOptions.of(facets, p.english, p.remote, p.types, lang),
         "chips": _chips(p, lang),
+        "did_you_mean": did_you_mean(p, suggestions),
+        "skill_links": skill_links(p, facets.skills),
         "next_url": p.url(after=end) if has_next and end else None,
         "first_url": p.url(),
         "clear_url": SearchParams(q=p.q, lang=p.lang).url(),

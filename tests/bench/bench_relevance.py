@@ -165,6 +165,11 @@ async def load(settings: Settings, rows: list[tuple[object, ...]]) -> dict[str, 
         await register_vector_bytes(conn)
         await conn.execute("TRUNCATE postings")
         await conn.copy_records_to_table("postings", records=rows, columns=list(COPY_COLUMNS))
+        # what the sink's upsert adds beside the rows: the skills, for typo corrections
+        await conn.execute(
+            "INSERT INTO skill_vocabulary SELECT DISTINCT unnest(skills) FROM postings"
+            " ON CONFLICT DO NOTHING"
+        )
         await conn.execute("ANALYZE postings")
         action = await VectorIndexManager(settings.postgres_dsn).check()
         count = await conn.fetchval("SELECT count(*) FROM postings WHERE NOT deleted")

@@ -139,6 +139,30 @@ async def test_a_query_typo_is_matched_as_the_nearest_term(api: Api, mode: str) 
         assert (ids, total) == ([], 0)
 
 
+async def test_the_skill_facet_counts_aliases_under_their_canonical(api: Api) -> None:
+    doc = "query F($q: String) { facets(query: $q) { skills { value count } } }"
+    everything = (await api.gql(doc, {"q": None}))["facets"]["skills"]
+    counts = {f["value"]: f["count"] for f in everything}
+    assert (counts["kubernetes"], counts["go"], counts["postgresql"]) == (2, 1, 1)
+    assert not {"k8s", "golang", "postgres"} & set(counts)
+    assert [f["count"] for f in everything] == sorted(counts.values(), reverse=True)
+    matched = (await api.gql(doc, {"q": "k8s"}))["facets"]["skills"]
+    assert matched[0] == {"value": "kubernetes", "count": 2}
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"), [("en", "Did you mean <a href="), ("ko", "을(를) 찾으셨나요?")]
+)
+async def test_the_search_page_says_did_you_mean(api: Api, lang: str, said: str) -> None:
+    page = (await api.client.get("/", params={"q": "Kubernets", "lang": lang})).text
+    assert said in page
+    assert f'href="/?q=kubernetes&amp;lang={lang}">kubernetes</a>' in page
+    skill = (await api.client.get("/", params={"skills": "djangoo", "lang": lang})).text
+    assert f'href="/?skills=django&amp;lang={lang}">django</a>' in skill
+    # the skill facet offers the matches' skills as filter links, with their counts
+    assert f'href="/?q=Kubernets&amp;skills=kubernetes&amp;lang={lang}">kubernetes' in page
+
+
 async def test_the_sink_keeps_the_vocabulary(stack: Settings, loaded: Settings) -> None:
     conn = await asyncpg.connect(stack.postgres_dsn)
     try:

@@ -8,6 +8,7 @@ about real data.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +20,7 @@ from pgvector.asyncpg import register_vector
 from api.search import PostingFilter
 from api.search.models import experience_bucket
 from schemas.db.postings import PostingRow
+from schemas.search import synonyms
 
 ENGLISH = ("NONE", "BASIC", "CONVERSATIONAL", "BUSINESS", "FLUENT", "NATIVE")
 REMOTE = ("ONSITE", "HYBRID", "REMOTE")
@@ -203,6 +205,9 @@ def exact_ranking(
 
 
 def facet_counts(rows: list[Row], f: PostingFilter) -> dict[str, dict[str, int]]:
+    """The facets a filter's postings have; skills the 20 most frequent canonical ones."""
+    aliases = synonyms.active()
+    skills: Counter[str] = Counter()
     out: dict[str, dict[str, int]] = {
         "english_level": dict.fromkeys(ENGLISH, 0),
         "remote_mode": dict.fromkeys(REMOTE, 0),
@@ -215,4 +220,6 @@ def facet_counts(rows: list[Row], f: PostingFilter) -> dict[str, dict[str, int]]
             out["remote_mode"][r.remote_mode] += 1
             out["employment_type"][r.employment_type] += 1
             out["experience"][experience_bucket(r.experience_min_years)] += 1
-    return out
+            skills.update(aliases.canonical(s) for s in r.skills)
+    top = sorted(skills.items(), key=lambda kv: (-kv[1], kv[0]))[:20]
+    return {**out, "skills": dict(top)}
