@@ -62,6 +62,11 @@ def api_command(
     # environment, which load_settings() reads in each of them.
     os.environ["JOBSTREAM_API_HOST"] = settings.api_host
     os.environ["JOBSTREAM_API_PORT"] = str(settings.api_port)
+    # The embedder's OpenMP threads: each worker takes its share of the cores, else every
+    # worker's threads contend for all of them (e5, 2 workers on 2 cores: a Zipf mix at
+    # 4 req/s instead of 50 on a busy machine, bench_query_path). An explicit value wins.
+    cores = os.cpu_count() or 1
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // settings.api_workers)))
     uvicorn.run(
         "api.cli:app_from_environment", factory=True, workers=settings.api_workers, **server
     )

@@ -17,7 +17,7 @@ only on their count and dimension. The ranking's quality is not measured here (t
 bench_relevance.py, on real e5 vectors); recall of the index is bench_api.py / bench_index.py.
 
 Phases, against ``python -m api --workers W`` (W = ``--workers``, 2 by default), with
-``OMP_NUM_THREADS`` per process from ``--omp-threads``:
+``OMP_NUM_THREADS`` per process from ``--omp-threads`` (else the API's own: cores / W):
 
 1. uncached latency, sequential, unique query texts (every text misses the embedding and
    page caches): ``--rounds`` rounds, each running every mode on its own texts, the order of
@@ -26,8 +26,8 @@ Phases, against ``python -m api --workers W`` (W = ``--workers``, 2 by default),
 2. Zipf mix (s = 1.1) over ``--zipf-distinct`` texts none of which was asked before, HYBRID,
    concurrency 32, ``--zipf-duration`` s: req/s and percentiles over the whole run;
 3. cached throughput: 16 hot HYBRID queries at concurrency 32 for ``--duration`` s;
-4. cross-check: ``hey`` (if installed) on one cached query at c=32, beside our own closed
-   loop on the same query just before it.
+4. cross-check: ``hey`` (if installed) on one cached query at c=32, alternated with our own
+   closed loop on the same query (``--cross-rounds`` pairs, medians).
 
 Run (one bench at a time; about 4 minutes)::
 
@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -61,8 +62,13 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from api.search import lexical  # noqa: E402
+from api.search.filters import PostingFilter  # noqa: E402
+from api.search.ranking import query_words  # noqa: E402
+from api.search.vectors import to_pgvector_text  # noqa: E402
 from schemas.embedding import make_embedder  # noqa: E402
 from schemas.settings import Settings, load_settings  # noqa: E402
+from streams.index import VectorIndexManager  # noqa: E402
 from tests.bench.bench_api import (  # noqa: E402
     Api,
     CpuMeter,
@@ -71,6 +77,7 @@ from tests.bench.bench_api import (  # noqa: E402
     load_corpus,
     query_texts,
     sequential,
+    wait_for_quiet,
     wait_healthy,
     zipf_indices,
 )
@@ -140,6 +147,14 @@ async def uncached_rounds(
             "rounds": per[mode],
         }
     return out
+
+
+async def post_again(api: Api, payload: bytes) -> None:
+    """One request, sent again once if the server had closed the kept-alive connection."""
+    try:
+        await api.post(payload)
+    except aiohttp.ClientOSError:
+        await api.post(payload)
 
 
 def hey_run(url: str, payload: bytes, seconds: float, concurrency: int) -> dict[str, Any]:
@@ -233,8 +248,8 @@ async def bench(
 
                 hot_payloads = [body(t) for t in hot]
                 for p in hot_payloads:
-                    await api.post(p)
-                    await api.post(p)  # each of the 2 processes' L1 (or L2 at worst)
+                    await post_again(api, p)
+                    await post_again(api, p)  # each of the 2 processes' L1 (or L2 at worst)
                 out["cached"] = await closed_loop(
                     api,
                     lambda i: hot_payloads[i % HOT],
@@ -247,24 +262,83 @@ async def bench(
                 )
 
                 one = hot_payloads[0]
-                ours = await closed_loop(
-                    api,
-                    lambda i: one,
-                    concurrency=32,
-                    duration=args.hey_duration,
-                    max_requests=args.max_requests,
-                    progress=progress,
-                    label="4 cached, one query, c=32",
-                )
-            theirs = await asyncio.to_thread(hey_run, f"{base}/graphql", one, args.hey_duration, 32)
+                pairs = []
+                for r in range(args.cross_rounds):  # alternated: the machine's load drifts
+                    ours = await closed_loop(
+                        api,
+                        lambda i: one,
+                        concurrency=32,
+                        duration=args.hey_duration,
+                        max_requests=args.max_requests,
+                        progress=progress,
+                        label=f"4 cached, one query, c=32 ({r + 1})",
+                    )
+                    theirs = await asyncio.to_thread(
+                        hey_run, f"{base}/graphql", one, args.hey_duration, 32
+                    )
+                    keep = ("req_per_s", "p50_ms", "p95_ms", "p99_ms")
+                    pairs.append({"ours": {k: ours[k] for k in keep}, "hey": theirs})
             out["cross_check"] = {
-                "what": "one cached HYBRID search at c=32: our aiohttp closed loop, then hey",
-                "ours": {k: ours[k] for k in ("req_per_s", "p50_ms", "p95_ms", "p99_ms")},
-                "hey": theirs,
+                "what": "one cached HYBRID search at c=32: our aiohttp closed loop and hey,"
+                " alternated, each for --hey-duration s",
+                "rounds": pairs,
+                "median_req_per_s": {
+                    tool: statistics.median(p[tool].get("req_per_s") or 0.0 for p in pairs)
+                    for tool in ("ours", "hey")
+                },
             }
             console.print(f"cross-check: {out['cross_check']}")
         out["api_exit_code"] = child.stop()
         out["api_log_tail"] = child.tail(5)
+    out["where_time_goes"] = await where_time_goes(
+        settings, uncached[:: len(uncached) // 6], args.model
+    )
+    return out
+
+
+async def where_time_goes(settings: Settings, texts: list[str], model: str) -> dict[str, Any]:
+    """EXPLAIN ANALYZE of the KEYWORD and HYBRID statements for a few of the run's texts
+    (the words as typed, without alias groups), beside how many postings they match."""
+    embedder = make_embedder("hash", DIM)
+    conn = await asyncpg.connect(settings.postgres_dsn)
+    out: dict[str, Any] = {}
+    try:
+        state = await VectorIndexManager(settings.postgres_dsn).current(conn)
+        if state is not None:
+            await conn.execute(f"SET ivfflat.probes = {int(state.probes)}")
+        for text in texts:
+            words = [w.lower() for w in query_words(text)]
+            vector = to_pgvector_text(embedder.embed([text])[0], DIM)
+            statements = {
+                "KEYWORD": lexical.keyword_search(PostingFilter(), words, None, 11),
+                "HYBRID": lexical.hybrid_search(
+                    PostingFilter(),
+                    vector,
+                    words,
+                    None,
+                    11,
+                    window=200,
+                    semantic_weight=0.5,
+                    model=model,
+                    index=True,
+                ),
+            }
+            row: dict[str, Any] = {
+                "lexical_matches": await conn.fetchval(
+                    "SELECT count(*) FROM postings WHERE NOT deleted AND search_tsv @@"
+                    " plainto_tsquery('english', $1)",
+                    " ".join(words),
+                )
+            }
+            for mode, (query, params) in statements.items():
+                plan = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + query, *params)
+                lines = [r[0] for r in plan]
+                ms = [float(x) for x in re.findall(r"Execution Time: ([\d.]+)", lines[-1])]
+                row[f"{mode}_execution_ms"] = ms[0] if ms else None
+                row[f"{mode}_plan_top"] = lines[:3]
+            out[text] = row
+    finally:
+        await conn.close()
     return out
 
 
@@ -290,14 +364,18 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000, help="postings in the table")
     parser.add_argument("--embedder", default=default, help=f"the API's (default: {default})")
     parser.add_argument("--workers", type=int, default=2, help="API server processes")
-    parser.add_argument("--omp-threads", type=int, default=1, help="0: the engine's default")
+    parser.add_argument(
+        "--omp-threads", type=int, default=0, help="OMP_NUM_THREADS; 0: the API's own choice"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--per-round", type=int, default=60, help="queries per mode and round")
     parser.add_argument("--zipf-distinct", type=int, default=500)
     parser.add_argument("--zipf-duration", type=float, default=30.0)
     parser.add_argument("--duration", type=float, default=15.0, help="cached phase, s")
-    parser.add_argument("--hey-duration", type=float, default=10.0)
+    parser.add_argument("--hey-duration", type=float, default=6.0)
+    parser.add_argument("--cross-rounds", type=int, default=3, help="ours/hey alternations")
     parser.add_argument("--max-requests", type=int, default=200_000)
+    parser.add_argument("--quiet-wait", type=float, default=120.0, help="max s to wait for idle")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     args.model = make_embedder(args.embedder, DIM).name
@@ -306,6 +384,9 @@ def main() -> None:
 
     started = time.perf_counter()
     texts = query_texts(np.random.default_rng(5))
+    with console.status(f"waiting up to {args.quiet_wait:.0f} s for an idle machine"):
+        quiet = wait_for_quiet(args.quiet_wait)
+    console.print(f"machine before the stack: {quiet}")
     load_before = os.getloadavg()
     with (
         tempfile.TemporaryDirectory(prefix="bench-qp-") as home,
@@ -332,12 +413,14 @@ def main() -> None:
         },
         "server": {
             "command": f"python -m api --workers {args.workers}",
-            "omp_num_threads": args.omp_threads or "engine default",
+            "omp_num_threads": args.omp_threads
+            or "not set by the bench (api/cli.py: cores / workers when W > 1)",
         },
         "request": SEARCH_DOC,
         **result,
         "targets": {**TARGETS, "met": met},
         "machine": machine(
+            idle_wait_before_start=quiet,
             loadavg_before=[round(x, 2) for x in load_before],
             loadavg_after=[round(x, 2) for x in load_after],
         ),
