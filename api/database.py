@@ -7,6 +7,9 @@ named as one.
 - A request waits at most ``JOBSTREAM_API_POOL_ACQUIRE_TIMEOUT_S`` for a free connection,
   then gets an UNAVAILABLE error (GraphQL code ``UNAVAILABLE``, a 503 page) instead of
   queueing behind every other request.
+- One GraphQL operation holds at most ``JOBSTREAM_API_REQUEST_DB_CONNECTIONS`` connections
+  at once (:func:`request_connections`); its other statements queue behind them, not
+  ahead of other requests.
 - Connections carry ``application_name = jobstream-api``, so an operator (and the tests)
   can tell the API's statements apart in ``pg_stat_activity``.
 
@@ -16,7 +19,10 @@ PostgreSQL a cancel request when the task awaiting a query is cancelled.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Any
 
@@ -37,23 +43,55 @@ class StatementTimeout(UnavailableError):
     """PostgreSQL cancelled a statement that ran past ``statement_timeout``."""
 
 
-class _Acquire:
-    """``pool.acquire()`` with the pool's timeout and its failures as UnavailableErrors."""
+_REQUEST_SLOTS: ContextVar[asyncio.Semaphore | None] = ContextVar(
+    "jobstream_request_db_slots", default=None
+)
 
-    __slots__ = ("_inner", "_pool")
+
+@contextmanager
+def request_connections(limit: int) -> Iterator[None]:
+    """Within this block (and the tasks it starts) at most ``limit`` connections are held
+    at once: a costly GraphQL operation fans out into many resolvers, and without a bound
+    they would take every pooled connection ahead of other requests
+    (``JOBSTREAM_API_REQUEST_DB_CONNECTIONS``)."""
+    token = _REQUEST_SLOTS.set(asyncio.Semaphore(limit))
+    try:
+        yield
+    finally:
+        _REQUEST_SLOTS.reset(token)
+
+
+class _Acquire:
+    """``pool.acquire()`` within the request's connection slots, with the pool's timeout
+    and its failures as UnavailableErrors."""
+
+    __slots__ = ("_held", "_inner", "_pool", "_slots", "_timeout")
 
     def __init__(self, pool: ApiPool, timeout: float | None) -> None:
         self._pool = pool
-        self._inner = asyncpg.Pool.acquire(pool, timeout=timeout)
+        self._timeout = timeout
+        self._slots = _REQUEST_SLOTS.get()
+        self._held = False
+        self._inner: Any = None
 
     async def __aenter__(self) -> asyncpg.Connection:
         try:
+            if self._slots is not None:
+                # Not under the acquire timeout: this waits for the request's own other
+                # statements, and the operation's deadline bounds it.
+                await self._slots.acquire()
+                self._held = True
+            self._inner = asyncpg.Pool.acquire(self._pool, timeout=self._timeout)
             return await self._inner.__aenter__()
         except TimeoutError:
+            self._release_slot()
             raise DatabaseBusy(
                 f"no database connection became free within {self._pool.acquire_timeout_s:g} s"
                 " (JOBSTREAM_API_POOL_ACQUIRE_TIMEOUT_S): the server is busy, retry shortly"
             ) from None
+        except BaseException:
+            self._release_slot()
+            raise
 
     async def __aexit__(
         self,
@@ -61,7 +99,10 @@ class _Acquire:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._inner.__aexit__(exc_type, exc, tb)
+        try:
+            await self._inner.__aexit__(exc_type, exc, tb)
+        finally:
+            self._release_slot()
         if isinstance(exc, asyncpg.QueryCanceledError) and "statement timeout" in str(exc):
             raise StatementTimeout(
                 f"the database query ran longer than {self._pool.statement_timeout_s:g} s"
@@ -69,7 +110,14 @@ class _Acquire:
                 " narrow the request"
             ) from None
 
+    def _release_slot(self) -> None:
+        if self._held and self._slots is not None:
+            self._held = False
+            self._slots.release()
+
     def __await__(self) -> Any:
+        # A bare ``await pool.acquire()`` is released by ``pool.release``: no slot to hold.
+        self._slots = None
         return self.__aenter__().__await__()
 
 

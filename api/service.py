@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import json
 import re
 import unicodedata
@@ -310,15 +311,37 @@ class SearchService:
 
     async def similar(self, posting_id: str, first: int) -> list[tuple[SearchHit, PostingView]]:
         """The postings nearest to this one (itself excluded), best first."""
+        return (await self.similar_many([posting_id], first))[posting_id]
+
+    async def similar_many(
+        self, posting_ids: Sequence[str], first: int
+    ) -> dict[str, list[tuple[SearchHit, PostingView]]]:
+        """:meth:`similar` of many postings at once: their cached lists (L1, one MGET),
+        one statement for the rest, then one postings lookup for every hit -- a page's
+        nested ``similar`` fields cost a few round trips, not a task and a query each."""
         self.check_first(first)
-        hits: list[SearchHit] = await self._cached(
+        hits: dict[str, list[SearchHit]] = await self.cache.get_many_or_load(
             "similar",
-            f"{posting_id}\x1f{first}",
-            lambda: self.repository.similar(posting_id, first=first),
+            [f"{pid}\x1f{first}" for pid in dict.fromkeys(posting_ids)],
+            functools.partial(self._load_similar, first),
             self._hits_codec,
+            generational=True,
         )
-        found = await self.postings([hit.posting_id for hit in hits])
-        return [(hit, found[hit.posting_id]) for hit in hits if hit.posting_id in found]
+        found = await self.postings([h.posting_id for some in hits.values() for h in some])
+        return {
+            pid: [
+                (hit, found[hit.posting_id])
+                for hit in hits.get(f"{pid}\x1f{first}", [])
+                if hit.posting_id in found
+            ]
+            for pid in posting_ids
+        }
+
+    async def _load_similar(self, first: int, keys: list[str]) -> dict[str, list[SearchHit]]:
+        """Cache keys (id, unit separator, first) -> their hits, in one repository call."""
+        ids = {key: key.partition("\x1f")[0] for key in keys}
+        found = await self.repository.similar_many(list(ids.values()), first=first)
+        return {key: found[pid] for key, pid in ids.items()}
 
     async def suggestions(self, query_text: str, filter: PostingFilter) -> tuple[Suggestion, ...]:
         """Did you mean: the corrections of the query's words the lexical match used, and

@@ -183,6 +183,12 @@ class Settings(BaseSettings):
     api_pool_acquire_timeout_s: float = Field(
         2.0, gt=0, description="Longest wait for a free database connection (then UNAVAILABLE)."
     )
+    api_request_db_connections: int = Field(
+        2,
+        ge=1,
+        description="Most pooled database connections one GraphQL operation uses at once "
+        "(its other statements wait, within the acquire timeout), so no request takes the pool.",
+    )
     api_rate_limit_per_address: RateSetting = Field(
         Rate(50, 100),
         description="Requests without a valid API key, per client address (429 beyond; "

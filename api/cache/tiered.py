@@ -231,9 +231,12 @@ class TieredCache:
         keys: Iterable[str],
         loader: Callable[[list[str]], Awaitable[Mapping[str, T]]],
         codec: Codec[T],
+        *,
+        generational: bool = False,
     ) -> dict[str, T]:
-        """Values of many non-generational keys: L1, then one MGET, then one
-        ``loader(missing_keys)`` call, which returns the values it found by key.
+        """Values of many keys: L1, then one MGET, then one ``loader(missing_keys)`` call,
+        which returns the values it found by key (``generational`` as in
+        :meth:`get_or_load`: one data generation for all of them).
 
         Keys the loader does not return are left out of the result and not cached (a
         page of postings whose ids include a deleted one). Same single-flight and
@@ -245,8 +248,9 @@ class TieredCache:
         waits: dict[str, asyncio.Future[Any]] = {}
         joined: list[_Flight] = []
         mine: dict[str, tuple[str, _Flight]] = {}
+        gen = self._generation.visible if generational else None
         for key in dict.fromkeys(keys):
-            full = self._full_key(kind, key, None)
+            full = self._full_key(kind, key, gen)
             if self._l1 is not None:
                 value = self._l1.get(full, _MISSING)
                 if value is not _MISSING:

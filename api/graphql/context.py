@@ -11,9 +11,14 @@ from typing import TYPE_CHECKING, Any
 from strawberry.litestar import BaseContext
 from strawberry.types import Info
 
+from api.graphql.loaders import similar_loader
+
 if TYPE_CHECKING:
+    from strawberry.dataloader import DataLoader
+
     from api.cache import TieredCache
     from api.events import EventWriter
+    from api.graphql.loaders import SimilarKey, SimilarList
     from api.metrics import ApiMetrics
     from api.service import SearchService
     from schemas.auth import KeyRing, Principal
@@ -33,6 +38,14 @@ class Context(BaseContext, kw_only=True):
     metrics: ApiMetrics | None = None
     principal: Principal | None = None
     """Set by a mutation's permission check: the key it runs as."""
+    similar_batch: DataLoader[SimilarKey, SimilarList] | None = None
+    """This request's batch of ``similar`` fields, made on first use."""
+
+    def similar(self) -> DataLoader[SimilarKey, SimilarList]:
+        """The request's ``similar`` loader (:mod:`api.graphql.loaders`)."""
+        if self.similar_batch is None:
+            self.similar_batch = similar_loader(self.service)
+        return self.similar_batch
 
 
 ContextInfo = Info[Context, Any]

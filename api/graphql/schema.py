@@ -6,6 +6,8 @@
   execution, as the cost depends on variables), see :mod:`api.graphql.cost`;
 - time: :meth:`ApiSchema.execute` cancels an operation past its deadline
   (:mod:`api.graphql.deadline`);
+- connections: an operation holds at most ``JOBSTREAM_API_REQUEST_DB_CONNECTIONS`` pooled
+  connections at once (:func:`api.database.request_connections`);
 - documents: ``ParserCache`` and ``ValidationCache`` parse and validate each distinct
   document once (bounded LRU). Parse + validate cost ~1.8 ms per request, five times
   the execution of a cached search; clients send the same few documents with different
@@ -33,6 +35,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 
+from api.database import request_connections
 from api.graphql.cost import Charge, CostCache, CostLimit, alias_rule
 from api.graphql.deadline import within
 from api.graphql.errors import ErrorCodes
@@ -70,12 +73,18 @@ class ApiSchema(strawberry.Schema):
     unexpected errors with a correlation id and leaves client mistakes out of the logs),
     and with a deadline on every execution."""
 
-    def __init__(self, *args: Any, timeout_s: float, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, timeout_s: float, db_connections: int | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.timeout_s = timeout_s
+        self.db_connections = db_connections  # None: no per-operation bound
 
     async def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult:
-        return await within(self.timeout_s, super().execute(*args, **kwargs))
+        if self.db_connections is None:
+            return await within(self.timeout_s, super().execute(*args, **kwargs))
+        with request_connections(self.db_connections):
+            return await within(self.timeout_s, super().execute(*args, **kwargs))
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -113,6 +122,7 @@ def build_schema(
         extensions=extensions,
         config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),
         timeout_s=limits.graphql_timeout_s,
+        db_connections=limits.api_request_db_connections,
     )
 
 

@@ -153,7 +153,8 @@ class Posting:
         info: ContextInfo,
         first: Annotated[int | None, strawberry.argument(description="How many (default 5).")] = 5,
     ) -> list[SimilarPosting]:
-        pairs = await info.context.service.similar(str(self.id), 5 if first is None else first)
+        first = info.context.service.check_first(5 if first is None else first)
+        pairs = await info.context.similar().load((str(self.id), first))
         return [
             SimilarPosting(node=Posting.from_view(view), score=hit.score) for hit, view in pairs
         ]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -191,13 +192,45 @@ class PostingRepository:
     async def similar(self, posting_id: str, *, first: int) -> list[SearchHit]:
         """Nearest live postings to ``posting_id``'s embedding, itself excluded; [] if the
         posting is unknown or deleted."""
+        return (await self.similar_many([posting_id], first=first))[posting_id]
+
+    async def similar_many(
+        self, posting_ids: Sequence[str], *, first: int
+    ) -> dict[str, list[SearchHit]]:
+        """:meth:`similar` of many postings in one statement on one connection (a page's
+        nested ``similar`` fields would otherwise take a connection and a task each); every
+        id is in the result, [] for unknown or deleted ones. Like :meth:`_ranked`: the ANN
+        index when there is one, the exact scan for the sources it leaves short."""
         _check_first(first)
+        wanted = list(dict.fromkeys(posting_ids))
+        found: dict[str, list[SearchHit]] = {pid: [] for pid in wanted}
+        if not wanted:
+            return found
         async with self._pool.acquire() as conn:
-            text = await conn.fetchval(sql.EMBEDDING_OF, posting_id)
-        if text is None:
-            return []
-        rows = await self._ranked(text, PostingFilter(), None, first, exclude=posting_id)
-        return [_hit(r) for r in rows]
+            index = await self._current_index(conn)
+            if index is None:
+                self.stats.exact_searches += 1
+                rows = await conn.fetch(sql.similar_many(index=False), wanted, first)
+            else:
+                candidates = max(first * 2, first + 10)
+                async with conn.transaction(readonly=True):
+                    await conn.execute(self._settings(index, candidates))
+                    rows = list(
+                        await conn.fetch(sql.similar_many(index=True), wanted, first, candidates)
+                    )
+                    counts = Counter(r["source"] for r in rows)
+                    short = [pid for pid in wanted if counts[pid] < first]
+                    self.stats.index_searches += 1
+                    if short:
+                        # A short list: the live postings end here, or the iterative scan
+                        # stopped early; the exact scan decides for those sources.
+                        self.stats.fallbacks += 1
+                        again = set(short)
+                        rows = [r for r in rows if r["source"] not in again]
+                        rows += await conn.fetch(sql.similar_many(index=False), short, first)
+        for r in rows:
+            found[r["source"]].append(_hit(r))
+        return found
 
     async def _ranked(
         self,

@@ -158,6 +158,39 @@ def exact_search(
     return sql, params.values
 
 
+def similar_many(*, index: bool) -> str:
+    """The nearest live postings to each of many postings, in one statement: ``$1`` the
+    source ids, ``$2`` how many per source, ``$3`` (index only) candidates per source.
+
+    Per source, what :func:`index_search` / :func:`exact_search` do for one query vector:
+    live postings of the source's embedding model (vectors of two models never compare),
+    the source excluded, ordered by (distance, id). The source's embedding is an outer
+    reference of the LATERAL subquery, so each source is its own ANN scan (``index``) or
+    exact scan behind the OFFSET 0 fence. Unknown and deleted sources yield no rows.
+    """
+    distance = "p.embedding <=> src.embedding"
+    live = "NOT p.deleted AND p.id <> src.id AND p.embedding_model = src.embedding_model"
+    if index:
+        nearest = (
+            f"SELECT id, distance FROM (SELECT p.id, {distance} AS distance FROM postings p"
+            f" WHERE {live} ORDER BY {distance} LIMIT $3::int) AS candidates"
+            # "+ 0": as in index_search, relaxed-order output is not sorted.
+            " ORDER BY distance + 0, id LIMIT $2::int"
+        )
+    else:
+        nearest = (
+            f"SELECT id, distance FROM (SELECT p.id, {distance} AS distance FROM postings p"
+            f" WHERE {live} OFFSET 0) AS scored ORDER BY distance, id LIMIT $2::int"
+        )
+    return (
+        "SELECT src.id AS source, n.id, n.distance"
+        " FROM unnest($1::text[]) WITH ORDINALITY AS s(id, ord)"
+        " JOIN postings src ON src.id = s.id AND NOT src.deleted"
+        f" CROSS JOIN LATERAL ({nearest}) AS n"
+        " ORDER BY s.ord, n.distance, n.id"
+    )
+
+
 def count(f: PostingFilter) -> tuple[str, list[Any]]:
     params = Params()
     return f"SELECT count(*) FROM postings WHERE {where(f, params)}", params.values
@@ -238,9 +271,6 @@ def _grouped_counts(rows: str) -> str:
 
 
 GET_MANY = f"SELECT {VIEW_COLUMNS} FROM postings WHERE id = ANY($1::text[]) AND NOT deleted"
-
-# The embedding as text: independent of whether the pool registered a vector codec.
-EMBEDDING_OF = "SELECT embedding::text FROM postings WHERE id = $1 AND NOT deleted"
 
 # The newest *valid* cosine ANN index named in vector_index (streams/index.py writes it;
 # an interrupted CONCURRENTLY build leaves an invalid index that must not be trusted).
