@@ -37,6 +37,13 @@ from api.search.ranking import RRF_K
 from api.search.sql import QUERY_VECTOR, Params, facet_counts, of_model, where
 
 LEXICAL_QUERY = "(SELECT q FROM lexical_query)"
+# The tsquery of one spelling ``s`` of a word's group: a spelling of several words (an
+# alias table entry, "docs as code", or a phrase the query spelt) as a phrase, so its
+# common words do not match apart; one word as plainto_tsquery parses it.
+SPELLING_QUERY = (
+    "CASE WHEN strpos(s, ' ') > 0 THEN phraseto_tsquery('english', jobstream_search_text(s))"
+    " ELSE plainto_tsquery('english', jobstream_search_text(s)) END"
+)
 # What the highlighter may select beside the hits: the tsquery the page matched.
 MATCHED_QUERY = f"{LEXICAL_QUERY}::text AS matched_query"
 RANK = f"ts_rank_cd(search_tsv, {LEXICAL_QUERY}, 33)::float8"
@@ -53,7 +60,7 @@ def lexical_query_cte(words: str) -> str:
         " (count(*) FILTER (WHERE found))::float8 / greatest(count(*), 1) AS coverage"
         " FROM (SELECT tq, jobstream_occurs(tq) AS found"
         " FROM (SELECT (SELECT jobstream_tsquery_or(t) FROM (SELECT"
-        " plainto_tsquery('english', jobstream_search_text(s)) AS t"
+        f" {SPELLING_QUERY} AS t"
         " FROM unnest(string_to_array(w, E'\\n')) AS s) AS spellings WHERE numnode(t) > 0)"
         f" AS tq FROM unnest({words}) AS w) AS words WHERE numnode(tq) > 0) AS checked)"
     )

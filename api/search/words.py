@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from api.search.lexical import SPELLING_QUERY
 from api.search.skills import Suggestion
 from schemas.search.synonyms import SkillAliases
 
@@ -39,12 +40,12 @@ MAX_GUESS_LEN = 40
 # Which words' groups match some live posting, each word's own tsquery, and for the words
 # that match nothing the nearest vocabulary term live postings contain. $1: groups, $2:
 # the words, $3: edits allowed per word (0: never guess), $4: the alias table's spellings.
-RESOLVE = """
+RESOLVE = f"""
 SELECT g.i::int AS i, g.found, g.own, fix.term AS fix FROM (
     SELECT i, word, edits, plainto_tsquery('english', jobstream_search_text(word))::text AS own,
         tq IS NULL OR jobstream_occurs(tq) AS found
     FROM (SELECT i, word, edits, (SELECT jobstream_tsquery_or(t) FROM (
-            SELECT plainto_tsquery('english', jobstream_search_text(s)) AS t
+            SELECT {SPELLING_QUERY} AS t
             FROM unnest(string_to_array(spelt, E'\\n')) AS s) AS spellings
             WHERE numnode(t) > 0) AS tq
         FROM unnest($1::text[], $2::text[], $3::int[]) WITH ORDINALITY AS w(spelt, word, edits, i)

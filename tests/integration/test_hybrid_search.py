@@ -153,7 +153,6 @@ async def ids(
     [
         ("Patroni", "needle-patroni"),
         ("pgBackRest", "needle-pgbackrest"),
-        ("Docs-as-code", "needle-docs"),
     ],
 )
 async def test_a_rare_exact_term_ranks_its_posting_first(
@@ -161,6 +160,20 @@ async def test_a_rare_exact_term_ranks_its_posting_first(
 ) -> None:
     assert await ids(repo, query, KEYWORD) == [needle]
     assert (await ids(repo, query, HYBRID))[0] == needle
+
+
+async def test_a_term_with_aliases_finds_every_spelling(
+    repo: PostingRepository, pool: asyncpg.Pool
+) -> None:
+    """Docs-as-code is an alias of the skill generated postings spell "docs as code"."""
+    async with pool.acquire() as conn:
+        spelt = await conn.fetch(
+            "SELECT id FROM postings WHERE NOT deleted AND skills && $1::text[]",
+            ["docs as code", "docs-as-code"],
+        )
+    found = await ids(repo, "Docs-as-code", KEYWORD, first=1000)
+    assert "needle-docs" in found
+    assert set(found) == {r["id"] for r in spelt}
 
 
 @pytest.mark.parametrize("term", ["C++", "C#", "Node.js", "CI/CD", "pgBackRest"])
