@@ -105,61 +105,76 @@ class MiniLMEmbedder:
 
     def _batches(self, order: I64, lengths: I64) -> list[I64]:
         """Split length-sorted indices into runs of at most ``max_batch_tokens`` tokens."""
-        cumulative = np.cumsum(lengths[order])
-        cuts: list[int] = []
-        limit = self._max_batch_tokens
-        while True:
-            cut = int(np.searchsorted(cumulative, limit, side="right"))
-            if cut >= len(order):
-                break
-            cut = max(cut, cuts[-1] + 1 if cuts else 1)  # never an empty batch
-            cuts.append(cut)
-            limit = int(cumulative[cut - 1]) + self._max_batch_tokens
-        return np.split(order, cuts)
+        return token_batches(order, lengths, self._max_batch_tokens)
 
     def _forward(self, w: MiniLMWeights, tokens: I64, lengths: I64) -> F32:
-        """BERT encoder + mean pooling for packed sequences -> (B, H), unnormalised.
+        """Word embeddings of packed tokens through the encoder -> (B, H) mean pools."""
+        return encode_packed(w, w.word[tokens], lengths, self._chunk_rows, self._attn_budget)
 
-        Only attention needs whole sequences; everything after it (output projection,
-        LayerNorms, feed-forward, next layer's QKV) is row-wise, so it runs in row chunks
-        whose intermediates stay in cache. Buffers are allocated once per batch."""
-        rows, hidden = len(tokens), w.word.shape[1]
-        inter, eps = w.layers[0].w_in.shape[1], w.layer_norm_eps
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        positions = np.arange(rows) - np.repeat(starts, lengths)
-        x = w.word[tokens]
-        x += w.pos_type[positions]
-        layer_norm_(x, w.ln_g, w.ln_b, eps)
-        qkv = np.empty((rows, 3 * hidden), dtype=np.float32)
-        np.matmul(x, w.layers[0].w_qkv, out=qkv)
-        qkv[:, :hidden] += w.layers[0].b_q
-        ctx = np.empty_like(x)
-        chunk = min(rows, self._chunk_rows)
-        h_buf = np.empty((chunk, hidden), dtype=np.float32)
-        ffn = np.empty((4, chunk, inter), dtype=np.float32)
-        attention = PackedAttention(lengths, hidden, w.num_heads, self._attn_budget)
-        for i, lw in enumerate(w.layers):
-            attention(qkv, ctx)
-            nxt = w.layers[i + 1] if i + 1 < len(w.layers) else None
-            for r in range(0, rows, chunk):
-                xs = x[r : r + chunk]
-                h = h_buf[: len(xs)]
-                mid, z, t, q = ffn[:, : len(xs)]
-                np.matmul(ctx[r : r + chunk], lw.w_o, out=h)
-                h += lw.b_o
-                h += xs
-                layer_norm_(h, lw.ln1_g, lw.ln1_b, eps)
-                np.matmul(h, lw.w_in, out=mid)
-                mid += lw.b_in
-                gelu_(mid, z, t, q)
-                np.matmul(mid, lw.w_out, out=xs)
-                xs += lw.b_out
-                xs += h
-                layer_norm_(xs, lw.ln2_g, lw.ln2_b, eps)
-                if nxt is not None:
-                    qs = qkv[r : r + chunk]
-                    np.matmul(xs, nxt.w_qkv, out=qs)
-                    qs[:, :hidden] += nxt.b_q
-        pooled: F32 = np.add.reduceat(x, starts, axis=0)
-        pooled /= lengths[:, None].astype(np.float32)
-        return pooled
+
+def encode_packed(
+    w: MiniLMWeights, x: F32, lengths: I64, chunk_rows: int = 128, attn_budget: int = 1 << 18
+) -> F32:
+    """BERT encoder + mean pooling for packed sequences -> (B, H), unnormalised.
+
+    ``x`` holds the packed tokens' word embeddings (T, H) and is overwritten; positions
+    restart at 0 with each sequence. Shared by every BERT-shaped model here (``w.word`` is
+    not read, so a model may keep its word table in another form).
+
+    Only attention needs whole sequences; everything after it (output projection,
+    LayerNorms, feed-forward, next layer's QKV) is row-wise, so it runs in row chunks
+    whose intermediates stay in cache. Buffers are allocated once per batch."""
+    rows, hidden = x.shape
+    inter, eps = w.layers[0].w_in.shape[1], w.layer_norm_eps
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    positions = np.arange(rows) - np.repeat(starts, lengths)
+    x += w.pos_type[positions]
+    layer_norm_(x, w.ln_g, w.ln_b, eps)
+    qkv = np.empty((rows, 3 * hidden), dtype=np.float32)
+    np.matmul(x, w.layers[0].w_qkv, out=qkv)
+    qkv[:, :hidden] += w.layers[0].b_q
+    ctx = np.empty_like(x)
+    chunk = min(rows, chunk_rows)
+    h_buf = np.empty((chunk, hidden), dtype=np.float32)
+    ffn = np.empty((4, chunk, inter), dtype=np.float32)
+    attention = PackedAttention(lengths, hidden, w.num_heads, attn_budget)
+    for i, lw in enumerate(w.layers):
+        attention(qkv, ctx)
+        nxt = w.layers[i + 1] if i + 1 < len(w.layers) else None
+        for r in range(0, rows, chunk):
+            xs = x[r : r + chunk]
+            h = h_buf[: len(xs)]
+            mid, z, t, q = ffn[:, : len(xs)]
+            np.matmul(ctx[r : r + chunk], lw.w_o, out=h)
+            h += lw.b_o
+            h += xs
+            layer_norm_(h, lw.ln1_g, lw.ln1_b, eps)
+            np.matmul(h, lw.w_in, out=mid)
+            mid += lw.b_in
+            gelu_(mid, z, t, q)
+            np.matmul(mid, lw.w_out, out=xs)
+            xs += lw.b_out
+            xs += h
+            layer_norm_(xs, lw.ln2_g, lw.ln2_b, eps)
+            if nxt is not None:
+                qs = qkv[r : r + chunk]
+                np.matmul(xs, nxt.w_qkv, out=qs)
+                qs[:, :hidden] += nxt.b_q
+    pooled: F32 = np.add.reduceat(x, starts, axis=0)
+    pooled /= lengths[:, None].astype(np.float32)
+    return pooled
+
+
+def token_batches(order: I64, lengths: I64, max_batch_tokens: int) -> list[I64]:
+    """Split length-sorted indices into runs of at most ``max_batch_tokens`` tokens."""
+    cumulative = np.cumsum(lengths[order])
+    cuts: list[int] = []
+    limit = max_batch_tokens
+    while True:
+        cut = int(np.searchsorted(cumulative, limit, side="right"))
+        cut = max(cut, cuts[-1] + 1 if cuts else 1)  # never an empty batch
+        if cut >= len(order):
+            break
+        cuts.append(cut)
+        limit = int(cumulative[cut - 1]) + max_batch_tokens
+    return np.split(order, cuts)

