@@ -64,6 +64,7 @@ class FakeRepository:
         self.rows = {pid: view(pid) for pid in IDS}
         self.searches: list[tuple[int, str | None]] = []
         self.get_many_calls: list[list[str]] = []
+        self.similar_calls: list[tuple[list[str], int]] = []
         self.rankings: list[dict[str, Any]] = []
         self.counted: list[tuple[bool, str, SearchMode]] = []
 
@@ -90,8 +91,14 @@ class FakeRepository:
         self.get_many_calls.append(list(ids))
         return {pid: self.rows[pid] for pid in ids if pid in self.rows}
 
-    async def similar(self, posting_id: str, *, first: int) -> list[SearchHit]:
-        return [SearchHit(pid, 0.5) for pid in IDS if pid != posting_id][:first]
+    async def similar_many(
+        self, posting_ids: Sequence[str], *, first: int
+    ) -> dict[str, list[SearchHit]]:
+        self.similar_calls.append((list(posting_ids), first))
+        return {
+            source: [SearchHit(pid, 0.5) for pid in IDS if pid != source][:first]
+            for source in posting_ids
+        }
 
     async def facets(self, filter: PostingFilter) -> Facets:
         return Facets.empty()
