@@ -462,6 +462,33 @@ async def test_last_page_falls_back_to_exact(
     assert repo.stats.fallbacks == 1
 
 
+async def test_similar_of_many_postings_goes_through_the_index_in_one_statement(
+    ivfflat: int, repo: PostingRepository, pool: asyncpg.Pool, rows: list[Row]
+) -> None:
+    sources = [r for r in rows if not r.deleted and r.embedding is not None][:10]
+    found = await repo.similar_many([r.id for r in sources] + ["unknown"], first=10)
+    assert repo.stats.index_searches == 1
+    assert found["unknown"] == []
+    recalls = []
+    for r in sources:
+        assert r.embedding is not None
+        truth = [x for x in exact_ranking(rows, r.embedding, PostingFilter()) if x[0] != r.id]
+        got = [h.posting_id for h in found[r.id]]
+        assert r.id not in got
+        assert len(got) == 10
+        recalls.append(len({i for i, _ in truth[:10]} & set(got)) / 10)
+    assert np.mean(recalls) >= 0.9
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(f"SET LOCAL ivfflat.probes = {ivfflat}")
+        plan = await conn.fetchval(
+            "EXPLAIN (FORMAT JSON) " + search_sql.similar_many(index=True),
+            [r.id for r in sources],
+            10,
+            30,
+        )
+    assert INDEX in str(plan)
+
+
 async def _generic_plan(conn: asyncpg.Connection, query: str, args: list[object]) -> str:
     """The plan a cached prepared statement would run (generic: no parameter values)."""
     await conn.execute("SET plan_cache_mode = force_generic_plan")
