@@ -698,6 +698,7 @@ def schema_without_document_caches(max_depth: int) -> Any:
             ErrorCodes,
         ],
         config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),
+        timeout_s=30.0,
     )
 
 
