@@ -5,9 +5,9 @@ Imports only from :mod:`schemas`; the contract with the sink is the ``postings``
 """
 
 from api.search.errors import InvalidCursor, InvalidFilter, InvalidQuery
-from api.search.filters import PostingFilter
 from api.search.models import EXPERIENCE_BUCKETS, Facets, PostingView, SearchHit, SearchPage
 from api.search.repository import MAX_FIRST, PostingRepository, SearchStats
+from schemas.search.filters import PostingFilter
 
 __all__ = [
     "EXPERIENCE_BUCKETS",

@@ -8,19 +8,9 @@ logs; ``message`` is the sentence a client sees.
 from __future__ import annotations
 
 from schemas.errors import BadInputError
+from schemas.search.filters import InvalidFilter
 
-
-class InvalidFilter(BadInputError):
-    """A filter value the search cannot use; ``field`` names the PostingFilter field."""
-
-    argument = "filter"
-    field: str
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message, field=field)
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
+__all__ = ["InvalidCursor", "InvalidFilter", "InvalidQuery"]
 
 
 class InvalidCursor(BadInputError):

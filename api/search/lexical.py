@@ -32,9 +32,9 @@ from __future__ import annotations
 from typing import Any
 
 from api.search.cursor import Keyset
-from api.search.filters import PostingFilter
 from api.search.ranking import RRF_K
 from api.search.sql import QUERY_VECTOR, Params, facet_counts, of_model, where
+from schemas.search.filters import PostingFilter
 
 LEXICAL_QUERY = "(SELECT q FROM lexical_query)"
 # The tsquery of one spelling ``s`` of a word's group: a spelling of several words (an

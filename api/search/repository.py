@@ -34,12 +34,12 @@ import numpy.typing as npt
 from api.search import lexical, skills, sql, words
 from api.search.cursor import Keyset, decode_cursor, encode_cursor, filter_fingerprint
 from api.search.errors import InvalidQuery
-from api.search.filters import PostingFilter
 from api.search.highlight import HEADLINES, Highlight, encode, term_highlights
 from api.search.models import Facets, PostingView, SearchHit, SearchPage
 from api.search.ranking import Ranking, SearchMode, query_words
 from api.search.vectors import to_pgvector_text
 from schemas.search import synonyms
+from schemas.search.filters import PostingFilter
 
 MAX_FIRST = 1000
 SEMANTIC = Ranking(SearchMode.SEMANTIC)  # the repository's default: vectors only

@@ -1,6 +1,6 @@
 """Skill aliases and typos at query time: filter conditions and "did you mean".
 
-Filters hold canonical skills (:mod:`api.search.filters`); a stored posting may still say
+Filters hold canonical skills (:mod:`schemas.search.filters`); a stored posting may still say
 "k8s" or "golang", as producers wrote it. Query-time expansion matches every spelling of a
 skill's alias group, so the table can change (or a user file extend it) without rewriting
 a single row, and the sink keeps storing what producers sent. Both forms are served by the

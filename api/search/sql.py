@@ -34,10 +34,10 @@ from typing import Any
 
 from api.search import skills
 from api.search.cursor import Keyset
-from api.search.filters import PostingFilter
 from api.search.models import PostingView
 from schemas.db.postings import select_list
 from schemas.search import synonyms
+from schemas.search.filters import PostingFilter
 
 QUERY_VECTOR = "(SELECT $1::text::vector)"
 DISTANCE = f"embedding <=> {QUERY_VECTOR}"

@@ -63,10 +63,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from api.search import lexical  # noqa: E402
-from api.search.filters import PostingFilter  # noqa: E402
 from api.search.ranking import query_words  # noqa: E402
 from api.search.vectors import to_pgvector_text  # noqa: E402
 from schemas.embedding import make_embedder  # noqa: E402
+from schemas.search.filters import PostingFilter  # noqa: E402
 from schemas.settings import Settings, load_settings  # noqa: E402
 from streams.index import VectorIndexManager  # noqa: E402
 from tests.bench.bench_api import (  # noqa: E402

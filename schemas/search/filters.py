@@ -1,5 +1,8 @@
 """What a search may be restricted to: :class:`PostingFilter`, validated and canonical.
 
+In schemas because a search (api) and a saved search's alert matching (streams) must
+mean the same thing by it.
+
 A filter arrives from GraphQL arguments, so every value is checked here with a message
 naming the field (:class:`InvalidFilter`), and normalised the way the sink stores the
 columns: enum *names*, upper-case ISO codes, skills in the canonical form of
@@ -20,15 +23,28 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from api.search.errors import InvalidFilter
 from schemas.domain import COUNTRY_CODES, CURRENCY_CODES, EmploymentType, EnglishLevel, RemoteMode
 from schemas.domain import limits as L
 from schemas.domain.errors import InvalidPosting
 from schemas.domain.text import line, skill
+from schemas.errors import BadInputError
 from schemas.search import synonyms
 
 _TUPLE_FIELDS = ("english_levels", "remote_modes", "employment_types", "skills_all", "skills_any")
 _CACHE_KEY_VERSION = 1
+
+
+class InvalidFilter(BadInputError):
+    """A filter value the search cannot use; ``field`` names the PostingFilter field."""
+
+    argument = "filter"
+    field: str
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message, field=field)
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
 
 
 @dataclass(frozen=True)
