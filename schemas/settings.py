@@ -42,6 +42,9 @@ _TOPIC_FIELDS = (
     "topic_gateway_sequences",
     "topic_operations",
     "topic_api_keys",
+    "topic_saved_searches",
+    "topic_alerts",
+    "topic_webhook_dead_letters",
 )
 _ERROR_CLASS = re.compile(r"^[a-z0-9_*?]{1,64}$")
 _RATE_FIELDS = (
@@ -110,6 +113,13 @@ class Settings(BaseSettings):
     )
     topic_api_keys: str = Field(
         "api-keys.v1", description="Publisher API keys: hashed secrets, scopes (compacted)."
+    )
+    topic_saved_searches: str = Field(
+        "saved-searches.v1", description="Saved searches of job alerts (compacted)."
+    )
+    topic_alerts: str = Field("alerts.v1", description="Matches of saved searches: the alerts.")
+    topic_webhook_dead_letters: str = Field(
+        "alerts.v1.webhook-dlq", description="Alerts whose webhook failed for the retry period."
     )
     topic_partitions: int = Field(6, ge=1, le=1000, description="Partitions of postings.v1.")
     invalidation_retention_ms: int = Field(

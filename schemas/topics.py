@@ -82,6 +82,12 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             1,
             {"retention.ms": str(7 * 24 * 3600 * 1000), "cleanup.policy": "delete"},
         ),
+        # Job alerts (issue #13): saved searches are a small table kept as a topic, the
+        # source of truth of the saved_searches read model; alerts are kept forever like
+        # postings (the subscription resumes from any of them); webhook dead letters too.
+        TopicSpec(settings.topic_saved_searches, settings.topic_partitions, dict(COMPACTED)),
+        TopicSpec(settings.topic_alerts, settings.topic_partitions, dict(KEEP_FOREVER)),
+        TopicSpec(settings.topic_webhook_dead_letters, 1, dict(KEEP_FOREVER)),
     ]
     return [TopicSpec(t.name, t.partitions, {**t.config, **largest}) for t in specs]
 

@@ -31,6 +31,9 @@ def test_defaults() -> None:
         "gateway-sequences.v1",
         "operations.v1",
         "api-keys.v1",
+        "saved-searches.v1",
+        "alerts.v1",
+        "alerts.v1.webhook-dlq",
     )
     assert s.topic_partitions == 6
     assert s.embedding_dim == 384
