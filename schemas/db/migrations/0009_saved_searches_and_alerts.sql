@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS saved_searches (
     currency             text,
     posted_after         timestamptz,
     webhook_url          text,
+    webhook_signing_secret text,
     email                text,
     email_schedule       text CHECK (email_schedule IN ('IMMEDIATE', 'DAILY')),
     unsubscribe_token    text,

@@ -25,21 +25,21 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19jobstream/v1/alerts.proto\x12\x0cjobstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"c\n\x08\x44\x65livery\x12\x13\n\x0bwebhook_url\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x33\n\x0e\x65mail_schedule\x18\x03 \x01(\x0e\x32\x1b.jobstream.v1.EmailSchedule\"\xe3\x02\n\x0bSavedSearch\x12\n\n\x02id\x18\x01 \x01(\t\x12\x15\n\rsecret_sha256\x18\x02 \x01(\x0c\x12\r\n\x05query\x18\x03 \x01(\t\x12\x13\n\x0b\x66ilter_json\x18\x04 \x01(\t\x12+\n\x04mode\x18\x05 \x01(\x0e\x32\x1d.jobstream.v1.SavedSearchMode\x12\x11\n\tmin_score\x18\x06 \x01(\x02\x12(\n\x08\x64\x65livery\x18\x07 \x01(\x0b\x32\x16.jobstream.v1.Delivery\x12\x17\n\x0fquery_embedding\x18\x08 \x01(\x0c\x12\x17\n\x0f\x65mbedding_model\x18\t \x01(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x64\x65leted\x18\x0b \x01(\x08\x12\x15\n\rbackfill_days\x18\x0c \x01(\r\x12\x19\n\x11unsubscribe_token\x18\r \x01(\t\"\x8f\x02\n\x05\x41lert\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0fsaved_search_id\x18\x02 \x01(\t\x12\x12\n\nposting_id\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x03\x12\r\n\x05score\x18\x05 \x01(\x02\x12\x17\n\x0fhighlights_json\x18\x06 \x01(\t\x12\x10\n\x08\x62\x61\x63kfill\x18\x07 \x01(\x08\x12\x0e\n\x06\x63losed\x18\x08 \x01(\x08\x12\x30\n\x0c\x63ommitted_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nmatched_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sequence\x18\x0b \x01(\x03*\x82\x01\n\x0fSavedSearchMode\x12!\n\x1dSAVED_SEARCH_MODE_UNSPECIFIED\x10\x00\x12\x17\n\x13SAVED_SEARCH_HYBRID\x10\x01\x12\x19\n\x15SAVED_SEARCH_SEMANTIC\x10\x02\x12\x18\n\x14SAVED_SEARCH_KEYWORD\x10\x03*U\n\rEmailSchedule\x12\x1e\n\x1a\x45MAIL_SCHEDULE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x45MAIL_IMMEDIATE\x10\x01\x12\x0f\n\x0b\x45MAIL_DAILY\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19jobstream/v1/alerts.proto\x12\x0cjobstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"c\n\x08\x44\x65livery\x12\x13\n\x0bwebhook_url\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x33\n\x0e\x65mail_schedule\x18\x03 \x01(\x0e\x32\x1b.jobstream.v1.EmailSchedule\"\x83\x03\n\x0bSavedSearch\x12\n\n\x02id\x18\x01 \x01(\t\x12\x15\n\rsecret_sha256\x18\x02 \x01(\x0c\x12\r\n\x05query\x18\x03 \x01(\t\x12\x13\n\x0b\x66ilter_json\x18\x04 \x01(\t\x12+\n\x04mode\x18\x05 \x01(\x0e\x32\x1d.jobstream.v1.SavedSearchMode\x12\x11\n\tmin_score\x18\x06 \x01(\x02\x12(\n\x08\x64\x65livery\x18\x07 \x01(\x0b\x32\x16.jobstream.v1.Delivery\x12\x17\n\x0fquery_embedding\x18\x08 \x01(\x0c\x12\x17\n\x0f\x65mbedding_model\x18\t \x01(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x64\x65leted\x18\x0b \x01(\x08\x12\x15\n\rbackfill_days\x18\x0c \x01(\r\x12\x19\n\x11unsubscribe_token\x18\r \x01(\t\x12\x1e\n\x16webhook_signing_secret\x18\x0e \x01(\t\"\x8f\x02\n\x05\x41lert\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0fsaved_search_id\x18\x02 \x01(\t\x12\x12\n\nposting_id\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x03\x12\r\n\x05score\x18\x05 \x01(\x02\x12\x17\n\x0fhighlights_json\x18\x06 \x01(\t\x12\x10\n\x08\x62\x61\x63kfill\x18\x07 \x01(\x08\x12\x0e\n\x06\x63losed\x18\x08 \x01(\x08\x12\x30\n\x0c\x63ommitted_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nmatched_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sequence\x18\x0b \x01(\x03*\x82\x01\n\x0fSavedSearchMode\x12!\n\x1dSAVED_SEARCH_MODE_UNSPECIFIED\x10\x00\x12\x17\n\x13SAVED_SEARCH_HYBRID\x10\x01\x12\x19\n\x15SAVED_SEARCH_SEMANTIC\x10\x02\x12\x18\n\x14SAVED_SEARCH_KEYWORD\x10\x03*U\n\rEmailSchedule\x12\x1e\n\x1a\x45MAIL_SCHEDULE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x45MAIL_IMMEDIATE\x10\x01\x12\x0f\n\x0b\x45MAIL_DAILY\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jobstream.v1.alerts_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SAVEDSEARCHMODE']._serialized_start=810
-  _globals['_SAVEDSEARCHMODE']._serialized_end=940
-  _globals['_EMAILSCHEDULE']._serialized_start=942
-  _globals['_EMAILSCHEDULE']._serialized_end=1027
+  _globals['_SAVEDSEARCHMODE']._serialized_start=842
+  _globals['_SAVEDSEARCHMODE']._serialized_end=972
+  _globals['_EMAILSCHEDULE']._serialized_start=974
+  _globals['_EMAILSCHEDULE']._serialized_end=1059
   _globals['_DELIVERY']._serialized_start=76
   _globals['_DELIVERY']._serialized_end=175
   _globals['_SAVEDSEARCH']._serialized_start=178
-  _globals['_SAVEDSEARCH']._serialized_end=533
-  _globals['_ALERT']._serialized_start=536
-  _globals['_ALERT']._serialized_end=807
+  _globals['_SAVEDSEARCH']._serialized_end=565
+  _globals['_ALERT']._serialized_start=568
+  _globals['_ALERT']._serialized_end=839
 # @@protoc_insertion_point(module_scope)

@@ -40,7 +40,7 @@ class Delivery(_message.Message):
     def __init__(self, webhook_url: _Optional[str] = ..., email: _Optional[str] = ..., email_schedule: _Optional[_Union[EmailSchedule, str]] = ...) -> None: ...
 
 class SavedSearch(_message.Message):
-    __slots__ = ("id", "secret_sha256", "query", "filter_json", "mode", "min_score", "delivery", "query_embedding", "embedding_model", "created_at", "deleted", "backfill_days", "unsubscribe_token")
+    __slots__ = ("id", "secret_sha256", "query", "filter_json", "mode", "min_score", "delivery", "query_embedding", "embedding_model", "created_at", "deleted", "backfill_days", "unsubscribe_token", "webhook_signing_secret")
     ID_FIELD_NUMBER: _ClassVar[int]
     SECRET_SHA256_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
@@ -54,6 +54,7 @@ class SavedSearch(_message.Message):
     DELETED_FIELD_NUMBER: _ClassVar[int]
     BACKFILL_DAYS_FIELD_NUMBER: _ClassVar[int]
     UNSUBSCRIBE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_SIGNING_SECRET_FIELD_NUMBER: _ClassVar[int]
     id: str
     secret_sha256: bytes
     query: str
@@ -67,7 +68,8 @@ class SavedSearch(_message.Message):
     deleted: bool
     backfill_days: int
     unsubscribe_token: str
-    def __init__(self, id: _Optional[str] = ..., secret_sha256: _Optional[bytes] = ..., query: _Optional[str] = ..., filter_json: _Optional[str] = ..., mode: _Optional[_Union[SavedSearchMode, str]] = ..., min_score: _Optional[float] = ..., delivery: _Optional[_Union[Delivery, _Mapping]] = ..., query_embedding: _Optional[bytes] = ..., embedding_model: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deleted: _Optional[bool] = ..., backfill_days: _Optional[int] = ..., unsubscribe_token: _Optional[str] = ...) -> None: ...
+    webhook_signing_secret: str
+    def __init__(self, id: _Optional[str] = ..., secret_sha256: _Optional[bytes] = ..., query: _Optional[str] = ..., filter_json: _Optional[str] = ..., mode: _Optional[_Union[SavedSearchMode, str]] = ..., min_score: _Optional[float] = ..., delivery: _Optional[_Union[Delivery, _Mapping]] = ..., query_embedding: _Optional[bytes] = ..., embedding_model: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deleted: _Optional[bool] = ..., backfill_days: _Optional[int] = ..., unsubscribe_token: _Optional[str] = ..., webhook_signing_secret: _Optional[str] = ...) -> None: ...
 
 class Alert(_message.Message):
     __slots__ = ("id", "saved_search_id", "posting_id", "version", "score", "highlights_json", "backfill", "closed", "committed_at", "matched_at", "sequence")
