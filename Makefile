@@ -26,7 +26,8 @@ browser-deps:
 ## demo: install, start the stack, create a demo publish key, stream 10,000 postings with real multilingual-e5 embeddings
 # The UI works from the first second (postings appear as they land). Vectors are kept in
 # ~/.cache/jobstream/embeddings (JOBSTREAM_EMBEDDING_CACHE_DIR), so a second `make demo`,
-# in this checkout or a fresh clone, skips the model. The demo embeds each posting's title
+# in this checkout or a fresh clone, skips the model; the default demo's e5 vectors also
+# ship in gateway/seeds/ (int8, ~4 MB), so even the first run on a machine skips it. The demo embeds each posting's title
 # and skills (`--embed-text brief`, ~3x faster than summary with e5 on 2 cores; the
 # description is still matched by its words); DEMO_EMBED_TEXT=summary or full for more.
 # JOBSTREAM_EMBEDDER=minilm (English) or hash (seconds) make demo embeds with another model.

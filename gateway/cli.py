@@ -261,9 +261,11 @@ def _generated_source(
 
     compute: Callable[[list[str]], object] = model.embed
     if cache_dir is not None and kind != "hash":  # hashing is cheaper than a lookup
+        from gateway import embedding_seed
         from gateway.embedding_cache import EmbeddingCache, cache_path
 
-        store = EmbeddingCache(cache_path(cache_dir, model.name), dim)
+        seed_vectors = embedding_seed.load(model.name, dim)
+        store = EmbeddingCache(cache_path(cache_dir, model.name), dim, seed=seed_vectors)
         compute = functools.partial(store.embed, compute=model.embed)
 
     async def embed(texts: list[str]) -> object:

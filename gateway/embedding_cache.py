@@ -19,7 +19,7 @@ import hashlib
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +41,11 @@ def text_key(text: str) -> bytes:
 class EmbeddingCache:
     """A text -> vector store for one model and dimension; safe to share across threads."""
 
-    def __init__(self, path: Path, dim: int) -> None:
+    def __init__(self, path: Path, dim: int, seed: Mapping[bytes, F32] | None = None) -> None:
         self.path = path
         self.dim = dim
+        self.seed = seed  # shipped vectors (gateway.embedding_seed), read before the model
+        self.seeded = 0
         self.hits = 0
         self.misses = 0
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,6 +97,17 @@ class EmbeddingCache:
         for i, vector in enumerate(cached):
             if vector is not None:
                 out[i] = vector
+        if missing and self.seed is not None:
+            from gateway.embedding_seed import seed_key
+
+            from_seed = [(i, self.seed.get(seed_key(texts[i]))) for i in missing]
+            found = [(i, v) for i, v in from_seed if v is not None]
+            for i, vector in found:
+                out[i] = vector
+            if found:
+                self.put_many([texts[i] for i, _ in found], np.stack([v for _, v in found]))
+                self.seeded += len(found)
+            missing = [i for i, v in from_seed if v is None]
         if missing:
             wanted = [texts[i] for i in missing]
             fresh = np.asarray(compute(wanted), dtype=np.float32)
