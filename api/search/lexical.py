@@ -35,15 +35,9 @@ from api.search.cursor import Keyset
 from api.search.ranking import RRF_K
 from api.search.sql import QUERY_VECTOR, Params, facet_counts, of_model, where
 from schemas.search.filters import PostingFilter
+from schemas.search.lexical import SPELLING_QUERY
 
 LEXICAL_QUERY = "(SELECT q FROM lexical_query)"
-# The tsquery of one spelling ``s`` of a word's group: a spelling of several words (an
-# alias table entry, "docs as code", or a phrase the query spelt) as a phrase, so its
-# common words do not match apart; one word as plainto_tsquery parses it.
-SPELLING_QUERY = (
-    "CASE WHEN strpos(s, ' ') > 0 THEN phraseto_tsquery('english', jobstream_search_text(s))"
-    " ELSE plainto_tsquery('english', jobstream_search_text(s)) END"
-)
 # What the highlighter may select beside the hits: the tsquery the page matched.
 MATCHED_QUERY = f"{LEXICAL_QUERY}::text AS matched_query"
 RANK = f"ts_rank_cd(search_tsv, {LEXICAL_QUERY}, 33)::float8"

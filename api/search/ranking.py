@@ -14,16 +14,16 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 
 from api.search.errors import InvalidQuery
+from schemas.search.lexical import MAX_WORDS, query_words
+
+__all__ = ["MAX_WORDS", "Ranking", "SearchMode", "match_floor", "query_words"]
 
 RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al. 2009; Elasticsearch's)
 DEFAULT_SEMANTIC_WEIGHT = 0.5
-MAX_WORDS = 32  # words of a query that take part in the lexical match
-_WORD = re.compile(r"\S+")
 
 
 # Cosine similarity from which a posting matches a query by meaning, per embedder
@@ -72,10 +72,3 @@ class Ranking:
         if self.mode is SearchMode.HYBRID:
             return f"hybrid:{float(self.semantic_weight)!r}"
         return self.mode.value.lower()
-
-
-def query_words(text: str) -> list[str]:
-    """The words of a query for the lexical match (whitespace-separated, the first
-    ``MAX_WORDS``); PostgreSQL parses each with ``plainto_tsquery``, which accepts any
-    text, so no query syntax can fail."""
-    return _WORD.findall(text)[:MAX_WORDS]

@@ -29,11 +29,13 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from api.search.lexical import SPELLING_QUERY
 from api.search.skills import Suggestion
+from schemas.search.lexical import MAX_PHRASE, SEPARATOR, SPELLING_QUERY, spelt, units
 from schemas.search.synonyms import SkillAliases
 
-SEPARATOR = "\n"  # between the spellings of one word's group
+# units and spelt live in schemas.search.lexical: a saved search's lexemes use them too.
+__all__ = ["MAX_PHRASE", "SEPARATOR", "Resolved", "WordResolver", "edits_allowed", "spelt", "units"]
+
 MIN_GUESS_LEN = 4  # shorter words ("go", "ui", "k8s") are too ambiguous to correct
 MAX_GUESS_LEN = 40
 
@@ -78,33 +80,6 @@ class Resolved:
 
     groups: list[str]
     suggestions: tuple[Suggestion, ...]
-
-
-MAX_PHRASE = 3  # words of the longest alias phrase looked for ("react testing library")
-
-
-def units(words: Sequence[str], aliases: SkillAliases) -> list[str]:
-    """The query's words, with consecutive words that spell an alias table entry ("swift
-    ui", "spring boot", "vanilla js") joined into one unit, longest first."""
-    phrases = {v for v in aliases.vocabulary() if " " in v}
-    out: list[str] = []
-    i = 0
-    while i < len(words):
-        for n in range(min(MAX_PHRASE, len(words) - i), 1, -1):
-            phrase = " ".join(words[i : i + n])
-            if phrase in phrases:
-                out.append(phrase)
-                i += n
-                break
-        else:
-            out.append(words[i])
-            i += 1
-    return out
-
-
-def spelt(word: str, aliases: SkillAliases) -> str:
-    """``word`` and its alias group's spellings, as one words-parameter element."""
-    return SEPARATOR.join(sorted({word} | aliases.expand(word)))
 
 
 def edits_allowed(word: str) -> int:

@@ -12,7 +12,8 @@ CREATE TABLE IF NOT EXISTS saved_searches (
     min_score            real NOT NULL,
     embedding            vector({embedding_dim}), -- the query's ("query: " side); NULL: no query
     embedding_model      text,
-    lexemes              text[] NOT NULL DEFAULT '{}',  -- a posting matches lexically when its search_tsv holds them all
+    lexemes              text[] NOT NULL DEFAULT '{}',  -- a posting matching lexically holds them all in its search_tsv
+    lexical_query        tsquery,                 -- the exact test: search_tsv @@ lexical_query (NULL: no lexical term)
     -- the filter as columns, so that "this saved search's filter accepts that posting"
     -- is one indexed SQL predicate (NULL / empty = any)
     experience_min_years integer,
