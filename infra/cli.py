@@ -132,3 +132,7 @@ app.add_typer(keys_app)
 from infra.postings_cli import postings_app  # noqa: E402
 
 app.add_typer(postings_app)
+
+from infra.alerts_cli import alerts_app  # noqa: E402
+
+app.add_typer(alerts_app)

@@ -372,6 +372,15 @@ class Settings(BaseSettings):
         "* wildcards): failures a fix can cure, not bytes that can never decode.",
     )
 
+    # --- alerts: saved-search materialiser and backfill (streams/alerts) ----------
+    alerts_backfill_max: int = Field(
+        50,
+        ge=0,
+        le=10_000,
+        description="Most backfill alerts a new saved search gets (its best matches among "
+        "the postings of its last backfill_days); 0 turns backfill off.",
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
 
     @field_validator("kafka_bootstrap_servers")
