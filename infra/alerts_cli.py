@@ -84,9 +84,10 @@ def stats(as_json: JsonFlag = False) -> None:
         ("unpublished alerts", delivery["unpublished"]),
         ("delivery lag (oldest unpublished)", _age(delivery["oldest_unpublished_s"])),
     ]
-    rows += [
-        (k.replace("_", " "), v) for k, v in delivery.items() if k.startswith(("webhook", "email"))
-    ]
+    for key, value in delivery.items():  # the delivery ledgers' figures, when they exist
+        if key.startswith(("webhook", "email")):
+            shown = _age(value) if key.endswith("_s") else value
+            rows.append((key.removesuffix("_s").replace("_", " "), shown))
     rows.append((f"materialiser lag ({lag['topic']})", f"{lag['lag']} records"))
     for name, value in rows:
         table.add_row(name, str(value))

@@ -56,13 +56,20 @@ SELECT (SELECT count(*) FROM alerts WHERE NOT published) AS n,
 DELIVERY_TABLES: tuple[tuple[str, str], ...] = (
     (
         "webhook_deliveries",
-        "SELECT count(*) FILTER (WHERE NOT delivered) AS webhook_pending,"
-        " count(*) FILTER (WHERE NOT delivered AND attempts > 0) AS webhook_failing,"
-        " count(*) FILTER (WHERE dead) AS webhook_dead FROM webhook_deliveries",
+        "SELECT count(*) FILTER (WHERE status = 'pending') AS webhook_pending,"
+        " count(*) FILTER (WHERE status = 'pending' AND attempts > 0) AS webhook_failing,"
+        " count(*) FILTER (WHERE status = 'dead') AS webhook_dead_lettered,"
+        " count(*) FILTER (WHERE status = 'delivered' AND delivered_at > now() - interval"
+        " '24 hours') AS webhook_delivered_24h,"
+        " extract(epoch FROM now() - min(queued_at) FILTER (WHERE status = 'pending'))::float8"
+        " AS webhook_oldest_pending_s FROM webhook_deliveries",
     ),
     (
         "email_deliveries",
-        "SELECT count(*) FILTER (WHERE NOT sent) AS email_pending FROM email_deliveries",
+        "SELECT count(*) FILTER (WHERE status IN ('pending', 'sending')) AS email_pending,"
+        " count(*) FILTER (WHERE status IN ('failed', 'uncertain')) AS email_failed,"
+        " count(*) FILTER (WHERE status = 'sent' AND sent_at > now() - interval '24 hours')"
+        " AS email_sent_24h FROM email_deliveries",
     ),
 )
 

@@ -440,6 +440,13 @@ def test_cli_stats_shows_the_numbers(topic: Settings, monkeypatch: pytest.Monkey
                 " false), ($1, 'p2', 1, 0.8, now(), now() - interval '3 hours', true)",
                 a,
             )
+            await conn.execute("DELETE FROM webhook_deliveries")  # migration 0010
+            await conn.execute(
+                "INSERT INTO webhook_deliveries (alert_id, saved_search_id, host, alert, source,"
+                " attempts, last_status) VALUES ($1 || '/p1', $1, 'example.com', '', 't:0:0', 3,"
+                " 500), ($1 || '/p2', $1, 'example.com', '', 't:0:1', 0, NULL)",
+                a,
+            )
         finally:
             await conn.close()
         await send(topic, [(b.encode(), saved(b, email="x@example.com"))])  # not applied yet
@@ -457,8 +464,13 @@ def test_cli_stats_shows_the_numbers(topic: Settings, monkeypatch: pytest.Monkey
     assert sum(h["alerts"] for h in figures["alerts"]["per_hour"]) == 2
     assert figures["delivery"]["unpublished"] == 1
     assert 29 <= figures["delivery"]["oldest_unpublished_s"] < 120
+    assert figures["delivery"]["webhook_pending"] == 2
+    assert figures["delivery"]["webhook_failing"] == 1
+    assert figures["delivery"]["webhook_dead_lettered"] == 0
+    assert figures["delivery"]["email_pending"] == 0
     assert figures["materialiser"]["lag"] == 1
     table = CliRunner().invoke(app, ["alerts", "stats"])
     assert table.exit_code == 0, table.output
     assert "saved searches (live)" in table.stdout
     assert "materialiser lag" in table.stdout
+    assert "webhook failing" in table.stdout
