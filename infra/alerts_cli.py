@@ -110,7 +110,7 @@ def rebuild(as_json: JsonFlag = False) -> None:
 
     Example: [bold]jobstream alerts rebuild[/bold]
     """
-    from streams.alerts.saved import rebuild as run_rebuild
+    from streams.alerts.rebuild import rebuild as run_rebuild
 
     settings = settings_or_exit()
     with Progress(

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -31,12 +30,10 @@ from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from schemas import kafka
-from schemas.search import synonyms
 from schemas.settings import Settings
 from schemas.topics import create_missing, topic_spec
 from streams.alerts import store
-from streams.alerts.backfill import backfill
-from streams.alerts.records import BadRecord, SavedRow, decode
+from streams.alerts.apply import Applied, apply
 from streams.sink.writer import register_vector_bytes
 
 log = structlog.get_logger("streams.alerts.saved")
@@ -78,17 +75,6 @@ class MaterialiserMetrics:
             "saved-searches.v1 records not yet read by the materialiser.",
             registry=r,
         )
-
-
-@dataclass
-class Applied:
-    """What one batch did."""
-
-    upserted: int = 0
-    deleted: int = 0
-    stale: int = 0
-    bad: int = 0
-    backfilled: int = 0
 
 
 class Materialiser:
@@ -159,13 +145,12 @@ class Materialiser:
                 await conn.close()
 
     def _count(self, done: Applied) -> None:
-        m, t = self.metrics, self.totals
+        m = self.metrics
         m.applied.labels("upsert").inc(done.upserted)
         m.applied.labels("delete").inc(done.deleted)
         m.stale.inc(done.stale)
         m.backfilled.inc(done.backfilled)
-        for name in ("upserted", "deleted", "stale", "bad", "backfilled"):
-            setattr(t, name, getattr(t, name) + getattr(done, name))
+        self.totals.add(done)
 
     def bad_record(self, reason: str) -> None:
         self.metrics.bad.labels(reason).inc()
@@ -202,142 +187,14 @@ async def open_topic(
     return consumer, ends
 
 
-async def apply(
-    conn: asyncpg.Connection,
-    records: Iterable[Record],
-    settings: Settings,
-    backfill_enabled: bool,
-    on_bad: Callable[[str], None] | None = None,
-) -> Applied:
-    """Write one batch of records (in log order per partition) and backfill new searches."""
-    done = Applied()
-    rows: list[tuple[Record, SavedRow | None]] = []
-    for record in records:
-        try:
-            key = bytes(record.key) if record.key is not None else None
-            if record.value is None:
-                if key is None:
-                    raise BadRecord("no_key", "a tombstone without a key")
-                rows.append((record, None))
-            else:
-                rows.append((record, decode(key, bytes(record.value), settings.embedding_dim)))
-        except BadRecord as exc:
-            done.bad += 1
-            log.warning(
-                "saved searches: skipping a bad record",
-                partition=record.partition,
-                offset=record.offset,
-                reason=exc.reason,
-                detail=str(exc),
-            )
-            _bad(exc.reason, on_bad)
-    if not rows:
-        return done
-    ids = [_id(record, row) for record, row in rows]
-    before = await store.known(conn, ids)
-    seen = dict(before)
-    fresh: dict[str, SavedRow] = {}
-    async with conn.transaction():
-        for (record, row), search_id in zip(rows, ids, strict=True):
-            position = (record.partition, record.offset)
-            if search_id in seen and seen[search_id] >= position:
-                done.stale += 1
-                continue
-            if row is None:
-                if search_id in seen:
-                    await conn.execute(store.TOMBSTONE, search_id, *position)
-                    done.deleted += 1
-                    seen[search_id] = position
-                continue
-            try:
-                async with conn.transaction():  # a savepoint: one bad row is skipped alone
-                    await conn.execute(store.UPSERT, *store.upsert_args(row, *position))
-            except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
-                done.bad += 1
-                log.warning(
-                    "saved searches: the database refused a record",
-                    id=search_id,
-                    partition=record.partition,
-                    offset=record.offset,
-                    error=str(exc),
-                )
-                _bad("refused", on_bad)
-                continue
-            seen[search_id] = position
-            done.deleted += row.deleted
-            done.upserted += not row.deleted
-            if search_id not in before:
-                fresh[search_id] = row
-            elif row.deleted:
-                fresh.pop(search_id, None)
-    limit = settings.alerts_backfill_max
-    if backfill_enabled and limit > 0:
-        aliases = synonyms.active()
-        for search_id, row in fresh.items():
-            if row.backfill_days > 0 and not row.deleted:
-                done.backfilled += await backfill(conn, search_id, limit, aliases)
-    return done
-
-
-async def _positions(consumer: AIOKafkaConsumer) -> dict[TopicPartition, int]:
+async def positions_of(consumer: AIOKafkaConsumer) -> dict[TopicPartition, int]:
     return {tp: await consumer.position(tp) for tp in consumer.assignment()}
 
 
 async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> int:
     """Records between the consumer's positions and ``ends``."""
-    now = await _positions(consumer)
+    now = await positions_of(consumer)
     return sum(max(0, end - now[tp]) for tp, end in ends.items())
-
-
-def _id(record: Record, row: SavedRow | None) -> str:
-    if row is not None:
-        return row.id
-    return bytes(record.key).decode("utf-8", "replace")
-
-
-def _bad(reason: str, on_bad: Callable[[str], None] | None) -> None:
-    if on_bad is not None:
-        on_bad(reason)
-
-
-async def rebuild(
-    settings: Settings, on_progress: Callable[[int, int], None] | None = None
-) -> Applied:
-    """Empty ``saved_searches`` and refill it from the beginning of the topic, in one
-    transaction (the matcher sees the old table until the new one is complete; a running
-    materialiser's writes wait, then still apply only when newer). No backfill: the
-    searches are not new, and the alerts ledger is left as it is. ``on_progress(read,
-    total)`` after each batch."""
-    conn = await asyncpg.connect(settings.postgres_dsn, timeout=10)
-    consumer: AIOKafkaConsumer | None = None
-    total = Applied()
-    try:
-        await register_vector_bytes(conn)
-        consumer, ends = await open_topic(settings, "alerts-rebuild", {})
-        tps = list(ends)
-        starts = await _positions(consumer)
-        size = sum(max(0, ends[tp] - starts[tp]) for tp in tps)
-        async with conn.transaction():
-            await conn.execute("DELETE FROM saved_searches")
-            while True:
-                now = await _positions(consumer)
-                read = sum(min(ends[tp], now[tp]) - starts[tp] for tp in tps)
-                if on_progress is not None:
-                    on_progress(read, size)
-                if read >= size:
-                    break
-                batches = await consumer.getmany(*tps, timeout_ms=POLL_MS)
-                records = [r for tp in tps for r in batches.get(tp, ())]
-                done = await apply(conn, records, settings, False)
-                for name in ("upserted", "deleted", "stale", "bad"):
-                    setattr(total, name, getattr(total, name) + getattr(done, name))
-    finally:
-        if consumer is not None:
-            with contextlib.suppress(Exception):
-                await consumer.stop()
-        with contextlib.suppress(Exception):
-            await conn.close()
-    return total
 
 
 async def materialise(settings: Settings, materialiser: Materialiser | None = None) -> None:

@@ -32,7 +32,8 @@ from schemas.search import synonyms
 from schemas.search.filters import PostingFilter
 from schemas.settings import Settings
 from schemas.topics import create_missing, topic_spec
-from streams.alerts.saved import Materialiser, apply, open_topic
+from streams.alerts.apply import apply
+from streams.alerts.saved import Materialiser, open_topic
 from streams.sink.batch import dedupe
 from streams.sink.records import Decoded, Record
 from streams.sink.writer import PostingsWriter
@@ -226,7 +227,7 @@ async def test_an_older_record_never_overwrites_a_newer_one_and_delete_marks_del
     # the topic's records applied again, newest first: the older ones change nothing
     consumer, ends = await open_topic(topic, "test", {})
     try:
-        records = []
+        records: list[Any] = []
         while len(records) < sum(ends.values()):
             batch = await consumer.getmany(timeout_ms=1000)
             records += [r for tp_records in batch.values() for r in tp_records]
