@@ -381,6 +381,44 @@ class Settings(BaseSettings):
         "the postings of its last backfill_days); 0 turns backfill off.",
     )
 
+    # --- alerts: the matcher and publisher (streams/alerts, h2) ----------------------
+    alerts_consumer_group: str = Field(
+        "jobstream-alerts",
+        min_length=1,
+        max_length=200,
+        description="Consumer group of the alerts workers on cache-invalidation.v1 (its own: "
+        "the sink's offsets are not the matcher's).",
+    )
+    invalidation_partitions: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="Partitions `up` gives a new cache-invalidation.v1: alerts workers share "
+        "them (one per worker at most); an existing topic keeps its count.",
+    )
+    alerts_metrics_port: int = Field(
+        9109, ge=0, le=65535, description="Alerts worker /metrics port; 0 picks a free port."
+    )
+    alerts_match_batch_max: int = Field(
+        1000,
+        ge=1,
+        le=20_000,
+        description="Changed postings matched per SQL statement (one ledger transaction).",
+    )
+    alerts_index_min_rows: int = Field(
+        20_000,
+        ge=1,
+        description="Saved-search query vectors before the matcher builds an IVFFlat index "
+        "on them; below, semantic matching is an exact scan.",
+    )
+    alerts_semantic_candidates: int = Field(
+        500,
+        ge=1,
+        le=100_000,
+        description="With that index: the nearest saved-search vectors (that the posting "
+        "passes the filters of) examined per posting; the rest are not semantic matches.",
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
 
     @field_validator("kafka_bootstrap_servers")

@@ -65,7 +65,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_gateway_sequences, 1, dict(COMPACTED)),
         TopicSpec(
             settings.topic_invalidations,
-            1,
+            # more than one lets several alerts workers share them (docs/alerts.md)
+            settings.invalidation_partitions,
             {
                 "retention.ms": str(settings.invalidation_retention_ms),
                 "cleanup.policy": "delete",

@@ -29,3 +29,9 @@ class AdvisoryLock(IntEnum):
     # the admin mutation's worker, the maintenance job): two at once would both read the
     # ledger before either wrote it and re-produce the same letters twice.
     REDRIVE = 0x6A73_7264  # "jsrd"
+    # streams.alerts.publisher, held for each publishing round (read back what is on
+    # alerts.v1, produce the unpublished ledger rows, mark them): two publishers at once
+    # would produce the same rows twice.
+    ALERTS_PUBLISH = 0x6A73_616C  # "jsal"
+    # streams.alerts.index: one alerts worker at a time builds the saved-search vector index.
+    ALERTS_INDEX = 0x6A73_6169  # "jsai"

@@ -59,3 +59,14 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 CREATE INDEX IF NOT EXISTS alerts_unpublished ON alerts (sequence) WHERE NOT published;
 CREATE INDEX IF NOT EXISTS alerts_by_search ON alerts (saved_search_id, sequence);
+
+-- The alerts publisher's outbox checkpoint (streams/alerts/publisher.py): per alerts topic
+-- partition, the offset past the last record it knows it wrote. On every round it reads
+-- the topic from there to its end and marks the alerts found there published before
+-- producing the rest, so a publisher killed between produce and mark repeats nothing.
+CREATE TABLE IF NOT EXISTS alerts_publisher_offsets (
+    topic       text NOT NULL,
+    partition   integer NOT NULL,
+    next_offset bigint NOT NULL,
+    PRIMARY KEY (topic, partition)
+);

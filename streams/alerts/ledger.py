@@ -1,0 +1,75 @@
+"""The alerts ledger as an outbox: which rows are not on alerts.v1 yet, marking them, and
+the publisher's checkpoint in the topic (``alerts_publisher_offsets``).
+
+A ledger row becomes one :class:`Alert` record (:func:`alert_of`); its ``sequence`` is
+unique in the table and a close gets a new one, so a record read back from the topic
+names exactly the ledger state it published (:data:`MARK` by sequence).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from schemas.jobstream.v1 import alerts_pb2
+
+PENDING = """
+SELECT saved_search_id, posting_id, version, score, highlights, backfill, closed,
+    committed_at, matched_at, sequence
+FROM alerts WHERE NOT published ORDER BY sequence LIMIT $1
+"""
+
+MARK = "UPDATE alerts SET published = true WHERE sequence = ANY($1::bigint[]) AND NOT published"
+
+OFFSETS = "SELECT partition, next_offset FROM alerts_publisher_offsets WHERE topic = $1"
+
+ADVANCE = """
+INSERT INTO alerts_publisher_offsets (topic, partition, next_offset)
+SELECT $1, p, o FROM unnest($2::integer[], $3::bigint[]) AS t(p, o)
+ON CONFLICT (topic, partition) DO UPDATE
+SET next_offset = GREATEST(alerts_publisher_offsets.next_offset, EXCLUDED.next_offset)
+"""
+
+
+def alert_of(row: Mapping[str, Any]) -> alerts_pb2.Alert:
+    """The alerts.v1 record of one ledger row."""
+    highlights = row["highlights"]
+    msg = alerts_pb2.Alert(
+        id=f"{row['saved_search_id']}/{row['posting_id']}",
+        saved_search_id=row["saved_search_id"],
+        posting_id=row["posting_id"],
+        version=row["version"],
+        score=row["score"],
+        highlights_json=highlights if isinstance(highlights, str) else json.dumps(highlights),
+        backfill=row["backfill"],
+        closed=row["closed"],
+        sequence=row["sequence"],
+    )
+    msg.committed_at.FromDatetime(_utc(row["committed_at"]))
+    msg.matched_at.FromDatetime(_utc(row["matched_at"]))
+    return msg
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def mark(
+    conn: asyncpg.Connection, topic: str, sequences: Sequence[int], ends: Mapping[int, int]
+) -> int:
+    """Mark ``sequences`` published and move the checkpoint to ``ends`` (partition -> the
+    offset past the last record written), in one transaction; rows marked."""
+    async with conn.transaction():
+        status = await conn.execute(MARK, list(sequences))
+        if ends:
+            await conn.execute(ADVANCE, topic, list(ends), list(ends.values()))
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def checkpoint(conn: asyncpg.Connection, topic: str) -> dict[int, int]:
+    """Partition -> the offset past the last record known to be published."""
+    return {int(r["partition"]): int(r["next_offset"]) for r in await conn.fetch(OFFSETS, topic)}

@@ -1,0 +1,151 @@
+"""The matcher: the postings one committed sink batch changed, against every saved search.
+
+One SQL statement per batch of changed postings (:func:`match_statement`): the live
+postings at the announced version or later, the candidate saved searches of each, the
+exact predicate of :mod:`streams.alerts.sql` over each candidate pair, and the matches
+inserted into the ``alerts`` ledger ``ON CONFLICT DO NOTHING`` -- so a replayed batch, or
+a later version that still matches, never alerts twice. Candidates come from two indexes:
+
+- lexical: the saved searches whose ``lexemes`` are all in the posting's ``search_tsv``
+  (GIN on ``saved_searches.lexemes``; saved searches without lexemes -- filters only,
+  stop words -- are candidates of every posting and are decided by their filters);
+- semantic: a reverse nearest-neighbour search over the saved queries' vectors. Below
+  ``alerts_index_min_rows`` vectors it is an exact scan (``cosine >= min_score``, the
+  tests' exactness); above, the :mod:`.index` IVFFlat index gives each posting its
+  ``alerts_semantic_candidates`` nearest saved queries whose filters it passes.
+
+A deleted posting closes its open alerts (:data:`CLOSE`): ``closed``, unpublished again
+and a new ``sequence``, so the publisher announces the close once and resuming readers
+see it after what they saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from streams.alerts.sql import SCORE, canonical_skills, filter_condition, match_condition
+
+_SKILLS = canonical_skills("p.skills", "$4::text[]", "$5::text[]")
+
+_CHANGED = """
+changed AS (
+    SELECT DISTINCT ON (c.id) c.id, c.version, c.committed_at
+    FROM unnest($1::text[], $2::bigint[], $3::timestamptz[]) AS c(id, version, committed_at)
+    ORDER BY c.id, c.version DESC
+)"""
+
+# The live postings at the announced version or later (a later version is what is there
+# now; an older one means the announcement was replayed after a newer write).
+_POSTINGS = f"""
+p AS MATERIALIZED (
+    SELECT p.*, c.committed_at AS announced_at, {_SKILLS} AS canonical
+    FROM changed AS c JOIN postings AS p ON p.id = c.id AND p.version >= c.version
+    WHERE NOT p.deleted
+)"""
+
+_LEXICAL_CANDIDATES = """
+SELECT p.id AS pid, s.id AS sid FROM p
+JOIN saved_searches AS s ON NOT s.deleted AND s.lexemes <@ tsvector_to_array(p.search_tsv)"""
+
+_SEMANTIC_EXACT = """
+SELECT p.id, s.id FROM p
+JOIN saved_searches AS s ON NOT s.deleted AND s.mode <> 'KEYWORD' AND s.query <> ''
+    AND s.embedding IS NOT NULL AND (s.embedding <=> p.embedding) <= 1 - s.min_score"""
+
+# ORDER BY the distance operator alone, so the IVFFlat index serves it; the filters are
+# inside, so ``ivfflat.iterative_scan`` keeps probing until enough of them pass.
+_SEMANTIC_INDEXED = f"""
+SELECT p.id, n.id FROM p CROSS JOIN LATERAL (
+    SELECT s.id FROM saved_searches AS s
+    WHERE NOT s.deleted AND s.mode <> 'KEYWORD' AND s.query <> '' AND s.embedding IS NOT NULL
+        AND p.embedding IS NOT NULL AND {filter_condition("p.canonical")}
+    ORDER BY s.embedding <=> p.embedding LIMIT $6
+) AS n"""
+
+
+def match_statement(*, indexed: bool) -> str:
+    """The batch's statement: parameters ids, versions, committed_at (parallel arrays),
+    the alias table (aliases, canonicals) and, when ``indexed``, the candidates per
+    posting. Returns the new ledger rows' (saved_search_id, posting_id)."""
+    semantic = _SEMANTIC_INDEXED if indexed else _SEMANTIC_EXACT
+    return f"""
+WITH {_CHANGED}, {_POSTINGS},
+candidates AS ({_LEXICAL_CANDIDATES}
+UNION {semantic})
+INSERT INTO alerts (saved_search_id, posting_id, version, score, committed_at)
+SELECT s.id, p.id, p.version, {SCORE}::real, p.announced_at
+FROM candidates AS c
+JOIN p ON p.id = c.pid
+JOIN saved_searches AS s ON s.id = c.sid
+WHERE {match_condition("p.canonical")}
+ORDER BY s.id, p.id
+ON CONFLICT (saved_search_id, posting_id) DO NOTHING
+RETURNING saved_search_id, posting_id
+"""
+
+
+# The open alerts of postings that are deleted now (at the announced version or later).
+CLOSE = """
+UPDATE alerts AS a
+SET closed = true, published = false,
+    sequence = nextval(pg_get_serial_sequence('alerts', 'sequence'))
+FROM postings AS p
+WHERE p.id = ANY($1::text[]) AND p.deleted AND a.posting_id = p.id AND NOT a.closed
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One posting an invalidation named: its id, new version, deletion, commit time."""
+
+    id: str
+    version: int
+    deleted: bool
+    committed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Matched:
+    """What one batch put in the ledger."""
+
+    postings: int
+    alerts: int
+    closed: int
+
+
+async def match(
+    conn: asyncpg.Connection,
+    changes: Sequence[Change],
+    aliases: tuple[list[str], list[str]],
+    *,
+    indexed: bool = False,
+    probes: int = 1,
+    candidates: int = 500,
+) -> Matched:
+    """Match ``changes`` in one transaction: new alerts inserted, deleted postings'
+    alerts closed. Idempotent: a replay adds and closes nothing more."""
+    ids = [c.id for c in changes]
+    args: list[object] = [
+        ids,
+        [c.version for c in changes],
+        [c.committed_at for c in changes],
+        aliases[0],
+        aliases[1],
+    ]
+    if indexed:
+        args.append(candidates)
+    async with conn.transaction():
+        if indexed:
+            await conn.execute(f"SET LOCAL ivfflat.probes = {int(probes)}")
+            await conn.execute("SET LOCAL ivfflat.iterative_scan = relaxed_order")
+        rows = await conn.fetch(match_statement(indexed=indexed), *args)
+        gone = [c.id for c in changes if c.deleted]
+        closed = 0
+        if gone:
+            status = await conn.execute(CLOSE, gone)
+            closed = int(status.rsplit(" ", 1)[-1])
+    return Matched(postings=len(set(ids)), alerts=len(rows), closed=closed)

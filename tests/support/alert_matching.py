@@ -1,0 +1,164 @@
+"""Helpers for the alerts matcher's tests and bench: saved searches written straight into
+``saved_searches`` (through the materialiser's own decode and upsert), an alerts worker
+subprocess (``python -m streams.alerts``) on private topics, and alerts.v1 read back."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import subprocess
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import numpy as np
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from schemas.jobstream.v1 import alerts_pb2
+from schemas.search.filters import PostingFilter
+from schemas.settings import Settings
+from streams.alerts import store
+from streams.alerts.records import decode
+from tests.support.provision import free_port
+from tests.support.sink import PYTHON, ROOT, Topics, read_all
+
+MODES = {"HYBRID": 1, "SEMANTIC": 2, "KEYWORD": 3}
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A saved search as the tests and the oracle see it."""
+
+    id: str
+    query: str
+    filter: PostingFilter
+    mode: str
+    min_score: float
+    embedding: np.ndarray | None
+    model: str = "test-random"
+
+
+def saved_id() -> str:
+    return "ss_" + uuid.uuid4().hex[:22]
+
+
+def record(s: Saved, created: datetime | None = None) -> bytes:
+    ts = Timestamp()
+    ts.FromDatetime(created or datetime.now(UTC))
+    return alerts_pb2.SavedSearch(
+        id=s.id,
+        secret_sha256=hashlib.sha256(b"secret").digest(),
+        query=s.query,
+        filter_json=json.dumps(s.filter.to_dict()),
+        mode=MODES[s.mode],  # type: ignore[arg-type]
+        min_score=s.min_score,
+        query_embedding=b"" if s.embedding is None else s.embedding.astype("<f4").tobytes(),
+        embedding_model=s.model if s.embedding is not None else "",
+        created_at=ts,
+    ).SerializeToString()
+
+
+async def insert_saved(settings: Settings, searches: Iterable[Saved]) -> None:
+    """Upsert ``searches`` as the materialiser would have from their topic."""
+    conn = await asyncpg.connect(settings.postgres_dsn)
+    try:
+        from streams.sink.writer import register_vector_bytes
+
+        await register_vector_bytes(conn)
+        for offset, s in enumerate(searches):
+            row = decode(s.id.encode(), record(s), settings.embedding_dim)
+            await conn.execute(store.UPSERT, *store.upsert_args(row, 0, offset))
+    finally:
+        await conn.close()
+
+
+async def reset_alerts(settings: Settings) -> None:
+    conn = await asyncpg.connect(settings.postgres_dsn)
+    try:
+        await conn.execute(
+            "TRUNCATE postings, saved_searches, alerts, alerts_publisher_offsets;"
+            " DELETE FROM invalidation_outbox"
+        )
+    finally:
+        await conn.close()
+
+
+async def make_alert_topics(settings: Settings, topics: Topics) -> dict[str, str]:
+    """A private alerts.v1 and saved-searches.v1 and group: the worker's env."""
+    tag = topics.group
+    env = {
+        "JOBSTREAM_TOPIC_ALERTS": f"{tag}.alerts",
+        "JOBSTREAM_TOPIC_SAVED_SEARCHES": f"{tag}.saved",
+        "JOBSTREAM_ALERTS_CONSUMER_GROUP": f"{tag}-alerts",
+        "JOBSTREAM_ALERTS_BACKFILL_MAX": "0",
+    }
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [
+                NewTopic(env["JOBSTREAM_TOPIC_ALERTS"], 3, 1),
+                NewTopic(env["JOBSTREAM_TOPIC_SAVED_SEARCHES"], 1, 1),
+            ]
+        )
+    finally:
+        await admin.close()
+    return env
+
+
+class AlertsProcess:
+    """``python -m streams.alerts`` in a subprocess on the test's topics; logs to a file."""
+
+    def __init__(self, topics: Topics, env: dict[str, str], log_dir: Path) -> None:
+        self.log_path = log_dir / f"alerts-{uuid.uuid4().hex[:6]}.log"
+        self.metrics_port = free_port()
+        self._env = topics.env(JOBSTREAM_ALERTS_METRICS_PORT=str(self.metrics_port), **env)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> AlertsProcess:
+        out = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "streams.alerts"], cwd=ROOT, env=self._env, stdout=out, stderr=out
+        )
+        return self
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+                raise
+        return self.proc.returncode
+
+    def tail(self, n: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+
+async def read_alerts(settings: Settings, topic: str, *, expect: int = 0) -> list[Any]:
+    """Every Alert on ``topic`` (waits until at least ``expect``)."""
+    records = await read_all(settings, topic, expect=expect, timeout=30.0 if expect else 3.0)
+    return [alerts_pb2.Alert.FromString(r.value) for r in records]
+
+
+async def ledger(settings: Settings) -> dict[tuple[str, str], dict[str, Any]]:
+    conn = await asyncpg.connect(settings.postgres_dsn)
+    try:
+        rows = await conn.fetch("SELECT * FROM alerts")
+    finally:
+        await conn.close()
+    return {(r["saved_search_id"], r["posting_id"]): dict(r) for r in rows}
