@@ -419,6 +419,86 @@ class Settings(BaseSettings):
         "passes the filters of) examined per posting; the rest are not semantic matches.",
     )
 
+    # --- alerts: delivery, webhooks and email (streams/alerts/delivery, h4) -----------
+    alerts_delivery_metrics_port: int = Field(
+        9120,
+        ge=0,
+        le=65535,
+        description="Alert delivery worker /metrics port; 0 picks a free port.",
+    )
+    webhooks_enabled: bool = Field(
+        True, description="The delivery worker sends webhooks (false: only email)."
+    )
+    webhook_consumer_group: str = Field(
+        "jobstream-webhooks",
+        min_length=1,
+        max_length=200,
+        description="Consumer group of the webhook sender on alerts.v1.",
+    )
+    webhook_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="One webhook POST's whole time limit (no redirects)."
+    )
+    webhook_retry_for_s: float = Field(
+        86400.0,
+        gt=0,
+        description="How long a failing webhook is retried before its alert goes to the "
+        "webhook dead-letter topic.",
+    )
+    webhook_backoff_base_s: float = Field(
+        5.0, gt=0, description="First retry delay of a failed webhook; doubles per attempt."
+    )
+    webhook_backoff_max_s: float = Field(
+        3600.0, gt=0, description="Longest delay between two attempts of one webhook."
+    )
+    webhook_concurrency: int = Field(
+        64, ge=1, le=4096, description="Webhook POSTs in flight per delivery worker."
+    )
+    webhook_per_host: int = Field(
+        8,
+        ge=1,
+        le=4096,
+        description="Webhook POSTs in flight to one host: a slow receiver cannot take every slot.",
+    )
+    email_enabled: bool = Field(
+        True, description="The delivery worker sends alert emails (false: only webhooks)."
+    )
+    email_consumer_group: str = Field(
+        "jobstream-email",
+        min_length=1,
+        max_length=200,
+        description="Consumer group of the email sender on alerts.v1.",
+    )
+    smtp_host: str = Field("127.0.0.1", min_length=1, description="SMTP server for alert emails.")
+    smtp_port: Port = Field(25, description="SMTP server port.")
+    smtp_username: str | None = Field(None, description="SMTP login; unset = no AUTH.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_from: str = Field(
+        "JobStream alerts <alerts@localhost>",
+        min_length=3,
+        description="From: of alert emails.",
+    )
+    smtp_timeout_s: float = Field(30.0, gt=0, le=600, description="One SMTP conversation's limit.")
+    email_digest_hour_utc: int = Field(
+        8, ge=0, le=23, description="Hour (UTC) daily digests are sent at."
+    )
+    email_retry_for_s: float = Field(
+        86400.0, gt=0, description="How long a failing alert email is retried, then given up."
+    )
+    email_backoff_base_s: float = Field(
+        30.0, gt=0, description="First retry delay of a failed email; doubles per attempt."
+    )
+    email_max_alerts: int = Field(
+        50,
+        ge=1,
+        le=1000,
+        description="Most alerts in one email (an immediate batch or a digest); more go in "
+        "the next one.",
+    )
+    alerts_delivery_poll_s: float = Field(
+        0.2, gt=0, le=60, description="How often the senders look for due deliveries when idle."
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
 
     @field_validator("kafka_bootstrap_servers")

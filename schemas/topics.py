@@ -98,13 +98,14 @@ def topic_spec(settings: Settings, name: str) -> TopicSpec:
     return next(s for s in topic_specs(settings) if s.name == name)
 
 
-def redrive_ledger_spec(settings: Settings) -> TopicSpec:
-    """Which dead letters were redriven (streams/ops/ledger.py): created by the first
-    redrive, not by `up`. A letter stays in the ledger for good, so it is never redriven
-    twice; the hour of compaction lag keeps a running redrive's own records readable."""
+def redrive_ledger_spec(settings: Settings, dead_letters: str | None = None) -> TopicSpec:
+    """Which dead letters of ``dead_letters`` (default postings.v1's DLQ; the webhook DLQ
+    has its own) were redriven (streams/ops/ledger.py): created by the first redrive, not
+    by `up`. A letter stays in the ledger for good, so it is never redriven twice; the
+    hour of compaction lag keeps a running redrive's own records readable."""
     config = {**COMPACTED, "min.compaction.lag.ms": "3600000"}
     config["max.message.bytes"] = str(MAX_MESSAGE_BYTES)
-    return TopicSpec(f"{settings.topic_dead_letters}.redriven", 1, config)
+    return TopicSpec(f"{dead_letters or settings.topic_dead_letters}.redriven", 1, config)
 
 
 async def create_missing(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> list[str]:

@@ -25,6 +25,14 @@ if TYPE_CHECKING:
     from streams.ops.offsets import ResetSpec
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+TopicFlag = Annotated[
+    str | None,
+    typer.Option(
+        "--topic",
+        help="The dead-letter topic: JOBSTREAM_TOPIC_DEAD_LETTERS (default) or "
+        "JOBSTREAM_TOPIC_WEBHOOK_DEAD_LETTERS (alert webhooks).",
+    ),
+]
 
 offsets_app = typer.Typer(
     name="offsets",
@@ -34,7 +42,8 @@ offsets_app = typer.Typer(
 )
 dlq_app = typer.Typer(
     name="dlq",
-    help="Dead letters: what the sink could not apply, why, and from where.",
+    help="Dead letters: what the sink (or the alert webhook sender) could not deliver, why, "
+    "and from where.",
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
@@ -213,22 +222,26 @@ def dlq_list(
     error_class: Annotated[
         str | None, typer.Option("--error-class", help="Only letters of this class.")
     ] = None,
+    topic: TopicFlag = None,
     as_json: JsonFlag = False,
 ) -> None:
     """The dead letters, oldest first, with counts per error class and what was redriven.
 
     Examples: [bold]jobstream dlq list[/bold] ·
-    [bold]jobstream dlq list --error-class db_check_violation --limit 10 --json[/bold]
+    [bold]jobstream dlq list --error-class db_check_violation --limit 10 --json[/bold] ·
+    [bold]jobstream dlq list --topic alerts.v1.webhook-dlq[/bold]
     """
     s = settings()
+    dlq = dead_letter_topic(s, topic)
     with progress_bar("reading", quiet=as_json) as progress:
-        task = progress.add_task(s.topic_dead_letters, total=None)
+        task = progress.add_task(dlq, total=None)
         summary, rows = run(
             _collect_letters(
                 s,
                 error_class=error_class,
                 limit=limit,
                 on_letter=lambda: progress.update(task, advance=1),
+                topic=dlq,
             )
         )
     if as_json:
@@ -236,7 +249,7 @@ def dlq_list(
         return
     classes = ", ".join(f"{c} {n}" for c, n in summary.by_class.most_common()) or "none"
     out.print(
-        f"[bold]{summary.total:,}[/bold] dead letter(s) in {s.topic_dead_letters} "
+        f"[bold]{summary.total:,}[/bold] dead letter(s) in {dlq} "
         f"({classes}); {summary.redriven:,} redriven"
     )
     if not rows:
@@ -255,17 +268,36 @@ def dlq_list(
     out.print(table)
 
 
+def dead_letter_topic(s: Settings, topic: str | None) -> str:
+    """``--topic``, checked: one of the platform's dead-letter topics (default postings')."""
+    from streams.ops.console import fail
+
+    known = (s.topic_dead_letters, s.topic_webhook_dead_letters)
+    if topic is None:
+        return s.topic_dead_letters
+    if topic not in known:
+        raise fail(
+            UsageError(f"--topic {topic!r} is not a dead-letter topic: {' or '.join(known)}")
+        )
+    return topic
+
+
 async def _collect_letters(
-    s: Settings, *, error_class: str | None, limit: int, on_letter: Callable[[], None]
+    s: Settings,
+    *,
+    error_class: str | None,
+    limit: int,
+    on_letter: Callable[[], None],
+    topic: str | None = None,
 ) -> tuple[DlqSummary, list[dict[str, object]]]:
     """Count every dead letter; keep the first ``limit`` of ``error_class`` (all if None)."""
     from streams.ops.dead_letters import DlqSummary, iter_letters
     from streams.ops.ledger import read_ledger
 
-    redriven = await read_ledger(s)
+    redriven = await read_ledger(s, topic)
     summary = DlqSummary()
     rows: list[dict[str, object]] = []
-    async for letter in iter_letters(s):
+    async for letter in iter_letters(s, topic=topic):
         on_letter()
         summary.total += 1
         summary.by_class[letter.error_class] += 1
@@ -280,6 +312,7 @@ async def _collect_letters(
 def dlq_show(
     offset: Annotated[int, typer.Argument(min=0, help="The letter's offset in the DLQ.")],
     partition: Annotated[int, typer.Option("--partition", "-p", min=0)] = 0,
+    topic: TopicFlag = None,
     as_json: JsonFlag = False,
 ) -> None:
     """One dead letter in full: why, from where (all headers), the payload decoded.
@@ -290,10 +323,11 @@ def dlq_show(
     from streams.ops.ledger import read_ledger
 
     s = settings()
+    dlq = dead_letter_topic(s, topic)
 
     async def fetch() -> dict[str, object]:
-        letter = await get_letter(s, offset, partition)
-        redriven = (await read_ledger(s)).get(letter.coordinates)
+        letter = await get_letter(s, offset, partition, dlq)
+        redriven = (await read_ledger(s, dlq)).get(letter.coordinates)
         return {**letter.to_json(dim=s.embedding_dim), "redriven": redriven}
 
     data = run(fetch())
@@ -314,6 +348,84 @@ def dlq_show(
     out.print(data["headers"])
     out.print("[bold]payload[/bold]")
     out.print_json(json.dumps(data["payload"], default=str))
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    topic: TopicFlag = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most N letters.")] = None,
+    error_class: Annotated[
+        str | None, typer.Option("--error-class", help="Only letters of this class.")
+    ] = None,
+    execute: Annotated[
+        bool, typer.Option("--execute", help="Really redrive (default: dry run).")
+    ] = False,
+    wait: Annotated[
+        float,
+        typer.Option("--wait", min=0, help="postings DLQ: seconds to wait for the sink."),
+    ] = 60.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Redrive dead letters, once each (a ledger records what was redriven).
+
+    postings.v1's DLQ goes back into postings.v1 (as [bold]jobstream replay --from-dlq[/bold]);
+    the alert webhook DLQ puts each letter's delivery back to pending, attempts reset.
+
+    Examples: [bold]jobstream dlq redrive --topic alerts.v1.webhook-dlq[/bold] (dry run) ·
+    [bold]jobstream dlq redrive --topic alerts.v1.webhook-dlq --execute --json[/bold]
+    """
+    s = settings()
+    dlq = dead_letter_topic(s, topic)
+    if dlq == s.topic_dead_letters:
+        replay_dlq(
+            limit=limit,
+            error_class=[error_class] if error_class else None,
+            execute=execute,
+            wait_s=wait,
+            max_redrives=3,
+            as_json=as_json,
+        )
+        return
+    from streams.alerts.delivery.redrive import redrive_webhooks
+
+    with progress_bar("redrive", quiet=as_json) as progress:
+        task = progress.add_task(dlq, total=None)
+        report = run(
+            redrive_webhooks(
+                s,
+                limit=limit,
+                error_class=error_class,
+                execute=execute,
+                progress=lambda n: progress.update(task, completed=n),
+            )
+        )
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        skipped = ", ".join(f"{k} {v}" for k, v in report.skipped.items()) or "none"
+        if execute:
+            done = ", ".join(f"{k} {v}" for k, v in report.outcomes.items()) or "nothing"
+            out.print(
+                f"[green]redriven {report.redriven:,}[/green] of {report.scanned:,} webhook "
+                f"dead letter(s) ({done}; skipped: {skipped})"
+            )
+        else:
+            out.print(
+                f"[yellow]dry run[/yellow]: would redrive [bold]{report.selected:,}[/bold] of "
+                f"{report.scanned:,} webhook dead letter(s) (skipped: {skipped}); add --execute"
+            )
+        if report.letters:
+            table = Table("letter", "alert", "error class", "outcome")
+            for item in report.letters[:50]:
+                table.add_row(
+                    str(item["letter"]),
+                    str(item["alert_id"]),
+                    str(item["error_class"]),
+                    str(item.get("outcome", "would redrive")),
+                )
+            out.print(table)
+    if execute and not report.ok:
+        raise typer.Exit(EXIT_FAILED)
 
 
 # --- replay halves (the command is infra/replay_cli.py) --------------------------------

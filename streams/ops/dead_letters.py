@@ -177,31 +177,41 @@ def letter_of(message: Any) -> DeadLetter:
 
 
 async def dlq_bounds(
-    settings: Settings, client: Any
+    settings: Settings, client: Any, topic: str | None = None
 ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
-    tps = await partitions_of(client, settings.topic_dead_letters)
+    """Start and end offsets of ``topic`` (default: postings.v1's DLQ)."""
+    tps = await partitions_of(client, topic or settings.topic_dead_letters)
     return await log_bounds(client, tps)
 
 
 async def iter_letters(
-    settings: Settings, *, start: dict[TopicPartition, int] | None = None
+    settings: Settings,
+    *,
+    start: dict[TopicPartition, int] | None = None,
+    topic: str | None = None,
 ) -> AsyncIterator[DeadLetter]:
-    """Every dead letter (from ``start``, default the beginning) up to the current end."""
+    """Every dead letter of ``topic`` (default: postings.v1's DLQ; the webhook DLQ's
+    letters carry the same diagnosis headers) from ``start``, default the beginning, up
+    to the current end."""
     async with consumer(settings) as client:
-        starts, ends = await dlq_bounds(settings, client)
+        starts, ends = await dlq_bounds(settings, client, topic)
         begin = {tp: (start or starts).get(tp, starts[tp]) for tp in starts}
         async for record in scan(client, begin, ends):
             yield letter_of(record)
 
 
-async def get_letter(settings: Settings, offset: int, partition: int = 0) -> DeadLetter:
-    """One letter by its DLQ coordinates; OpsError when there is none there."""
+async def get_letter(
+    settings: Settings, offset: int, partition: int = 0, topic: str | None = None
+) -> DeadLetter:
+    """One letter by its coordinates in ``topic`` (default: postings.v1's DLQ); OpsError
+    when there is none there."""
+    topic = topic or settings.topic_dead_letters
     async with consumer(settings) as client:
-        starts, ends = await dlq_bounds(settings, client)
-        tp = TopicPartition(settings.topic_dead_letters, partition)
+        starts, ends = await dlq_bounds(settings, client, topic)
+        tp = TopicPartition(topic, partition)
         if tp not in ends:
             raise OpsError(
-                f"{settings.topic_dead_letters} has no partition {partition} "
+                f"{topic} has no partition {partition} "
                 f"(partitions: {sorted(t.partition for t in ends)})"
             )
         if not starts[tp] <= offset < ends[tp]:

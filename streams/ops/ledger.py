@@ -30,8 +30,9 @@ from streams.ops.kafka import admin_client, consumer, log_bounds, topic_partitio
 from streams.ops.scan import scan
 
 
-def ledger_topic(settings: Settings) -> str:
-    return redrive_ledger_spec(settings).name
+def ledger_topic(settings: Settings, dlq: str | None = None) -> str:
+    """The ledger of ``dlq`` (default: postings.v1's DLQ)."""
+    return redrive_ledger_spec(settings, dlq).name
 
 
 @dataclass(frozen=True)
@@ -48,17 +49,17 @@ class LedgerEntry:
         ).encode()
 
 
-async def ensure_ledger(settings: Settings) -> str:
-    """Create the ledger topic if missing (idempotent); return its name."""
-    spec = redrive_ledger_spec(settings)
+async def ensure_ledger(settings: Settings, dlq: str | None = None) -> str:
+    """Create the ledger topic of ``dlq`` if missing (idempotent); return its name."""
+    spec = redrive_ledger_spec(settings, dlq)
     async with admin_client(settings) as admin:
         await create_missing(admin, [spec])
     return spec.name
 
 
-async def read_ledger(settings: Settings) -> dict[str, dict[str, Any]]:
+async def read_ledger(settings: Settings, dlq: str | None = None) -> dict[str, dict[str, Any]]:
     """letter coordinates -> what the ledger says of it; {} when nothing was redriven yet."""
-    name = ledger_topic(settings)
+    name = ledger_topic(settings, dlq)
     async with consumer(settings) as client:
         tps = await topic_partitions(client, name)
         if not tps:
