@@ -7,10 +7,9 @@ ring (schemas/auth/ring.py). It starts where the table says it stopped (one past
 newest offset applied per partition), so a restart reads only what is new, and a fresh
 or rebuilt table is read from the beginning.
 
-Each batch: decode (a bad record is logged, counted by reason and skipped -- a record
-can be anything another client wrote), upsert with the newer-position-wins rule
-(:mod:`streams.alerts.store`), then backfill the saved searches that were new
-(:mod:`streams.alerts.backfill`). Any failure of Kafka or PostgreSQL: log, wait, start
+Each batch goes through :func:`streams.alerts.apply.apply`: decode (a bad record is
+logged, counted by reason and skipped), upsert with the newer-position-wins rule, then
+backfill the saved searches that were new. Any failure of Kafka or PostgreSQL: log, wait, start
 over from the table's positions (idempotent). :meth:`Materialiser.caught_up` resolves
 once the end offsets seen at start are applied: the matcher waits for it, so it never
 matches against a half-loaded table.
@@ -21,12 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from schemas import kafka
@@ -39,7 +36,6 @@ from streams.sink.writer import register_vector_bytes
 log = structlog.get_logger("streams.alerts.saved")
 POLL_MS = 500
 RETRY_S = 1.0
-Record: TypeAlias = "ConsumerRecord[Any, Any]"
 
 
 @dataclass
