@@ -44,6 +44,15 @@ def up(
             help="Also run the gateway, this many sink workers (one group) and the API.",
         ),
     ] = 0,
+    alerts_workers: Annotated[
+        int,
+        typer.Option(
+            "--alerts-workers",
+            min=0,
+            max=64,
+            help="With --workers: this many alerts workers (matcher, publisher).",
+        ),
+    ] = 1,
 ) -> None:
     """Start Kafka, PostgreSQL+pgvector and Redis (idempotent), create topics, migrate.
 
@@ -55,7 +64,7 @@ def up(
     settings = settings_or_exit()
     try:
         with console.status("starting the stack…"):
-            stack_up(settings, _report, workers=workers)
+            stack_up(settings, _report, workers=workers, alerts_workers=alerts_workers)
     except ServiceError as exc:
         err.print(f"[red]cannot start {exc}[/red]")
         raise typer.Exit(1) from None

@@ -17,6 +17,7 @@ from schemas.settings import Settings
 
 GATEWAY = "gateway"
 API = "api"
+DELIVERY = "delivery"  # the alert delivery worker (webhooks, email)
 
 
 def worker_name(index: int) -> str:
@@ -134,7 +135,33 @@ def stop_all(paths: StackPaths) -> list[str]:
     for pidfile in sorted(paths.run.glob("worker-*.pid")):
         if process.stop(pidfile, timeout=45):
             stopped.append(pidfile.stem)
-    for name in (API, GATEWAY):
+    for name in (DELIVERY, API, GATEWAY):
         if process.stop(paths.pidfile(name), timeout=45):
             stopped.append(name)
     return stopped
+
+
+def start_delivery(settings: Settings, paths: StackPaths) -> str:
+    """The alert delivery worker (``python -m streams.alerts.delivery``): one per stack,
+    since its senders share the work through their ledgers, not through partitions;
+    started once it serves /metrics on JOBSTREAM_ALERTS_DELIVERY_METRICS_PORT."""
+    port = settings.alerts_delivery_metrics_port
+    if port:
+        return _start_server(
+            paths,
+            DELIVERY,
+            "streams.alerts.delivery",
+            "127.0.0.1",
+            port,
+            "JOBSTREAM_ALERTS_DELIVERY_METRICS_PORT",
+            settings.startup_timeout_s,
+        )
+    if process.running(paths.pidfile(DELIVERY)) is not None:
+        return "already running"
+    process.spawn(
+        [sys.executable, "-m", "streams.alerts.delivery"],
+        log=paths.log(DELIVERY),
+        pidfile=paths.pidfile(DELIVERY),
+        env=_env(),
+    )
+    return "started"

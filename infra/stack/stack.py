@@ -30,6 +30,7 @@ def up(settings: Settings, report: Report, *, workers: int = 0) -> None:
     if workers > 0:
         report("gateway", apps.start_gateway(settings, paths))
         report("workers", apps.start_workers(settings, paths, workers))
+        report("delivery", apps.start_delivery(settings, paths))
         report("api", apps.start_api(settings, paths))
 
 
@@ -177,12 +178,13 @@ def _app_statuses(settings: Settings, paths: StackPaths) -> list[ServiceStatus]:
     found = []
     for pidfile in sorted(paths.run.glob("*.pid")):
         name = pidfile.stem
-        if name not in (apps.GATEWAY, apps.API) and not name.startswith("worker-"):
+        if name not in (apps.GATEWAY, apps.API, apps.DELIVERY) and not name.startswith("worker-"):
             continue
         proc = process.running(pidfile)
         address = {
             apps.GATEWAY: settings.gateway_target,
             apps.API: f"http://{settings.api_host}:{settings.api_port}/graphql",
+            apps.DELIVERY: f"{settings.webhook_consumer_group}, {settings.email_consumer_group}",
         }.get(name, settings.consumer_group)
         detail = f"log {paths.log(name)}" if proc else "exited: see its log, then `jobstream up`"
         found.append(

@@ -123,8 +123,8 @@ class Publisher:
         """Mark published the ledger rows whose records are on the topic past the
         checkpoint; move the checkpoint to the log end. Returns the rows marked."""
         assert self._meta is not None
-        await self._meta.topics()  # refresh metadata
-        partitions = self._meta.partitions_for_topic(self._topic) or set()
+        assert self._producer is not None
+        partitions = await self._producer.partitions_for(self._topic)
         tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
         if not tps:
             return 0

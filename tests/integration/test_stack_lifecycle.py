@@ -162,7 +162,7 @@ def test_up_with_workers_runs_the_ingest_path_and_down_stops_it(tmp_path: Path) 
     try:
         jobstream(env, "up", "--workers", "2")
         started = pids(home)
-        assert {"gateway", "worker-1", "worker-2", "api"} <= set(started)
+        assert {"gateway", "worker-1", "worker-2", "alerts-1", "api"} <= set(started)
         again = jobstream(env, "up", "--workers", "2")
         assert "2 running" in again.stdout
         assert pids(home) == started, "a second `up --workers` must not restart anything"

@@ -68,6 +68,8 @@ def local_env(home: Path) -> dict[str, str]:
         "JOBSTREAM_GATEWAY_PORT": str(free_port()),
         "JOBSTREAM_GATEWAY_METRICS_PORT": str(free_port()),
         "JOBSTREAM_WORKER_METRICS_PORT": "0",
+        "JOBSTREAM_ALERTS_METRICS_PORT": "0",
+        "JOBSTREAM_ALERTS_DELIVERY_METRICS_PORT": str(free_port()),
         "JOBSTREAM_API_PORT": str(free_port()),
         "JOBSTREAM_INGEST_TOKEN": PUBLISH_TOKEN,
         **RATE_LIMITS_OFF,
