@@ -1,4 +1,5 @@
-"""The platform's own processes under the stack: the gateway, N sink workers, the API.
+"""The platform's own processes under the stack: the gateway, N sink workers, M alerts
+workers, the API.
 
 They run as `python -m gateway` / `python -m streams` subprocesses with pid files beside
 the services', so `down` stops exactly what `up --workers N` started. Each worker gets
@@ -18,6 +19,7 @@ from schemas.settings import Settings
 GATEWAY = "gateway"
 API = "api"
 DELIVERY = "delivery"  # the alert delivery worker (webhooks, email)
+ALERTS = "alerts"  # alerts workers: alerts-1, alerts-2, ...
 
 
 def worker_name(index: int) -> str:
@@ -92,17 +94,39 @@ def _start_server(
 
 def start_workers(settings: Settings, paths: StackPaths, count: int) -> str:
     """Make sure workers 1..count run; leave any beyond count alone (scale down = stop)."""
+    return _start_many(
+        settings, paths, count, "worker", "streams", settings.worker_metrics_port, "WORKER"
+    )
+
+
+def start_alerts_workers(settings: Settings, paths: StackPaths, count: int) -> str:
+    """Make sure alerts workers (``python -m streams.alerts``) 1..count run, each on
+    JOBSTREAM_ALERTS_METRICS_PORT + index - 1."""
+    return _start_many(
+        settings, paths, count, ALERTS, "streams.alerts", settings.alerts_metrics_port, "ALERTS"
+    )
+
+
+def _start_many(
+    settings: Settings,
+    paths: StackPaths,
+    count: int,
+    prefix: str,
+    module: str,
+    port_base: int,
+    port_var: str,
+) -> str:
     started = []
     for index in range(1, count + 1):
-        name = worker_name(index)
+        name = f"{prefix}-{index}"
         if process.running(paths.pidfile(name)) is not None:
             continue
-        port = settings.worker_metrics_port + index - 1 if settings.worker_metrics_port else 0
+        port = port_base + index - 1 if port_base else 0
         proc = process.spawn(
-            [sys.executable, "-m", "streams"],
+            [sys.executable, "-m", module],
             log=paths.log(name),
             pidfile=paths.pidfile(name),
-            env=_env(JOBSTREAM_WORKER_METRICS_PORT=str(port)),
+            env=_env(**{f"JOBSTREAM_{port_var}_METRICS_PORT": str(port)}),
         )
 
         # A worker serves /metrics as soon as it is configured: that is "started".
@@ -121,18 +145,19 @@ def start_workers(settings: Settings, paths: StackPaths, count: int) -> str:
                 hint="read the log's last lines:\n" + process.tail(paths.log(name)),
             )
         started.append(name)
-    running = count_workers(paths)
+    running = count_workers(paths, prefix)
     return f"{running} running" + (f" (started {', '.join(started)})" if started else "")
 
 
-def count_workers(paths: StackPaths) -> int:
-    return sum(1 for f in paths.run.glob("worker-*.pid") if process.running(f) is not None)
+def count_workers(paths: StackPaths, prefix: str = "worker") -> int:
+    return sum(1 for f in paths.run.glob(f"{prefix}-*.pid") if process.running(f) is not None)
 
 
 def stop_all(paths: StackPaths) -> list[str]:
     """SIGTERM the gateway (it drains) and every worker (they commit what is done)."""
     stopped = []
-    for pidfile in sorted(paths.run.glob("worker-*.pid")):
+    pidfiles = sorted(paths.run.glob(f"{ALERTS}-*.pid")) + sorted(paths.run.glob("worker-*.pid"))
+    for pidfile in pidfiles:
         if process.stop(pidfile, timeout=45):
             stopped.append(pidfile.stem)
     for name in (DELIVERY, API, GATEWAY):

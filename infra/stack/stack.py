@@ -19,8 +19,9 @@ from schemas.settings import Settings
 Report = Callable[[str, str], None]
 
 
-def up(settings: Settings, report: Report, *, workers: int = 0) -> None:
-    """Start the services; with workers > 0 also the gateway, that many workers, the API."""
+def up(settings: Settings, report: Report, *, workers: int = 0, alerts_workers: int = 1) -> None:
+    """Start the services; with workers > 0 also the gateway, that many workers,
+    ``alerts_workers`` alerts workers and the API."""
     paths = StackPaths.create(settings.home)
     report("kafka", _kafka_module(settings).start(settings, paths))
     created = asyncio.run(ensure_topics(settings, timeout=settings.startup_timeout_s))
@@ -30,6 +31,8 @@ def up(settings: Settings, report: Report, *, workers: int = 0) -> None:
     if workers > 0:
         report("gateway", apps.start_gateway(settings, paths))
         report("workers", apps.start_workers(settings, paths, workers))
+        if alerts_workers > 0:
+            report("alerts", apps.start_alerts_workers(settings, paths, alerts_workers))
         report("delivery", apps.start_delivery(settings, paths))
         report("api", apps.start_api(settings, paths))
 
@@ -178,14 +181,21 @@ def _app_statuses(settings: Settings, paths: StackPaths) -> list[ServiceStatus]:
     found = []
     for pidfile in sorted(paths.run.glob("*.pid")):
         name = pidfile.stem
-        if name not in (apps.GATEWAY, apps.API, apps.DELIVERY) and not name.startswith("worker-"):
+        if name not in (apps.GATEWAY, apps.API, apps.DELIVERY) and not name.startswith(
+            ("worker-", f"{apps.ALERTS}-")
+        ):
             continue
         proc = process.running(pidfile)
         address = {
             apps.GATEWAY: settings.gateway_target,
             apps.API: f"http://{settings.api_host}:{settings.api_port}/graphql",
             apps.DELIVERY: f"{settings.webhook_consumer_group}, {settings.email_consumer_group}",
-        }.get(name, settings.consumer_group)
+        }.get(
+            name,
+            settings.alerts_consumer_group
+            if name.startswith(f"{apps.ALERTS}-")
+            else settings.consumer_group,
+        )
         detail = f"log {paths.log(name)}" if proc else "exited: see its log, then `jobstream up`"
         found.append(
             ServiceStatus(name, proc is not None, address, detail, proc.pid if proc else None)
