@@ -114,32 +114,33 @@ async def _write(
     conn: asyncpg.Connection, writes: list[_Write], done: Applied, on_bad: OnBad | None
 ) -> list[_Write]:
     """Apply ``writes`` (inside a transaction); return those the database accepted."""
-    upserts = [w for w in writes if w.row is not None]
-    if len(upserts) == len(writes) and writes:
+    rows = [w.row for w in writes if w.row is not None]
+    terms = iter(await store.lexical(conn, rows))
+    args = [
+        None if w.row is None else store.upsert_args(w.row, next(terms), *w.position)
+        for w in writes
+    ]
+    upserts = [a for a in args if a is not None]
+    if writes and len(upserts) == len(writes):
         try:
             async with conn.transaction():
-                await conn.executemany(store.UPSERT, [_args(w) for w in upserts])
+                await conn.executemany(store.UPSERT, upserts)
             return writes
         except _REFUSED:
             pass  # find the culprit: one savepoint each
     accepted: list[_Write] = []
-    for w in writes:
+    for w, a in zip(writes, args, strict=True):
         try:
             async with conn.transaction():
-                if w.row is None:
+                if a is None:
                     await conn.execute(store.TOMBSTONE, w.id, *w.position)
                 else:
-                    await conn.execute(store.UPSERT, *_args(w))
+                    await conn.execute(store.UPSERT, *a)
         except _REFUSED as exc:
             _skip(done, on_bad, "refused", w.position, f"{w.id}: {exc}")
             continue
         accepted.append(w)
     return accepted
-
-
-def _args(w: _Write) -> tuple[Any, ...]:
-    assert w.row is not None
-    return store.upsert_args(w.row, *w.position)
 
 
 def _skip(

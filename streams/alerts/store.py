@@ -5,16 +5,18 @@ applied only when its position is past the row's, so a replay, a rebuild racing 
 materialiser, or two materialisers never put an older version over a newer one. The
 table is also the materialiser's checkpoint (:func:`positions`).
 
-The lexemes are computed here, in PostgreSQL, from the query's alias groups exactly as
-search parses them (``SPELLING_QUERY``): ``lexical_query`` is the AND over the units of
-the OR of each unit's spellings; ``lexemes`` the lexemes common to all spellings of a
-unit (what every lexically matching posting must contain, for the GIN prefilter).
+The lexical terms are computed in PostgreSQL, one statement per batch (:data:`LEXICAL`),
+from the query's alias groups exactly as search parses them (``SPELLING_QUERY``):
+``lexical_query`` is the AND over the units of the OR of each unit's spellings;
+``lexemes`` the lexemes common to all spellings of a unit (what every lexically matching
+posting must contain, for the GIN prefilter).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -22,19 +24,27 @@ import asyncpg
 from schemas.search.lexical import SPELLING_QUERY
 from streams.alerts.records import SavedRow
 
-_LEXICAL = f"""
-spelled AS (
-    SELECT u.i, s, {SPELLING_QUERY} AS t
-    FROM unnest($9::text[]) WITH ORDINALITY AS u(g, i), unnest(string_to_array(u.g, E'\\n')) AS s
+# The lexical terms of many saved searches in one statement. $1: the row each unit
+# belongs to, $2: the unit's place in its query, $3: the unit's spellings (a group).
+LEXICAL = f"""
+WITH spelled AS (
+    SELECT u.r, u.i, s, {SPELLING_QUERY} AS t
+    FROM unnest($1::int[], $2::int[], $3::text[]) AS u(r, i, g),
+        unnest(string_to_array(u.g, E'\\n')) AS s
 ),
-usable AS (SELECT i, s, t FROM spelled WHERE numnode(t) > 0),
-unit AS (SELECT i, jobstream_tsquery_or(t) AS q, count(*) AS n FROM usable GROUP BY i),
+usable AS (SELECT r, i, s, t FROM spelled WHERE numnode(t) > 0),
+unit AS (SELECT r, i, jobstream_tsquery_or(t) AS q, count(*) AS n FROM usable GROUP BY r, i),
 common AS (
-    SELECT usable.i, l FROM usable,
-        unnest(tsvector_to_array(to_tsvector('english', jobstream_search_text(usable.s)))) AS l
-    GROUP BY usable.i, l
-    HAVING count(DISTINCT usable.s) = (SELECT n FROM unit WHERE unit.i = usable.i)
-)"""
+    SELECT c.r, c.l FROM (
+        SELECT usable.r, usable.i, l, count(DISTINCT usable.s) AS k FROM usable,
+            unnest(tsvector_to_array(to_tsvector('english', jobstream_search_text(usable.s)))) AS l
+        GROUP BY 1, 2, 3
+    ) AS c JOIN unit USING (r, i) WHERE c.k = unit.n
+),
+queries AS (SELECT r, jobstream_tsquery_and(q ORDER BY i) AS q FROM unit GROUP BY r),
+lexemes AS (SELECT r, array_agg(DISTINCT l ORDER BY l) AS ls FROM common GROUP BY r)
+SELECT r, q::text AS q, coalesce(ls, '{{}}') AS ls FROM queries LEFT JOIN lexemes USING (r)
+"""
 
 _COLUMNS = (
     "id, secret_sha256, query, filter, mode, min_score, embedding, embedding_model,"
@@ -47,11 +57,8 @@ _COLUMNS = (
 _UPDATED = [c.strip() for c in _COLUMNS.split(",") if c.strip() != "id"]
 
 UPSERT = f"""
-WITH {_LEXICAL}
 INSERT INTO saved_searches ({_COLUMNS})
-VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7::vector, $8,
-    ARRAY(SELECT DISTINCT l FROM common ORDER BY l),
-    (SELECT jobstream_tsquery_and(q ORDER BY i) FROM unit),
+VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7::vector, $8, $9::text[], $32::tsquery,
     $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26,
     $27, $28, $29, $30, $31)
 ON CONFLICT (id) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in _UPDATED)}
@@ -71,7 +78,36 @@ KNOWN = (
 )
 
 
-def upsert_args(row: SavedRow, partition: int, offset: int) -> tuple[Any, ...]:
+@dataclass(frozen=True, slots=True)
+class Lexical:
+    """A query's lexical terms: ``lexemes`` (all required) and the exact ``query``
+    (tsquery text; None: no lexical term)."""
+
+    lexemes: list[str]
+    query: str | None
+
+
+NO_TERMS = Lexical([], None)
+
+
+async def lexical(conn: asyncpg.Connection, rows: Sequence[SavedRow]) -> list[Lexical]:
+    """The lexical terms of each of ``rows``' queries, in one statement."""
+    owners: list[int] = []
+    places: list[int] = []
+    spellings: list[str] = []
+    for r, row in enumerate(rows):
+        for i, group in enumerate(row.groups):
+            owners.append(r)
+            places.append(i)
+            spellings.append(group)
+    out = [NO_TERMS] * len(rows)
+    if spellings:
+        for found in await conn.fetch(LEXICAL, owners, places, spellings):
+            out[found["r"]] = Lexical(list(found["ls"]), found["q"])
+    return out
+
+
+def upsert_args(row: SavedRow, terms: Lexical, partition: int, offset: int) -> tuple[Any, ...]:
     """The parameters of :data:`UPSERT` for ``row`` read at (partition, offset)."""
     f = row.filter
     return (
@@ -83,7 +119,7 @@ def upsert_args(row: SavedRow, partition: int, offset: int) -> tuple[Any, ...]:
         row.min_score,
         row.embedding,
         row.embedding_model,
-        row.groups,
+        terms.lexemes,
         f.experience_min_years,
         f.experience_max_years,
         list(f.english_levels),
@@ -106,6 +142,7 @@ def upsert_args(row: SavedRow, partition: int, offset: int) -> tuple[Any, ...]:
         row.deleted,
         partition,
         offset,
+        terms.query,
     )
 
 

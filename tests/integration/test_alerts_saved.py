@@ -261,7 +261,7 @@ async def test_an_older_record_never_overwrites_a_newer_one_and_delete_marks_del
 async def test_garbage_records_are_skipped_counted_and_the_stream_goes_on(
     topic: Settings,
 ) -> None:
-    good, bad = search_id(), search_id()
+    good, bad, odd = search_id(), search_id(), search_id()
     wrong_vector = saved(
         bad, query="x", mode=alerts_pb2.SAVED_SEARCH_SEMANTIC, embedding=b"\0" * 12
     )
@@ -278,6 +278,8 @@ async def test_garbage_records_are_skipped_counted_and_the_stream_goes_on(
                 alerts_pb2.SavedSearch(id=bad, secret_sha256=b"1" * 32).SerializeToString(),
             ),
             (good.encode(), saved(good, query="fine")),
+            # tsquery syntax in the words is text like any other, never a parse error
+            (odd.encode(), saved(odd, query="o'reilly \\ & | ! <-> :* 'x' (c++")),
         ],
     )
     async with running(topic) as m:
@@ -289,7 +291,8 @@ async def test_garbage_records_are_skipped_counted_and_the_stream_goes_on(
             for s in metric.samples
             if s.name.endswith("_total")
         }
-    assert set(now) == {good}
+    assert set(now) == {good, odd}
+    assert now[odd]["lq"] == "'o' & 'reilli' & 'x' & 'cplusplus'"
     assert m.totals.bad == 6
     assert reasons == {
         "undecodable": 1,
