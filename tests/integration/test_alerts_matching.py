@@ -211,6 +211,45 @@ async def brute_force(
     return expected, borderline
 
 
+async def agrees_with_search(
+    settings: Settings, searches: list[Saved], got: dict[tuple[str, str], Any]
+) -> None:
+    """What the search repository answers for each saved search over the same postings:
+    the same postings for KEYWORD (search's word matching), the same count for SEMANTIC
+    (its match floor = min_score). HYBRID is not compared: search's HYBRID ranks the
+    union of both sides, it does not cut it at min_score."""
+    from api.search.ranking import Ranking, SearchMode
+    from api.search.repository import PostingRepository
+
+    pool = await asyncpg.create_pool(settings.postgres_dsn, min_size=1, max_size=2)
+    try:
+        repo = PostingRepository(pool, dim=DIM, match_floor=0.5)
+        compared = 0
+        for s in searches:
+            if not s.query or s.mode == "HYBRID":
+                continue
+            mine = {pid for sid, pid in got if sid == s.id}
+            if s.mode == "KEYWORD":
+                page = await repo.search(
+                    None,
+                    s.filter,
+                    first=1000,
+                    after=None,
+                    text=s.query,
+                    ranking=Ranking(SearchMode.KEYWORD),
+                )
+                assert {h.posting_id for h in page.hits} == mine, s
+            else:
+                count = await repo.count_matches(
+                    s.embedding, s.filter, text=s.query, mode=SearchMode.SEMANTIC, model=s.model
+                )
+                assert count == len(mine), s
+            compared += 1
+        assert compared >= 15
+    finally:
+        await pool.close()
+
+
 @dataclass
 class Rig:
     topics: Topics
@@ -303,6 +342,7 @@ async def test_ledger_equals_brute_force_and_versions_deletes_poison(
         assert len(expected) > 100  # every mode and filter took part
         modes = Counter(next(s.mode for s in searches if s.id == sid) for sid, _ in expected)
         assert min(modes.values()) > 10, modes
+        await agrees_with_search(stack, searches, got)
         on_topic = await read_alerts(stack, rig.alerts_topic, expect=len(expected))
         assert Counter((a.saved_search_id, a.posting_id) for a in on_topic) == Counter(expected)
         assert all(a.id == f"{a.saved_search_id}/{a.posting_id}" and not a.closed for a in on_topic)

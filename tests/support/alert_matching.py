@@ -23,8 +23,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from schemas.jobstream.v1 import alerts_pb2
 from schemas.search.filters import PostingFilter
 from schemas.settings import Settings
-from streams.alerts import store
-from streams.alerts.records import decode
+from streams.sink.writer import register_vector_bytes
 from tests.support.provision import free_port
 from tests.support.sink import PYTHON, ROOT, Topics, read_all
 
@@ -65,15 +64,22 @@ def record(s: Saved, created: datetime | None = None) -> bytes:
 
 
 async def insert_saved(settings: Settings, searches: Iterable[Saved]) -> None:
-    """Upsert ``searches`` as the materialiser would have from their topic."""
+    """Upsert ``searches`` as the materialiser would have from their topic (its own
+    :func:`streams.alerts.apply.apply`, no backfill)."""
+    from types import SimpleNamespace
+
+    from streams.alerts.apply import apply
+
+    batch = [
+        SimpleNamespace(partition=0, offset=i, key=s.id.encode(), value=record(s))
+        for i, s in enumerate(searches)
+    ]
     conn = await asyncpg.connect(settings.postgres_dsn)
     try:
-        from streams.sink.writer import register_vector_bytes
-
         await register_vector_bytes(conn)
-        for offset, s in enumerate(searches):
-            row = decode(s.id.encode(), record(s), settings.embedding_dim)
-            await conn.execute(store.UPSERT, *store.upsert_args(row, 0, offset))
+        for start in range(0, len(batch), 2_000):
+            done = await apply(conn, batch[start : start + 2_000], settings, False)
+            assert done.upserted == len(batch[start : start + 2_000]), done
     finally:
         await conn.close()
 
