@@ -48,7 +48,7 @@ from streams.alerts.delivery.mail import EmailSender, next_digest
 from streams.alerts.delivery.metrics import DeliveryMetrics
 from streams.ops.dead_letters import DeadLetter, iter_letters
 from tests.support.provision import free_port
-from tests.support.sink import wait_for
+from tests.support.sink import metrics, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -327,6 +327,12 @@ async def test_flaky_receiver_gets_each_alert_once_signed_and_fresh(env: Env) ->
     assert {
         (r["status"], r["attempts"]) for r in await rows(env.settings, "webhook_deliveries", sid)
     } == {("delivered", 4)}
+    samples = metrics(int(env.env["JOBSTREAM_ALERTS_DELIVERY_METRICS_PORT"]))
+    assert samples['jobstream_alerts_delivered_total{channel="webhook"}'] >= 5
+    assert samples['jobstream_alerts_delivery_retried_total{channel="webhook"}'] >= 15
+    failed = 'jobstream_alerts_delivery_failed_total{channel="webhook",reason="webhook_http_500"}'
+    assert samples[failed] >= 15
+    assert samples['jobstream_alerts_delivery_latency_seconds_count{channel="webhook"}'] >= 5
 
 
 async def test_always_failing_goes_to_the_dlq_and_is_redriven_once(env: Env) -> None:
@@ -365,6 +371,13 @@ async def test_always_failing_goes_to_the_dlq_and_is_redriven_once(env: Env) -> 
         env, "dlq", "list", "--topic", env.settings.topic_webhook_dead_letters, "--json"
     )
     assert listed["summary"]["by_error_class"]["webhook_http_503"] >= 2
+    first = listed["letters"][0]
+    shown = await cli(
+        env, "dlq", "show", str(first["offset"]),
+        "--topic", env.settings.topic_webhook_dead_letters, "--json",
+    )  # fmt: skip
+    assert shown["headers"]["x-error-class"] == first["error_class"]
+    assert shown["headers"]["x-consumer-group"] == env.settings.webhook_consumer_group
     env.receiver.dead_heals = True
     report = await cli(
         env, "dlq", "redrive", "--topic", env.settings.topic_webhook_dead_letters,
