@@ -22,7 +22,7 @@ from schemas.search import synonyms
 from schemas.settings import Settings
 from streams.alerts import store
 from streams.alerts.backfill import backfill
-from streams.alerts.records import BadRecord, SavedRow, decode
+from streams.alerts.records import ID, BadRecord, SavedRow, decode
 
 log = structlog.get_logger("streams.alerts.saved")
 Record: TypeAlias = "ConsumerRecord[Any, Any]"
@@ -100,9 +100,10 @@ def _decoded(
         key = bytes(record.key) if record.key is not None else None
         try:
             if record.value is None:  # a tombstone: the id's saved search is gone
-                if key is None:
-                    raise BadRecord("no_key", "a tombstone without a key")
-                yield _Write(key.decode("utf-8", "replace"), position, None)
+                search_id = (key or b"").decode("utf-8", "replace")
+                if not ID.match(search_id):
+                    raise BadRecord("bad_id", f"a tombstone keyed {search_id[:80]!r}")
+                yield _Write(search_id, position, None)
             else:
                 row = decode(key, bytes(record.value), dim)
                 yield _Write(row.id, position, row)

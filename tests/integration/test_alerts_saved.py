@@ -218,7 +218,7 @@ async def test_a_saved_search_lands_with_canonical_filter_columns_and_lexemes(
 async def test_an_older_record_never_overwrites_a_newer_one_and_delete_marks_deleted(
     topic: Settings,
 ) -> None:
-    sid, gone = search_id(), search_id()
+    sid, gone, tomb = search_id(), search_id(), search_id()
     await send(
         topic,
         [
@@ -226,6 +226,8 @@ async def test_an_older_record_never_overwrites_a_newer_one_and_delete_marks_del
             (sid.encode(), saved(sid, query="postgres")),
             (gone.encode(), saved(gone, query="redis")),
             (gone.encode(), saved(gone, query="redis", deleted=True)),
+            (tomb.encode(), saved(tomb, query="tomb")),
+            (tomb.encode(), None),  # a tombstone deletes too
         ],
     )
     async with running(topic):
@@ -233,6 +235,8 @@ async def test_an_older_record_never_overwrites_a_newer_one_and_delete_marks_del
     assert now[sid]["query"] == "postgres"
     assert not now[sid]["deleted"]
     assert now[gone]["deleted"]
+    assert now[tomb]["deleted"]
+    assert now[tomb]["query"] == "tomb"
     # the topic's records applied again, newest first: the older ones change nothing
     consumer, ends = await open_topic(topic, "test", {})
     try:
@@ -250,7 +254,7 @@ async def test_an_older_record_never_overwrites_a_newer_one_and_delete_marks_del
         done = await apply(conn, sorted(records, key=lambda r: -r.offset), topic, False)
     finally:
         await conn.close()
-    assert done.stale == 4
+    assert done.stale == 6
     assert done.upserted == 0
     again = await rows(topic)
     assert again[sid]["query"] == "postgres"
@@ -277,6 +281,7 @@ async def test_garbage_records_are_skipped_counted_and_the_stream_goes_on(
                 bad.encode(),
                 alerts_pb2.SavedSearch(id=bad, secret_sha256=b"1" * 32).SerializeToString(),
             ),
+            (b"\x00not an id", None),
             (good.encode(), saved(good, query="fine")),
             # tsquery syntax in the words is text like any other, never a parse error
             (odd.encode(), saved(odd, query="o'reilly \\ & | ! <-> :* 'x' (c++")),
@@ -293,10 +298,10 @@ async def test_garbage_records_are_skipped_counted_and_the_stream_goes_on(
         }
     assert set(now) == {good, odd}
     assert now[odd]["lq"] == "'o' & 'reilli' & 'x' & 'cplusplus'"
-    assert m.totals.bad == 6
+    assert m.totals.bad == 7
     assert reasons == {
         "undecodable": 1,
-        "bad_id": 1,
+        "bad_id": 2,
         "bad_embedding": 1,
         "key_mismatch": 1,
         "bad_filter": 1,
