@@ -27,7 +27,12 @@ from streams.alerts.records import ID, BadRecord, SavedRow, decode
 log = structlog.get_logger("streams.alerts.saved")
 Record: TypeAlias = "ConsumerRecord[Any, Any]"
 OnBad = Callable[[str], None]
-_REFUSED = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+# What PostgreSQL answers to a record it cannot store (never to a lost connection).
+_REFUSED = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.ProgramLimitExceededError,
+)
 
 
 @dataclass
@@ -115,11 +120,10 @@ async def _write(
     conn: asyncpg.Connection, writes: list[_Write], done: Applied, on_bad: OnBad | None
 ) -> list[_Write]:
     """Apply ``writes`` (inside a transaction); return those the database accepted."""
-    rows = [w.row for w in writes if w.row is not None]
-    terms = iter(await store.lexical(conn, rows))
+    terms = await _terms(conn, [w.row for w in writes])
     args = [
-        None if w.row is None else store.upsert_args(w.row, next(terms), *w.position)
-        for w in writes
+        None if w.row is None or t is None else store.upsert_args(w.row, t, *w.position)
+        for w, t in zip(writes, terms, strict=True)
     ]
     upserts = [a for a in args if a is not None]
     if writes and len(upserts) == len(writes):
@@ -131,6 +135,9 @@ async def _write(
             pass  # find the culprit: one savepoint each
     accepted: list[_Write] = []
     for w, a in zip(writes, args, strict=True):
+        if w.row is not None and a is None:
+            _skip(done, on_bad, "refused", w.position, f"{w.id}: its query was refused")
+            continue
         try:
             async with conn.transaction():
                 if a is None:
@@ -142,6 +149,27 @@ async def _write(
             continue
         accepted.append(w)
     return accepted
+
+
+async def _terms(
+    conn: asyncpg.Connection, rows: list[SavedRow | None]
+) -> list[store.Lexical | None]:
+    """Each row's lexical terms (None for a tombstone, or a query PostgreSQL refuses)."""
+    present = [row for row in rows if row is not None]
+    try:
+        async with conn.transaction():
+            found = iter(await store.lexical(conn, present))
+        return [None if row is None else next(found) for row in rows]
+    except _REFUSED:
+        pass
+    out: list[store.Lexical | None] = []
+    for row in rows:
+        try:
+            async with conn.transaction():
+                out.append(None if row is None else (await store.lexical(conn, [row]))[0])
+        except _REFUSED:
+            out.append(None)
+    return out
 
 
 def _skip(

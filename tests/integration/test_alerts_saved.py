@@ -309,6 +309,28 @@ async def test_garbage_records_are_skipped_counted_and_the_stream_goes_on(
     }
 
 
+async def test_a_record_the_database_refuses_is_skipped_alone(topic: Settings) -> None:
+    """Whatever PostgreSQL refuses (here a constraint added for the test) costs that one
+    record: the batch's others land, the refusal is counted."""
+    ids = [search_id() for _ in range(4)]
+    conn = await asyncpg.connect(topic.postgres_dsn)
+    await conn.execute(
+        "ALTER TABLE saved_searches ADD CONSTRAINT test_refuse CHECK (query <> 'refuse me')"
+    )
+    try:
+        queries = ["one", "refuse me", "three", "four"]
+        records = [(i.encode(), saved(i, query=q)) for i, q in zip(ids, queries, strict=True)]
+        await send(topic, records)
+        async with running(topic) as m:
+            now = await rows(topic)
+    finally:
+        await conn.execute("ALTER TABLE saved_searches DROP CONSTRAINT test_refuse")
+        await conn.close()
+    assert set(now) == {ids[0], ids[2], ids[3]}
+    assert m.totals.bad == 1
+    assert m.totals.upserted == 3
+
+
 def test_cli_rebuild_restores_the_table_from_the_topic(
     topic: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
