@@ -7,7 +7,8 @@
 - ``rebuild``: empty ``saved_searches`` and refill it from saved-searches.v1, the source
   of truth; idempotent, the alerts ledger untouched.
 
-Exit codes: 0 done, 3 Kafka or PostgreSQL unreachable.
+Exit codes: 0 done, 1 PostgreSQL refused (migrations not applied?), 3 Kafka or PostgreSQL
+unreachable.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 from collections.abc import Coroutine
 from typing import Annotated, Any, TypeVar
 
+import asyncpg
 import typer
 from aiokafka.errors import KafkaError
 from rich.console import Console
@@ -49,9 +51,17 @@ def _run(coro: Coroutine[Any, Any, _T], what: str) -> _T:
     except (OSError, TimeoutError, KafkaError) as exc:
         err.print(
             f"[red]cannot {what}: Kafka or PostgreSQL unreachable ({type(exc).__name__}: "
-            f"{exc}); is the stack up (`jobstream up`)?[/red]"
+            f"{exc}); is the stack up (`jobstream up`)?[/red]",
+            highlight=False,
         )
         raise typer.Exit(EXIT_UNREACHABLE) from None
+    except asyncpg.PostgresError as exc:
+        err.print(
+            f"[red]cannot {what}: PostgreSQL answered {type(exc).__name__}: {exc} (are the "
+            "migrations applied? `jobstream up` applies them)[/red]",
+            highlight=False,
+        )
+        raise typer.Exit(1) from None
 
 
 @alerts_app.command("stats")

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
@@ -514,3 +515,16 @@ def test_cli_stats_shows_the_numbers(topic: Settings, monkeypatch: pytest.Monkey
     assert "saved searches (live)" in table.stdout
     assert "materialiser lag" in table.stdout
     assert "webhook failing" in table.stdout
+
+
+def test_cli_says_when_postgresql_is_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        url = f"postgresql://postgres@127.0.0.1:{s.getsockname()[1]}/jobstream"
+    for name in ("JOBSTREAM_DATABASE_URL", "DATABASE_URL"):
+        monkeypatch.setenv(name, url)
+    for command in (["alerts", "stats"], ["alerts", "rebuild"]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 3, result.output
+        assert "unreachable" in result.stderr
+        assert "Traceback" not in result.output
