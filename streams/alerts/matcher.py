@@ -6,9 +6,9 @@ exact predicate of :mod:`streams.alerts.sql` over each candidate pair, and the m
 inserted into the ``alerts`` ledger ``ON CONFLICT DO NOTHING`` -- so a replayed batch, or
 a later version that still matches, never alerts twice. Candidates come from two indexes:
 
-- lexical: the saved searches whose ``lexemes`` are all in the posting's ``search_tsv``
-  (GIN on ``saved_searches.lexemes``; saved searches without lexemes -- filters only,
-  stop words -- are candidates of every posting and are decided by their filters);
+- lexical: the saved searches whose first lexeme (``lexemes[1]``, btree) is in the
+  posting's ``search_tsv`` (saved searches without lexemes -- filters only, or a unit
+  whose spellings share none -- are candidates of every posting);
 - semantic: a reverse nearest-neighbour search over the saved queries' vectors. Below
   ``alerts_index_min_rows`` vectors it is an exact scan (``cosine >= min_score``, the
   tests' exactness); above, the :mod:`.index` IVFFlat index gives each posting its
@@ -47,17 +47,27 @@ p AS MATERIALIZED (
     WHERE NOT p.deleted
 )"""
 
+# A lexical match holds every one of the saved search's lexemes, so its first one (the
+# anchor, index saved_searches_anchor) must be among the posting's: one index probe per
+# posting lexeme finds each saved search at most once (a GIN ``lexemes <@ …`` would
+# fetch every saved search sharing *any* lexeme with the posting). Saved searches without
+# lexemes (filters only; or no lexeme common to a unit's spellings, "golang" = go | golang)
+# are candidates of every posting.
 _LEXICAL_CANDIDATES = """
 SELECT p.id AS pid, s.id AS sid FROM p
-JOIN saved_searches AS s ON NOT s.deleted AND s.lexemes <@ tsvector_to_array(p.search_tsv)"""
+JOIN saved_searches AS s ON NOT s.deleted AND s.lexemes[1] = ANY(tsvector_to_array(p.search_tsv))
+UNION ALL
+SELECT p.id, s.id FROM p
+JOIN saved_searches AS s ON NOT s.deleted AND s.lexemes[1] IS NULL"""
 
 _SEMANTIC_EXACT = """
 SELECT p.id, s.id FROM p
 JOIN saved_searches AS s ON NOT s.deleted AND s.mode <> 'KEYWORD' AND s.query <> ''
     AND s.embedding IS NOT NULL AND (s.embedding <=> p.embedding) <= 1 - s.min_score"""
 
-# ORDER BY the distance operator alone, so the IVFFlat index serves it; the filters are
-# inside, so ``ivfflat.iterative_scan`` keeps probing until enough of them pass.
+# ORDER BY the distance operator alone, so the IVFFlat index serves it: the nearest saved
+# queries in the ``probes`` lists nearest the posting whose filters the posting passes (no
+# iterative scan: a posting that few saved searches accept would scan every list).
 _SEMANTIC_INDEXED = f"""
 SELECT p.id, n.id FROM p CROSS JOIN LATERAL (
     SELECT s.id FROM saved_searches AS s
@@ -141,7 +151,6 @@ async def match(
     async with conn.transaction():
         if indexed:
             await conn.execute(f"SET LOCAL ivfflat.probes = {int(probes)}")
-            await conn.execute("SET LOCAL ivfflat.iterative_scan = relaxed_order")
         rows = await conn.fetch(match_statement(indexed=indexed), *args)
         gone = [c.id for c in changes if c.deleted]
         closed = 0

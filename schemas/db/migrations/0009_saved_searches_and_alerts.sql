@@ -42,6 +42,8 @@ CREATE TABLE IF NOT EXISTS saved_searches (
     source_offset        bigint NOT NULL
 );
 CREATE INDEX IF NOT EXISTS saved_searches_lexemes ON saved_searches USING gin (lexemes) WHERE NOT deleted;
+-- the matcher's lexical candidates: a match holds all lexemes, so the first one (streams/alerts/matcher.py)
+CREATE INDEX IF NOT EXISTS saved_searches_anchor ON saved_searches ((lexemes[1])) WHERE NOT deleted;
 
 CREATE TABLE IF NOT EXISTS alerts (
     saved_search_id text NOT NULL,
