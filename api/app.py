@@ -28,9 +28,13 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.enums import MediaType
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.types import Scope
 from pgvector.asyncpg import register_vector
 from redis.asyncio import Redis
 
+from api.alerts.service import AlertService
+from api.alerts.store import AlertStore
+from api.alerts.watch import AlertWatch
 from api.cache import InvalidationListener, TieredCache
 from api.database import open_pool
 from api.disconnect import CancelOnDisconnect
@@ -41,7 +45,7 @@ from api.graphql.http import error_document, graphql_controller
 from api.graphql.schema import build_schema
 from api.health import EmbeddingCensus, health_report
 from api.metrics import CONTENT_TYPE, ApiMetrics
-from api.ratelimit import RateLimiter
+from api.ratelimit import RateLimiter, client_id
 from api.search import PostingRepository
 from api.search.ranking import match_floor
 from api.service import SearchService
@@ -49,6 +53,7 @@ from api.web import HTTP_ERROR_HANDLERS, Assets, compression_config, template_co
 from api.web.headers import security_headers
 from schemas.auth import KeyRing
 from schemas.embedding import Embedder, make_embedder
+from schemas.ratelimit import TrustedProxies
 from schemas.search import synonyms
 from schemas.settings import Settings
 
@@ -72,8 +77,11 @@ class Resources:
     service: SearchService
     metrics: ApiMetrics
     census: EmbeddingCensus
+    alerts: AlertService
+    watch: AlertWatch
+    proxies: TrustedProxies
 
-    def context(self) -> Context:
+    def context(self, client: str = "unknown") -> Context:
         return Context(
             settings=self.settings,
             service=self.service,
@@ -82,6 +90,9 @@ class Resources:
             keys=self.keys,
             embedder=self.embedder,
             metrics=self.metrics,
+            alerts=self.alerts,
+            watch=self.watch,
+            client=client,
         )
 
 
@@ -126,6 +137,14 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         )
         census = EmbeddingCensus(pool)
         stack.push_async_callback(census.aclose)
+        service = SearchService(settings, repository, cache, embedder)
+        watch = AlertWatch(
+            pool,
+            interval_s=settings.alerts_poll_interval_s,
+            max_total=settings.alerts_max_subscriptions,
+            max_per_client=settings.alerts_max_subscriptions_per_address,
+        )
+        stack.push_async_callback(watch.aclose)
         yield Resources(
             settings=settings,
             pool=pool,
@@ -135,9 +154,12 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             writer=writer,
             keys=keys,
             embedder=embedder,
-            service=SearchService(settings, repository, cache, embedder),
+            service=service,
             metrics=metrics,
             census=census,
+            alerts=AlertService(settings, service, AlertStore(pool), writer),
+            watch=watch,
+            proxies=TrustedProxies(settings.trusted_proxies),
         )
 
 
@@ -146,10 +168,11 @@ def resources_of(state: State) -> Resources:
     return resources
 
 
-def provide_context(state: State) -> Any:
-    """Dependency ``api_context``: the GraphQL context for this request (a Context;
-    typed Any so Litestar does not try to validate it as data)."""
-    return resources_of(state).context()
+def provide_context(state: State, scope: Scope) -> Any:
+    """Dependency ``api_context``: the GraphQL context for this request or WebSocket (a
+    Context; typed Any so Litestar does not try to validate it as data)."""
+    resources = resources_of(state)
+    return resources.context(client_id(scope, resources.proxies))
 
 
 @get("/health")

@@ -106,3 +106,19 @@ class EventWriter:
                 f"Kafka did not acknowledge the event for {event.id!r}; retry the mutation"
             ) from exc
         return Written(event.id, event.version, meta.partition, meta.offset)
+
+    async def send(self, topic: str, key: str, value: bytes, content_type: str) -> None:
+        """Write one record of another topic (a saved search) and wait for Kafka's ack,
+        through the same producer."""
+        producer = await self._ensure()
+        headers = [(self._headers[0]), ("content-type", content_type.encode())]
+        try:
+            await asyncio.wait_for(
+                producer.send_and_wait(topic, value, key=key.encode("utf-8"), headers=headers),
+                self._timeout_s,
+            )
+        except Exception as exc:
+            log.warning("record not acknowledged by kafka", topic=topic, key=key, error=repr(exc))
+            raise EventLogUnavailable(
+                f"Kafka did not acknowledge the record for {key!r}; retry"
+            ) from exc

@@ -201,6 +201,21 @@ class RateLimiter:
         return limited
 
 
+def client_id(scope: Scope, proxies: TrustedProxies) -> str:
+    """Who a request (or WebSocket) counts against: the client the middleware identified
+    (a key or an address), else -- a WebSocket, which the middleware leaves alone -- its
+    address as the middleware would name it."""
+    client: Client | None = scope.get("state", {}).get(CLIENT_STATE)
+    if client is not None:
+        return client.id
+    forwarded = next(
+        (v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"x-forwarded-for"),
+        None,
+    )
+    peer = found[0] if (found := scope.get("client")) else "unknown"
+    return proxies.client(peer, forwarded)
+
+
 async def _refuse(scope: Scope, send: Send, error: RateLimitedError) -> None:
     """429 + Retry-After; a GraphQL error document on /graphql."""
     seconds = retry_after(error.retry_after_s)

@@ -240,6 +240,31 @@ class Settings(BaseSettings):
         "client; else the direct peer is the client.",
     )
 
+    # --- alerts: the API side (saveSearch, subscriptions, feeds, pages; api/alerts) --
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="The API's externally visible base URL: links in alert feeds, pages "
+        "and emails.",
+    )
+    alerts_max_saves_per_hour: int = Field(
+        20,
+        ge=0,
+        description="Saved searches one client address may create per hour (0 = no cap), "
+        "beside the API's rate limits.",
+    )
+    alerts_max_subscriptions_per_address: int = Field(
+        4, ge=1, description="Open alert subscriptions (WebSocket) per client address."
+    )
+    alerts_max_subscriptions: int = Field(
+        1000, ge=1, description="Open alert subscriptions (WebSocket) per API process."
+    )
+    alerts_poll_interval_s: float = Field(
+        0.5,
+        gt=0,
+        le=60,
+        description="How often an open alert subscription reads its saved search's new alerts.",
+    )
+
     # --- domain -------------------------------------------------------------------
     embedding_dim: int = Field(384, ge=2, le=16_000, description="Vector dimension.")
     embedder: Literal["minilm", "e5", "hash"] = Field(
@@ -585,6 +610,14 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("postgresql://", "postgres://")):
             raise ValueError("expected postgresql://user[:password]@host[:port]/database")
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        # alerts API (h3): links are built as public_url + "/alerts/..."
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError("expected http(s)://host[:port][/path], no query or fragment")
+        return value.rstrip("/")
 
     @field_validator("redis_url")
     @classmethod

@@ -16,6 +16,8 @@ from api.graphql.loaders import similar_loader
 if TYPE_CHECKING:
     from strawberry.dataloader import DataLoader
 
+    from api.alerts.service import AlertService
+    from api.alerts.watch import AlertWatch
     from api.cache import TieredCache
     from api.events import EventWriter
     from api.graphql.loaders import SimilarKey, SimilarList
@@ -36,6 +38,10 @@ class Context(BaseContext, kw_only=True):
     keys: KeyRing
     embedder: Embedder
     metrics: ApiMetrics | None = None
+    alerts: AlertService | None = None
+    watch: AlertWatch | None = None
+    client: str = "unknown"
+    """Who the request counts against (its API key, else its address): alert caps."""
     principal: Principal | None = None
     """Set by a mutation's permission check: the key it runs as."""
     similar_batch: DataLoader[SimilarKey, SimilarList] | None = None

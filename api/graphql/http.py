@@ -18,6 +18,7 @@ from litestar.enums import MediaType
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.litestar import make_graphql_controller
 from strawberry.litestar.controller import GraphQLController
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from api.graphql import body
@@ -42,7 +43,11 @@ async def context_getter(api_context: Any) -> Context:
 
 def graphql_controller(schema: ApiSchema, path: str = "/graphql") -> type[GraphQLController]:
     base: Any = make_graphql_controller(
-        schema, path=path, context_getter=context_getter, graphql_ide="graphiql"
+        schema,
+        path=path,
+        context_getter=context_getter,
+        graphql_ide="graphiql",
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),  # the alerts subscription
     )
 
     class Controller(base):  # type: ignore[misc]  # a class built at run time

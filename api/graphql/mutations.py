@@ -15,7 +15,7 @@ from typing import Any
 
 import strawberry
 
-from api.graphql import operations
+from api.graphql import alerts, operations
 from api.graphql.context import ContextInfo
 from api.graphql.inputs import PostingInput, embedding_text, input_field, posting_json
 from api.graphql.operations import OperationResult
@@ -54,6 +54,9 @@ async def _validate_and_write(
 
 @strawberry.type
 class Mutation:
+    save_search = alerts.SAVE_SEARCH
+    delete_saved_search = alerts.DELETE_SAVED_SEARCH
+
     @strawberry.mutation(
         permission_classes=[CanPublish],
         description="Publish a posting (a new one, or a higher version of an existing one); "

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import strawberry
 
+from api.graphql import alerts
 from api.graphql.context import ContextInfo
 from api.graphql.inputs import PostingFilterInput, to_filter
 from api.graphql.types import (
@@ -48,6 +49,9 @@ def cache_stats(info: ContextInfo) -> CacheStats:
 
 @strawberry.type
 class Query:
+    saved_search = alerts.SAVED_SEARCH
+    alerts = alerts.ALERTS
+
     @strawberry.field(description=SEARCH_DESCRIPTION)  # type: ignore[untyped-decorator]  # strawberry types it Any
     async def search(
         self,

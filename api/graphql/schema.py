@@ -20,7 +20,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
 import strawberry
@@ -36,9 +36,10 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from api.database import request_connections
+from api.graphql.alerts import ALERT_STREAM
 from api.graphql.cost import Charge, CostCache, CostLimit, alias_rule
 from api.graphql.deadline import within
-from api.graphql.errors import ErrorCodes
+from api.graphql.errors import ErrorCodes, classify_all
 from api.graphql.mutations import Mutation
 from api.graphql.queries import Query
 from api.graphql.types import LONG_SCALAR, Long
@@ -48,6 +49,11 @@ from schemas.settings import Settings
 DEFAULT_MAX_DEPTH = 8
 MAX_TOKENS = 5000
 DOCUMENT_CACHE_SIZE = 512
+
+
+@strawberry.type
+class Subscription:
+    alerts = ALERT_STREAM
 
 
 class DocumentCache(ParserCache):
@@ -86,6 +92,22 @@ class ApiSchema(strawberry.Schema):
         with request_connections(self.db_connections):
             return await within(self.timeout_s, super().execute(*args, **kwargs))
 
+    async def stream(self, *args: Any, **kwargs: Any) -> Any:
+        """Each result of a subscription (over WebSocket) with its errors classified as a
+        query's are (the ErrorCodes extension does not see a stream's results)."""
+        results: Any = await super().stream(*args, **kwargs)
+
+        async def classified() -> AsyncGenerator[Any, None]:
+            try:
+                async for result in results:
+                    if getattr(result, "errors", None):
+                        result.errors = classify_all(result.errors)
+                    yield result
+            finally:
+                await results.aclose()
+
+        return classified()
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -119,6 +141,7 @@ def build_schema(
     return ApiSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),
         timeout_s=limits.graphql_timeout_s,

@@ -1,28 +1,23 @@
 """Helpers of the alerts API tests (tests/integration/test_alerts_api.py): a private
 saved-searches topic, its records read back decoded, one record applied to
 ``saved_searches`` as the materialiser applies it, and a ledger row added by hand.
-
-(Rebuilt by the matcher's engineer from the test's uses after overwriting the original
-by mistake; its author should check it.)
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from schemas.jobstream.v1 import alerts_pb2
 from schemas.settings import Settings
 from schemas.topics import COMPACTED
-from streams.alerts import store
-from streams.alerts.records import decode
-from streams.sink.writer import register_vector_bytes
 
 
 @dataclass(frozen=True)
@@ -49,29 +44,23 @@ async def saved_searches_topic(settings: Settings) -> str:
 
 
 async def records(settings: Settings, topic: str) -> list[SavedRecord]:
-    """Every record of ``topic`` from the start to its current end."""
+    """Every record of the (one-partition) ``topic`` from the start to its current end."""
     consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
+        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False
     )
     await consumer.start()
     out: list[SavedRecord] = []
     try:
-        await consumer.seek_to_beginning()
-        partitions = consumer.assignment()
-        while not partitions:
-            await consumer.getmany(timeout_ms=200)
-            partitions = consumer.assignment()
-        ends = await consumer.end_offsets(list(partitions))
-        while any(await consumer.position(tp) < end for tp, end in ends.items()):
-            batch = await consumer.getmany(timeout_ms=500)
-            for rs in batch.values():
-                for r in rs:
-                    value = alerts_pb2.SavedSearch.FromString(r.value or b"")
-                    headers = {k: v for k, v in r.headers}
-                    out.append(SavedRecord(r.key, value, headers, r.partition, r.offset))
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        end = (await consumer.end_offsets([tp]))[tp]
+        consumer.seek(tp, (await consumer.beginning_offsets([tp]))[tp])
+        while await consumer.position(tp) < end:
+            batch = await consumer.getmany(tp, timeout_ms=1000)
+            for r in batch.get(tp, []):
+                value = alerts_pb2.SavedSearch.FromString(r.value or b"")
+                headers = {k: v for k, v in r.headers}
+                out.append(SavedRecord(r.key, value, headers, r.partition, r.offset))
     finally:
         await consumer.stop()
     return out
@@ -79,11 +68,21 @@ async def records(settings: Settings, topic: str) -> list[SavedRecord]:
 
 async def materialise(settings: Settings, record: SavedRecord) -> None:
     """Apply one record to ``saved_searches`` as the materialiser does."""
-    row = decode(record.key, record.value.SerializeToString(), settings.embedding_dim)
+    from types import SimpleNamespace
+
+    from streams.alerts.apply import apply
+    from streams.sink.writer import register_vector_bytes
+
+    raw = SimpleNamespace(
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value.SerializeToString(),
+    )
     conn = await asyncpg.connect(settings.postgres_dsn)
     try:
         await register_vector_bytes(conn)
-        await conn.execute(store.UPSERT, *store.upsert_args(row, record.partition, record.offset))
+        await apply(conn, [raw], settings, False)
     finally:
         await conn.close()
 
@@ -97,8 +96,6 @@ async def add_alert(
     version: int = 1,
 ) -> int:
     """A ledger row for (saved search, posting), as the matcher writes it; its sequence."""
-    import json
-
     conn = await asyncpg.connect(settings.postgres_dsn)
     try:
         sequence = await conn.fetchval(

@@ -1,0 +1,307 @@
+"""The API side of job alerts (issue #13) on the real stack: saveSearch writes the event
+(hashed secret, the query's embedding), every bad field is named, a wrong secret and an
+unknown id are the same UNAUTHENTICATED everywhere, alerts page newest first, and the
+subscription over a real WebSocket resumes without gap or repeat. The read model is
+filled by hand here (tests/support/alerts.py): the materialiser and matcher are tested
+on their own."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+import pytest
+import pytest_asyncio
+from websockets.asyncio.client import ClientConnection, connect
+
+from api.alerts.service import CONTENT_TYPE_SAVED_SEARCH
+from schemas.embedding import make_embedder
+from schemas.settings import Settings
+from tests.integration.test_query_limits import served
+from tests.support.alerts import add_alert, materialise, records, saved_searches_topic
+from tests.support.api import Api, app_settings, running_api
+from tests.support.corpus import CORPUS
+from tests.support.sink import Topics
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
+
+SAVE = """
+mutation Save($query: String, $filter: PostingFilter, $mode: SearchMode! = HYBRID,
+              $minScore: Float, $delivery: DeliveryInput, $backfillDays: Int) {
+  saveSearch(query: $query, filter: $filter, mode: $mode, minScore: $minScore,
+             delivery: $delivery, backfillDays: $backfillDays) {
+    id secret webhookSigningSecret pageUrl feedUrl
+    savedSearch { id query filter mode minScore backfillDays
+                  delivery { webhookUrl email emailSchedule } }
+  }
+}
+"""
+DELETE = "mutation D($id: ID!, $secret: String!) { deleteSavedSearch(id: $id, secret: $secret) }"
+SAVED = "query S($id: ID!, $secret: String!) { savedSearch(id: $id, secret: $secret) { id query } }"
+ALERTS = """
+query A($id: ID!, $secret: String!, $first: Int, $after: String) {
+  alerts(savedSearchId: $id, secret: $secret, first: $first, after: $after) {
+    edges { cursor node { id postingId score backfill closed matchedAt
+                          posting { id title } highlights { field text ranges { start length } } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+SUBSCRIBE = """
+subscription W($id: ID!, $secret: String!, $after: String) {
+  alerts(savedSearchId: $id, secret: $secret, after: $after) { cursor postingId posting { id } }
+}
+"""
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def alert_settings(stack: Settings, topics: Topics, api: Api) -> Settings:
+    """An app's settings on the corpus topics (``api`` landed the corpus) with a private
+    saved-searches topic and the fast hash embedder."""
+    topic = await saved_searches_topic(stack)
+    return app_settings(stack, topics, topic_saved_searches=topic, embedder="hash")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def app(alert_settings: Settings) -> AsyncIterator[Api]:
+    async with running_api(alert_settings) as client:
+        yield client
+
+
+async def save(app: Api, **variables: Any) -> dict[str, Any]:
+    data = await app.gql(SAVE, variables)
+    created: dict[str, Any] = data["saveSearch"]
+    return created
+
+
+async def saved_and_materialised(app: Api, settings: Settings, **variables: Any) -> dict[str, Any]:
+    """saveSearch, then its record applied to saved_searches as the materialiser would."""
+    created = await save(app, **variables)
+    [record] = [
+        r
+        for r in await records(settings, settings.topic_saved_searches)
+        if r.key == created["id"].encode()
+    ]
+    await materialise(settings, record)
+    return created
+
+
+async def test_save_search_writes_the_event_with_hashed_secret_and_embedding(
+    app: Api, alert_settings: Settings
+) -> None:
+    created = await save(
+        app,
+        query="  Python   Backend ",
+        filter={"countryCode": "de", "skillsAll": ["K8s"]},
+        delivery={
+            "webhookUrl": "https://hooks.example.com/a?b=1",
+            "email": "Job.Seeker@Example.com",
+        },
+        backfillDays=7,
+    )
+    assert created["id"].startswith("ss_")
+    assert len(created["id"]) == 25
+    assert len(created["secret"]) == 32
+    assert created["webhookSigningSecret"].startswith("whsec_")
+    assert (
+        created["pageUrl"]
+        == f"http://127.0.0.1:8000/alerts/{created['id']}?secret={created['secret']}"
+    )
+    saved = created["savedSearch"]
+    assert saved["query"] == "python backend"
+    assert saved["filter"] == {"country_code": "DE", "skills_all": ["kubernetes"]}
+    assert saved["minScore"] == pytest.approx(0.2)  # the hash embedder's match floor
+    assert saved["delivery"]["emailSchedule"] == "IMMEDIATE"
+
+    [record] = [
+        r
+        for r in await records(alert_settings, alert_settings.topic_saved_searches)
+        if r.key == created["id"].encode()
+    ]
+    msg = record.value
+    assert record.headers["content-type"] == CONTENT_TYPE_SAVED_SEARCH.encode()
+    assert msg.secret_sha256 == hashlib.sha256(created["secret"].encode()).digest()
+    assert created["secret"].encode() not in record.value.SerializeToString()
+    assert (msg.query, msg.backfill_days, msg.deleted) == ("python backend", 7, False)
+    assert json.loads(msg.filter_json) == saved["filter"]
+    assert msg.delivery.webhook_url == "https://hooks.example.com/a?b=1"
+    assert msg.delivery.email == "Job.Seeker@example.com"  # the domain normalised
+    assert msg.webhook_signing_secret == created["webhookSigningSecret"]
+    assert len(msg.unsubscribe_token) >= 32
+    embedder = make_embedder("hash", alert_settings.embedding_dim)
+    expected = np.asarray(embedder.embed(["python backend"], "query")[0], dtype="<f4")
+    got = np.frombuffer(msg.query_embedding, dtype="<f4")
+    assert msg.embedding_model == embedder.name
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("variables", "field"),
+    [
+        ({"query": "x" * 1001}, "query"),
+        ({"query": "ok\x00"}, "query"),
+        ({}, "query"),  # neither a query nor a filter
+        ({"query": "go", "filter": {"experienceMinYears": -1}}, "filter.experienceMinYears"),
+        ({"query": "go", "filter": {"countryCode": "XX"}}, "filter.countryCode"),
+        ({"query": "go", "minScore": 1.5}, "minScore"),
+        ({"query": "go", "backfillDays": 31}, "backfillDays"),
+        (
+            {"query": "go", "delivery": {"webhookUrl": "http://example.com/h"}},
+            "delivery.webhookUrl",
+        ),
+        (
+            {"query": "go", "delivery": {"webhookUrl": "https://u:p@example.com/"}},
+            "delivery.webhookUrl",
+        ),
+        ({"query": "go", "delivery": {"webhookUrl": "ftp://example.com/"}}, "delivery.webhookUrl"),
+        ({"query": "go", "delivery": {"email": "not-an-address"}}, "delivery.email"),
+    ],
+)
+async def test_bad_input_names_the_field(app: Api, variables: dict[str, Any], field: str) -> None:
+    [error] = await app.errors(SAVE, variables)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    assert error["extensions"]["field"] == field, error
+
+
+async def test_a_loopback_http_webhook_is_accepted(app: Api) -> None:
+    created = await save(app, query="go", delivery={"webhookUrl": "http://127.0.0.1:9/hook"})
+    assert created["savedSearch"]["delivery"]["webhookUrl"] == "http://127.0.0.1:9/hook"
+
+
+async def test_wrong_secret_and_unknown_id_get_the_same_unauthenticated(
+    app: Api, alert_settings: Settings
+) -> None:
+    created = await saved_and_materialised(app, alert_settings, query="data engineer")
+    ok = await app.gql(SAVED, {"id": created["id"], "secret": created["secret"]})
+    assert ok["savedSearch"] == {"id": created["id"], "query": "data engineer"}
+    unknown = "ss_" + "A" * 22
+    answers = []
+    for document in (SAVED, ALERTS, DELETE):
+        for id_, secret in ((created["id"], "wrong"), (unknown, created["secret"]), ("x", "y")):
+            [error] = await app.errors(document, {"id": id_, "secret": secret})
+            answers.append((error["message"], error["extensions"]))
+    assert {json.dumps(a) for a in answers} == {
+        json.dumps(("unknown saved search or wrong secret", {"code": "UNAUTHENTICATED"}))
+    }
+
+
+async def test_delete_writes_the_deleted_record(app: Api, alert_settings: Settings) -> None:
+    created = await saved_and_materialised(app, alert_settings, query="designer")
+    data = await app.gql(DELETE, {"id": created["id"], "secret": created["secret"]})
+    assert data == {"deleteSavedSearch": True}
+    mine = [
+        r
+        for r in await records(alert_settings, alert_settings.topic_saved_searches)
+        if r.key == created["id"].encode()
+    ]
+    assert [r.value.deleted for r in mine] == [False, True]
+    assert mine[1].value.query == "designer"  # the whole record again: compaction keeps it
+
+
+async def test_alerts_page_newest_first_with_postings_and_highlights(
+    app: Api, alert_settings: Settings
+) -> None:
+    created = await saved_and_materialised(app, alert_settings, query="engineer")
+    ids = [doc.id for doc in CORPUS[:3]]
+    highlight = [{"field": "title", "fragment": "Senior engineer", "ranges": [[7, 15]]}]
+    for pid in ids:
+        await add_alert(alert_settings, created["id"], pid, highlights=highlight)
+    variables = {"id": created["id"], "secret": created["secret"], "first": 2}
+    page = (await app.gql(ALERTS, variables))["alerts"]
+    nodes = [e["node"] for e in page["edges"]]
+    assert [n["postingId"] for n in nodes] == ids[::-1][:2]
+    assert nodes[0]["posting"]["id"] == ids[2]
+    assert nodes[0]["id"] == f"{created['id']}/{ids[2]}"
+    assert nodes[0]["highlights"] == [
+        {"field": "TITLE", "text": "Senior engineer", "ranges": [{"start": 7, "length": 8}]}
+    ]
+    assert page["pageInfo"]["hasNextPage"] is True
+    rest = (await app.gql(ALERTS, {**variables, "after": page["pageInfo"]["endCursor"]}))["alerts"]
+    assert [e["node"]["postingId"] for e in rest["edges"]] == ids[:1]
+    assert rest["pageInfo"]["hasNextPage"] is False
+    [error] = await app.errors(ALERTS, {**variables, "after": "garbage"})
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "after"}
+
+
+async def test_creations_per_address_are_capped(stack: Settings, alert_settings: Settings) -> None:
+    settings = Settings(**{**alert_settings.model_dump(), "alerts_max_saves_per_hour": 2})
+    async with running_api(settings) as capped:
+        await save(capped, query="one")
+        await save(capped, query="two")
+        [error] = await capped.errors(SAVE, {"query": "three"})
+        assert error["extensions"]["code"] == "RATE_LIMITED"
+        assert "JOBSTREAM_ALERTS_MAX_SAVES_PER_HOUR" in error["message"]
+
+
+# --- the subscription over a real WebSocket ----------------------------------------
+
+
+async def subscribe(ws: ClientConnection, variables: dict[str, Any]) -> None:
+    await ws.send(json.dumps({"type": "connection_init"}))
+    assert json.loads(await ws.recv())["type"] == "connection_ack"
+    payload = {"query": SUBSCRIBE, "variables": variables}
+    await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+
+
+async def next_alert(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
+    message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+    assert message["type"] == "next", message
+    alert: dict[str, Any] = message["payload"]["data"]["alerts"]
+    return alert
+
+
+async def nothing_more(ws: ClientConnection, wait: float = 1.5) -> None:
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(ws.recv(), wait)
+
+
+async def test_subscription_resumes_without_gap_or_repeat(
+    app: Api, alert_settings: Settings
+) -> None:
+    created = await saved_and_materialised(app, alert_settings, query="analyst")
+    sid, secret = created["id"], created["secret"]
+    pids = [doc.id for doc in CORPUS[3:9]]
+    first = await add_alert(alert_settings, sid, pids[0])
+    await add_alert(alert_settings, sid, pids[1])
+    await add_alert(alert_settings, sid, pids[2])
+    async with served(alert_settings) as url:
+        ws_url = url.replace("http://", "ws://") + "/graphql"
+        async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+            await subscribe(ws, {"id": sid, "secret": secret, "after": str(first)})
+            got = [await next_alert(ws), await next_alert(ws)]
+            assert [a["postingId"] for a in got] == pids[1:3]  # after the cursor, in order
+            await add_alert(alert_settings, sid, pids[3])  # lands while connected
+            live = await next_alert(ws)
+            assert (live["postingId"], live["posting"]["id"]) == (pids[3], pids[3])
+            last_seen = live["cursor"]
+        await add_alert(alert_settings, sid, pids[4])  # while the client is away
+        async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+            await subscribe(ws, {"id": sid, "secret": secret, "after": last_seen})
+            assert (await next_alert(ws))["postingId"] == pids[4]  # no gap
+            await nothing_more(ws)  # and no repeat
+            await add_alert(alert_settings, sid, pids[5])
+            assert (await next_alert(ws))["postingId"] == pids[5]
+
+
+async def test_subscription_with_a_wrong_secret_is_unauthenticated(
+    app: Api, alert_settings: Settings
+) -> None:
+    created = await saved_and_materialised(app, alert_settings, query="nurse")
+    async with served(alert_settings) as url:
+        ws_url = url.replace("http://", "ws://") + "/graphql"
+        for id_, secret in ((created["id"], "wrong"), ("ss_" + "B" * 22, created["secret"])):
+            async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+                await subscribe(ws, {"id": id_, "secret": secret})
+                message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                assert message["type"] in ("error", "next"), message
+                errors = (
+                    message["payload"]
+                    if message["type"] == "error"
+                    else message["payload"]["errors"]
+                )
+                assert errors[0]["message"] == "unknown saved search or wrong secret"
+                assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
