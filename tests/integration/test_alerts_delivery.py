@@ -92,6 +92,8 @@ class Receiver:
             status = 503
         elif path == "/redirect":
             status = 302
+        elif path == "/slow":
+            await asyncio.sleep(0.25)
         self.hits.append(
             Hit(
                 path, alert_id, request.headers.get(SIGNATURE_HEADER, ""), body, status, time.time()
@@ -181,6 +183,8 @@ async def env(
         "JOBSTREAM_WEBHOOK_BACKOFF_MAX_S": "0.2",
         "JOBSTREAM_WEBHOOK_RETRY_FOR_S": "3",
         "JOBSTREAM_WEBHOOK_TIMEOUT_S": "3",
+        "JOBSTREAM_WEBHOOK_CONCURRENCY": "16",
+        "JOBSTREAM_WEBHOOK_PER_HOST": "8",
         "JOBSTREAM_EMAIL_BACKOFF_BASE_S": "0.1",
         "JOBSTREAM_ALERTS_DELIVERY_POLL_S": "0.05",
         "JOBSTREAM_ALERTS_DELIVERY_METRICS_PORT": str(free_port()),
@@ -439,6 +443,22 @@ async def test_refused_addresses_never_get_a_request(env: Env) -> None:
     assert address_refusal(ipaddress.ip_address("127.0.0.1"), "http") is None
     assert url_refusal("https://user:pw@example.com/") is not None
     assert url_refusal("ftp://example.com/") is not None
+
+
+async def test_a_slow_receiver_does_not_hold_up_another_host(env: Env) -> None:
+    """120 alerts to a host answering in 0.25 s (8 in flight there: >= 3.75 s) do not delay
+    5 alerts to another host. Without the per-host bound on what is claimed, the 5 would
+    wait behind every slow row queued before them (16 slots, claimed oldest first): the
+    slow host would have had ~90 answered by then, not a handful."""
+    slow = await add_search(env.settings, webhook=f"http://localhost:{env.receiver.port}/slow")
+    fast = await add_search(env.settings, webhook=env.receiver.url("/fast"))
+    await produce(env.settings, [alert(slow, f"s-{i}") for i in range(120)])
+    await wait_for(lambda: len(env.receiver.ok("/slow")) >= 8, timeout=15, what="slow started")
+    await produce(env.settings, [alert(fast, f"f-{i}") for i in range(5)])
+    await wait_for(lambda: len(env.receiver.ok("/fast")) == 5, timeout=15, what="fast delivered")
+    assert len(env.receiver.ok("/slow")) < 60  # the fast host did not queue behind
+    await wait_for(lambda: len(env.receiver.ok("/slow")) == 120, timeout=30, what="slow drained")
+    assert set(env.receiver.ok("/slow").values()) == {1}
 
 
 async def test_kill9_and_restart_resend_nothing(env: Env) -> None:

@@ -88,8 +88,9 @@ class EmailSender:
         while True:
             try:
                 sent = await self.send_due()
-            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-                log.warning("email sender round failed; retrying", error=str(exc))
+            except Exception as exc:  # a database or code failure: the loop lives on
+                log.warning("email sender round failed; retrying", error=repr(exc))
+                await asyncio.sleep(1.0)
                 sent = 0
             if not sent:
                 await asyncio.sleep(self.settings.alerts_delivery_poll_s)
@@ -132,16 +133,22 @@ class EmailSender:
                     return 0
                 alerts = [alerts_pb2.Alert.FromString(r["alert"]) for r in rows]
                 postings = await _postings(conn, [a.posting_id for a in alerts])
-            msg = compose(
-                sender=self.settings.smtp_from,
-                to=Recipient(saved_search_id, s["email"], s["query"] or "", s["unsubscribe_token"]),
-                alerts=alerts,
-                postings=postings,
-                digest=any(r["schedule"] == "DAILY" for r in rows),
-                public_url=public_url(self.settings),
-                message_id=f"<{digest_id}@jobstream.alerts>",
-            )
-            error = await self._smtp_send(msg)
+            try:
+                msg = compose(
+                    sender=self.settings.smtp_from,
+                    to=Recipient(
+                        saved_search_id, s["email"], s["query"] or "", s["unsubscribe_token"]
+                    ),
+                    alerts=alerts,
+                    postings=postings,
+                    digest=any(r["schedule"] == "DAILY" for r in rows),
+                    public_url=public_url(self.settings),
+                    message_id=f"<{digest_id}@jobstream.alerts>",
+                )
+            except (ValueError, TypeError) as exc:  # e.g. an address the email package refuses
+                error: tuple[str, bool] | None = (f"cannot compose: {exc}", True)
+            else:
+                error = await self._smtp_send(msg)
             async with self.pool.acquire() as conn:
                 if error is None:
                     await self._mark(conn, digest_id, "sent")

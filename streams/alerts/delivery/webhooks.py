@@ -157,8 +157,8 @@ class WebhookSender:
             while True:
                 try:
                     await self.step()
-                except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-                    log.warning("webhook sender step failed; retrying", error=str(exc))
+                except Exception as exc:  # a database or code failure: the loop lives on
+                    log.warning("webhook sender step failed; retrying", error=repr(exc))
                     await asyncio.sleep(1.0)
                 self.wake.clear()
                 if not self.outcomes:
