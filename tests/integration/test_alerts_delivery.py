@@ -94,6 +94,8 @@ class Receiver:
             status = 302
         elif path == "/slow":
             await asyncio.sleep(0.25)
+        elif path == "/hang":  # longer than JOBSTREAM_WEBHOOK_TIMEOUT_S
+            await asyncio.sleep(5)
         self.hits.append(
             Hit(
                 path, alert_id, request.headers.get(SIGNATURE_HEADER, ""), body, status, time.time()
@@ -342,32 +344,26 @@ async def test_flaky_receiver_gets_each_alert_once_signed_and_fresh(env: Env) ->
 async def test_always_failing_goes_to_the_dlq_and_is_redriven_once(env: Env) -> None:
     sid = await add_search(env.settings, webhook=env.receiver.url("/dead"))
     redirect = await add_search(env.settings, webhook=env.receiver.url("/redirect"))
-    sent = [alert(sid, "d-1"), alert(sid, "d-2"), alert(redirect, "r-1")]
+    hang = await add_search(env.settings, webhook=env.receiver.url("/hang"))
+    sent = [alert(sid, "d-1"), alert(sid, "d-2"), alert(redirect, "r-1"), alert(hang, "h-1")]
     started = time.monotonic()
     await produce(env.settings, sent)
 
     async def dead() -> bool:
-        return (
-            len(
-                [
-                    x
-                    for x in await letters(env.settings)
-                    if x.key in (sid.encode(), redirect.encode())
-                ]
-            )
-            == 3
-        )
+        keys = (sid.encode(), redirect.encode(), hang.encode())
+        return len([x for x in await letters(env.settings) if x.key in keys]) == 4
 
-    await wait_for(dead, timeout=20, what="3 dead letters")
+    await wait_for(dead, timeout=20, what="4 dead letters")
     assert time.monotonic() - started >= 3  # the retry period
     got = {x.header("x-alert-id"): x for x in await letters(env.settings)}
     for a in sent:
         letter = got[a.id]
         assert letter.value == a.SerializeToString()  # the original bytes
-        assert int(letter.header("x-attempts") or 0) >= 3
+        assert int(letter.header("x-attempts") or 0) >= (1 if a.saved_search_id == hang else 3)
     assert got[sent[0].id].error_class == "webhook_http_503"
     assert got[sent[0].id].header("x-last-status") == "503"
     assert got[sent[2].id].error_class == "webhook_http_302"  # a redirect is not followed
+    assert got[sent[3].id].error_class == "webhook_timeout"
     assert not env.receiver.ok("/ok")
     assert {r["status"] for r in await rows(env.settings, "webhook_deliveries", sid)} == {"dead"}
 
