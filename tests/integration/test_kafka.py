@@ -24,10 +24,13 @@ async def test_platform_topics_exist_with_their_partitions(stack: Settings) -> N
     assert partitions == {
         stack.topic_postings: stack.topic_partitions,
         stack.topic_dead_letters: 1,
-        stack.topic_invalidations: 1,
+        stack.topic_invalidations: stack.invalidation_partitions,
         stack.topic_gateway_sequences: 1,
         stack.topic_operations: 1,
         stack.topic_api_keys: 1,
+        stack.topic_saved_searches: stack.topic_partitions,
+        stack.topic_alerts: stack.topic_partitions,
+        stack.topic_webhook_dead_letters: 1,
     }
 
 

@@ -109,6 +109,9 @@ def test_up_is_idempotent_survives_kill_9_and_down_leaves_nothing(tmp_path: Path
             "gateway-sequences.v1",
             "operations.v1",
             "api-keys.v1",
+            "saved-searches.v1",
+            "alerts.v1",
+            "alerts.v1.webhook-dlq",
         }
         assert by_name["postgres"]["extra"]["version"].startswith("18")
         assert by_name["postgres"]["extra"]["vector"].startswith("0.8")
