@@ -87,6 +87,15 @@ def _open_to(user: str | None, paths: StackPaths) -> None:
         _make_traversable(_bin("initdb").parent)
 
 
+def _port_freed(port: int, wait_s: float = 20.0) -> bool:
+    """True once nothing listens on ``port``; a server we just stopped may still be
+    finishing its shutdown on loaded cores, so give it ``wait_s`` before calling the port
+    taken."""
+    return process.wait_until(
+        lambda: not process.port_open("127.0.0.1", port), timeout=wait_s, alive=lambda: True
+    )
+
+
 def start(settings: Settings, paths: StackPaths) -> str:
     if settings.external_postgres:
         return "external (DATABASE_URL)"
@@ -94,7 +103,7 @@ def start(settings: Settings, paths: StackPaths) -> str:
     log = paths.log(NAME)
     pidfile = paths.pidfile(NAME)
     user = _system_user()
-    if process.running(pidfile) is None and process.port_open("127.0.0.1", settings.postgres_port):
+    if process.running(pidfile) is None and not _port_freed(settings.postgres_port):
         owner = process.port_owner(settings.postgres_port) or "another process"
         raise ServiceError(
             NAME,
