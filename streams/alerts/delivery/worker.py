@@ -10,6 +10,7 @@ import signal
 
 import asyncpg
 import structlog
+import uvloop
 
 from schemas import kafka
 from schemas.db.migrate import migrate
@@ -115,4 +116,4 @@ def main(settings: Settings) -> None:
             await task
         log.info("alert delivery stopped")
 
-    asyncio.run(body())
+    uvloop.run(body())  # bench_webhooks: 0.25-0.30 ms CPU per alert, 0.44-0.57 with asyncio
