@@ -19,6 +19,7 @@ from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
+from api.web.alerts import ALERT_ROUTES
 from api.web.assets import Assets
 from api.web.i18n import template_globals
 from api.web.routes import (
@@ -69,7 +70,7 @@ def web_router() -> Router:
     never a trace."""
     return Router(
         path="/",
-        route_handlers=ROUTES,
+        route_handlers=[*ROUTES, *ALERT_ROUTES],
         exception_handlers={
             JobStreamError: jobstream_error_handler,
             Exception: internal_error_handler,

@@ -247,6 +247,7 @@ async def search_page(request: Request[Any, Any, Any], state: State) -> Template
         "first_url": p.url(),
         "clear_url": SearchParams(q=p.q, lang=p.lang).url(),
         "poll_url": "/web/count" + ("?" + poll_query if poll_query else ""),
+        "alert_fields": [pair for pair in p.pairs() if pair[0] != "after"],  # api.web.alerts
     }
     return page(request, lang, "search.html", context)
 

@@ -13,6 +13,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import feedparser
 import numpy as np
 import pytest
 import pytest_asyncio
@@ -305,3 +306,133 @@ async def test_subscription_with_a_wrong_secret_is_unauthenticated(
                 )
                 assert errors[0]["message"] == "unknown saved search or wrong secret"
                 assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+# --- the web side: feed, page, unsubscribe, the search page's form -------------------
+
+HTML = {"accept": "text/html"}
+
+
+def main_of(page: str) -> str:
+    """The page's own content (the header's language links repeat the request's URL)."""
+    return page[page.index("<main") : page.index("</main>")]
+
+
+async def test_atom_feed_is_valid_newest_first_with_posting_links(
+    app: Api, alert_settings: Settings
+) -> None:
+    created = await saved_and_materialised(app, alert_settings, query="frontend developer")
+    pids = [doc.id for doc in CORPUS[10:13]]
+    for pid in pids:
+        await add_alert(alert_settings, created["id"], pid)
+    response = await app.client.get(
+        f"/alerts/{created['id']}.atom", params={"secret": created["secret"]}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/atom+xml")
+    assert response.headers["cache-control"] == "no-store"
+    feed = feedparser.parse(response.content)
+    assert feed.bozo == 0, feed.bozo_exception
+    assert feed.version == "atom10"
+    titles = {doc.id: doc.title for doc in CORPUS}
+    assert [e.title for e in feed.entries] == [titles[p] for p in pids[::-1]]
+    assert [e.link for e in feed.entries] == [
+        f"http://127.0.0.1:8000/postings/{p}" for p in pids[::-1]
+    ]
+    entry_id = feed.entries[0].id
+    assert entry_id.startswith("tag:127.0.0.1,")
+    assert entry_id.endswith(f":alert/{created['id']}/{pids[2]}")
+    wrong = await app.client.get(f"/alerts/{created['id']}.atom", params={"secret": "nope"})
+    unknown = await app.client.get(
+        f"/alerts/ss_{'C' * 22}.atom", params={"secret": created["secret"]}
+    )
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.content == unknown.content
+
+
+async def test_alerts_page_lists_alerts_marked_and_refuses_wrong_secrets_alike(
+    app: Api, alert_settings: Settings
+) -> None:
+    created = await saved_and_materialised(app, alert_settings, query="engineer")
+    doc = CORPUS[14]
+    start = doc.title.index(doc.title.split()[0])
+    word = doc.title.split()[0]
+    highlights = [{"field": "title", "fragment": doc.title, "ranges": [[start, start + len(word)]]}]
+    await add_alert(alert_settings, created["id"], doc.id, highlights=highlights)
+    url = f"/alerts/{created['id']}"
+    response = await app.client.get(url, params={"secret": created["secret"]}, headers=HTML)
+    assert response.status_code == 200, response.text
+    assert f"<mark>{word}</mark>" in response.text
+    assert f'href="/postings/{doc.id}"' in response.text
+    assert ".atom?secret=" in response.text  # the feed link
+    assert f'action="/alerts/{created["id"]}/delete"' in response.text
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "'unsafe-inline'" not in response.headers["content-security-policy"]
+    korean = await app.client.get(
+        url, params={"secret": created["secret"], "lang": "ko"}, headers=HTML
+    )
+    assert "이 알림 삭제" in korean.text
+    wrong = await app.client.get(url, params={"secret": "nope"}, headers=HTML)
+    unknown = await app.client.get(
+        f"/alerts/ss_{'D' * 22}", params={"secret": created["secret"]}, headers=HTML
+    )
+    assert wrong.status_code == unknown.status_code == 401
+    assert main_of(wrong.text) == main_of(unknown.text)  # not even the shape differs
+
+
+async def test_one_click_unsubscribe_clears_the_email(app: Api, alert_settings: Settings) -> None:
+    created = await saved_and_materialised(
+        app, alert_settings, query="chef", delivery={"email": "cook@example.com"}
+    )
+    topic = alert_settings.topic_saved_searches
+    [record] = [r for r in await records(alert_settings, topic) if r.key == created["id"].encode()]
+    token = record.value.unsubscribe_token
+    url = f"/alerts/{created['id']}/unsubscribe"
+    confirm = await app.client.get(url, params={"token": token}, headers=HTML)
+    assert confirm.status_code == 200
+    assert "cook@example.com" in confirm.text
+    assert 'method="post"' in confirm.text
+    bad = await app.client.post(url, params={"token": "nope"}, headers=HTML)
+    assert bad.status_code == 401
+    done = await app.client.post(
+        url,
+        params={"token": token},
+        content=b"List-Unsubscribe=One-Click",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert done.status_code == 200, done.text
+    mine = [
+        r.value for r in await records(alert_settings, topic) if r.key == created["id"].encode()
+    ]
+    assert [m.delivery.email for m in mine] == ["cook@example.com", ""]
+    assert mine[1].unsubscribe_token == ""
+    assert (mine[1].query, mine[1].deleted) == ("chef", False)  # the alert itself goes on
+
+
+async def test_the_search_page_form_creates_a_saved_search(
+    app: Api, alert_settings: Settings
+) -> None:
+    search = await app.client.get("/", params={"q": "python", "country": "de"}, headers=HTML)
+    assert 'action="/alerts"' in search.text
+    assert '<input type="hidden" name="q" value="python">' in search.text
+    form = {"q": "python", "country": "DE", "email": "me@example.org", "webhook": ""}
+    response = await app.client.post("/alerts", data=form, headers=HTML, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    location = response.headers["location"]
+    assert location.startswith("/alerts/ss_")
+    sid = location.split("/")[2]
+    secret = location.split("secret=")[1]
+    topic = alert_settings.topic_saved_searches
+    [record] = [r.value for r in await records(alert_settings, topic) if r.key == sid.encode()]
+    assert record.secret_sha256 == hashlib.sha256(secret.encode()).digest()
+    assert (record.query, json.loads(record.filter_json)) == ("python", {"country_code": "DE"})
+    assert record.delivery.email == "me@example.org"
+    shown = await app.client.get(location, headers=HTML)
+    assert shown.status_code == 200
+    assert f"http://127.0.0.1:8000/alerts/{sid}?secret={secret}" in shown.text
+    assert shown.headers["cache-control"] == "no-store"
+    bad = await app.client.post(
+        "/alerts", data={**form, "email": "nope"}, headers=HTML, follow_redirects=False
+    )
+    assert bad.status_code == 400
+    assert "<strong>email</strong>" in bad.text
