@@ -6,7 +6,7 @@ exact predicate of :mod:`streams.alerts.sql` over each candidate pair, and the m
 inserted into the ``alerts`` ledger ``ON CONFLICT DO NOTHING`` -- so a replayed batch, or
 a later version that still matches, never alerts twice. Candidates come from two indexes:
 
-- lexical: the saved searches whose first lexeme (``lexemes[1]``, btree) is in the
+- lexical: the saved searches whose ``anchor`` (one of their lexemes, btree) is in the
   posting's ``search_tsv`` (saved searches without lexemes -- filters only, or a unit
   whose spellings share none -- are candidates of every posting);
 - semantic: a reverse nearest-neighbour search over the saved queries' vectors. Below
@@ -42,23 +42,23 @@ changed AS (
 # now; an older one means the announcement was replayed after a newer write).
 _POSTINGS = f"""
 p AS MATERIALIZED (
-    SELECT p.*, c.committed_at AS announced_at, {_SKILLS} AS canonical
+    SELECT p.*, c.committed_at AS announced_at, {_SKILLS} AS canonical,
+        tsvector_to_array(p.search_tsv) AS lexeme_array
     FROM changed AS c JOIN postings AS p ON p.id = c.id AND p.version >= c.version
     WHERE NOT p.deleted
 )"""
 
-# A lexical match holds every one of the saved search's lexemes, so its first one (the
-# anchor, index saved_searches_anchor) must be among the posting's: one index probe per
-# posting lexeme finds each saved search at most once (a GIN ``lexemes <@ …`` would
-# fetch every saved search sharing *any* lexeme with the posting). Saved searches without
-# lexemes (filters only; or no lexeme common to a unit's spellings, "golang" = go | golang)
-# are candidates of every posting.
+# A lexical match holds every one of the saved search's lexemes, so its anchor (one of
+# them, chosen by a trigger to keep buckets small; migration 0009) is among the
+# posting's: an equi-join on the index saved_searches_anchor finds each candidate once (a
+# GIN ``lexemes <@ …`` would fetch every saved search sharing *any* lexeme). Saved
+# searches without lexemes (filters only; or no lexeme common to a unit's spellings,
+# "golang" = go | golang) have no anchor and are candidates of every posting.
 _LEXICAL_CANDIDATES = """
-SELECT p.id AS pid, s.id AS sid FROM p
-JOIN saved_searches AS s ON NOT s.deleted AND s.lexemes[1] = ANY(tsvector_to_array(p.search_tsv))
+SELECT p.id AS pid, s.id AS sid FROM p CROSS JOIN LATERAL unnest(p.lexeme_array) AS l(lexeme)
+JOIN saved_searches AS s ON s.anchor = l.lexeme AND NOT s.deleted
 UNION ALL
-SELECT p.id, s.id FROM p
-JOIN saved_searches AS s ON NOT s.deleted AND s.lexemes[1] IS NULL"""
+SELECT p.id, s.id FROM p JOIN saved_searches AS s ON NOT s.deleted AND s.anchor IS NULL"""
 
 _SEMANTIC_EXACT = """
 SELECT p.id, s.id FROM p

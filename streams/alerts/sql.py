@@ -39,10 +39,8 @@ def filter_condition(skills: str) -> str:
     )
 
 
-LEXICAL = (
-    "(s.lexical_query IS NOT NULL AND s.lexemes <@ tsvector_to_array(p.search_tsv)"
-    " AND p.search_tsv @@ s.lexical_query)"
-)
+# (``s.lexemes`` is implied; testing it here would convert the tsvector once per pair)
+LEXICAL = "(s.lexical_query IS NOT NULL AND p.search_tsv @@ s.lexical_query)"
 SEMANTIC = f"(s.embedding IS NOT NULL AND {SAME_MODEL} AND {COSINE} >= s.min_score)"
 
 QUERY_CONDITION = (

@@ -2,7 +2,7 @@
 sink, on a private stack (issue #13's performance targets).
 
 Saved searches are generated from the posting generator's own vocabulary (1-3 words of a
-title, sometimes a skill; filters on country, remote mode, experience, salary, skills,
+title, sometimes a skill; filters on country (85 %), remote mode, experience, salary, skills,
 recency; 40 % HYBRID, 30 % KEYWORD, 30 % SEMANTIC, 2 % filters only) and embedded with
 the *hashing* embedder (fast, deterministic; its cosines are lower than a model's, so
 ``min_score`` is 0.5). They are written into ``saved_searches`` with the
@@ -105,7 +105,7 @@ def searches(n: int, rng: np.random.Generator) -> list[Saved]:
         roll = rng.random()
         mode = "HYBRID" if roll < 0.4 else "KEYWORD" if roll < 0.7 else "SEMANTIC"
         f: dict[str, Any] = {}
-        if rng.random() < 0.5:
+        if rng.random() < 0.85:  # most job seekers search where they live
             f["country_code"] = src["location"]["country_code"]
         if rng.random() < 0.3:
             f["remote_modes"] = (str(rng.choice(["REMOTE", "HYBRID", "ONSITE"])),)

@@ -14,6 +14,7 @@ CREATE TABLE IF NOT EXISTS saved_searches (
     embedding_model      text,
     lexemes              text[] NOT NULL DEFAULT '{}',  -- a posting matching lexically holds them all in its search_tsv
     lexical_query        tsquery,                 -- the exact test: search_tsv @@ lexical_query (NULL: no lexical term)
+    anchor               text,                    -- one of lexemes, set by a trigger: the matcher's lexical candidate key
     -- the filter as columns, so that "this saved search's filter accepts that posting"
     -- is one indexed SQL predicate (NULL / empty = any)
     experience_min_years integer,
@@ -42,8 +43,41 @@ CREATE TABLE IF NOT EXISTS saved_searches (
     source_offset        bigint NOT NULL
 );
 CREATE INDEX IF NOT EXISTS saved_searches_lexemes ON saved_searches USING gin (lexemes) WHERE NOT deleted;
--- the matcher's lexical candidates: a match holds all lexemes, so the first one (streams/alerts/matcher.py)
-CREATE INDEX IF NOT EXISTS saved_searches_anchor ON saved_searches ((lexemes[1])) WHERE NOT deleted;
+-- The matcher's lexical candidates (streams/alerts/matcher.py): a lexical match holds
+-- every lexeme, so it holds the anchor, and a posting's candidates are the saved searches
+-- anchored at one of its lexemes. The trigger anchors each saved search at the lexeme of
+-- its own that anchors the fewest saved searches so far (saved_search_anchors: a
+-- balancing heuristic only -- an upsert's BEFORE INSERT also counts a row that then
+-- updates -- never a correctness input), so "data engineer" hangs under 'data', not
+-- under the 'engin' every engineering posting holds. No lexemes: anchor NULL, a candidate
+-- of every posting.
+CREATE INDEX IF NOT EXISTS saved_searches_anchor ON saved_searches (anchor) WHERE NOT deleted;
+CREATE TABLE IF NOT EXISTS saved_search_anchors (
+    lexeme   text PRIMARY KEY,
+    searches integer NOT NULL
+);
+CREATE OR REPLACE FUNCTION jobstream_saved_search_anchor() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.lexemes IS NOT DISTINCT FROM OLD.lexemes
+            AND (OLD.anchor IS NULL OR OLD.anchor = ANY(NEW.lexemes)) THEN
+        NEW.anchor := OLD.anchor;
+        RETURN NEW;
+    END IF;
+    NEW.anchor := (
+        SELECT l FROM unnest(NEW.lexemes) AS l
+        LEFT JOIN saved_search_anchors AS a ON a.lexeme = l
+        ORDER BY coalesce(a.searches, 0), l LIMIT 1
+    );
+    IF NEW.anchor IS NOT NULL THEN
+        INSERT INTO saved_search_anchors AS a VALUES (NEW.anchor, 1)
+        ON CONFLICT (lexeme) DO UPDATE SET searches = a.searches + 1;
+    END IF;
+    RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS saved_searches_anchor ON saved_searches;
+CREATE TRIGGER saved_searches_anchor BEFORE INSERT OR UPDATE ON saved_searches
+    FOR EACH ROW EXECUTE FUNCTION jobstream_saved_search_anchor();
 
 CREATE TABLE IF NOT EXISTS alerts (
     saved_search_id text NOT NULL,
