@@ -457,6 +457,34 @@ async def test_a_slow_receiver_does_not_hold_up_another_host(env: Env) -> None:
     assert set(env.receiver.ok("/slow").values()) == {1}
 
 
+async def test_a_close_is_a_delivery_of_its_own_and_deleted_searches_get_nothing(
+    env: Env,
+) -> None:
+    sid = await add_search(env.settings, webhook=env.receiver.url("/closes"))
+    gone = await add_search(env.settings, webhook=env.receiver.url("/gone"))
+    conn = await asyncpg.connect(env.settings.postgres_dsn)
+    try:
+        await conn.execute("UPDATE saved_searches SET deleted = true WHERE id = $1", gone)
+    finally:
+        await conn.close()
+    opened = alert(sid, "c-1")
+    closed = alerts_pb2.Alert()
+    closed.CopyFrom(opened)
+    closed.closed = True
+    await produce(env.settings, [opened, alert(gone, "c-2"), closed, opened])  # a replay too
+
+    def both() -> bool:
+        return len([h for h in env.receiver.hits if h.path == "/closes"]) == 2
+
+    await wait_for(both, timeout=15, what="open and close")
+    await asyncio.sleep(0.5)
+    bodies = [json.loads(h.body) for h in env.receiver.hits if h.path == "/closes"]
+    assert sorted(b["closed"] for b in bodies) == [False, True]
+    assert {b["alert_id"] for b in bodies} == {opened.id}
+    assert not [h for h in env.receiver.hits if h.path == "/gone"]
+    assert await rows(env.settings, "webhook_deliveries", gone) == []
+
+
 async def test_kill9_and_restart_resend_nothing(env: Env) -> None:
     sid = await add_search(env.settings, webhook=env.receiver.url("/ok"))
     first = [alert(sid, f"k-{i}") for i in range(20)]
