@@ -304,7 +304,12 @@ async def _collect_letters(
         done = letter.coordinates in redriven
         summary.redriven += done
         if (error_class is None or letter.error_class == error_class) and len(rows) < limit:
-            rows.append({**letter.to_json(), "redriven": done})
+            row = {**letter.to_json(), "redriven": done}
+            if topic is not None and topic == s.topic_webhook_dead_letters:
+                from streams.alerts.delivery.redrive import describe
+
+                row.update({k: v for k, v in describe(letter).items() if k != "payload"})
+            rows.append(row)
     return summary, rows
 
 
@@ -328,7 +333,12 @@ def dlq_show(
     async def fetch() -> dict[str, object]:
         letter = await get_letter(s, offset, partition, dlq)
         redriven = (await read_ledger(s, dlq)).get(letter.coordinates)
-        return {**letter.to_json(dim=s.embedding_dim), "redriven": redriven}
+        data = {**letter.to_json(dim=s.embedding_dim), "redriven": redriven}
+        if dlq == s.topic_webhook_dead_letters:
+            from streams.alerts.delivery.redrive import describe
+
+            data.update(describe(letter))
+        return data
 
     data = run(fetch())
     if as_json:

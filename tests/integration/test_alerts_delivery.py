@@ -378,6 +378,8 @@ async def test_always_failing_goes_to_the_dlq_and_is_redriven_once(env: Env) -> 
     )  # fmt: skip
     assert shown["headers"]["x-error-class"] == first["error_class"]
     assert shown["headers"]["x-consumer-group"] == env.settings.webhook_consumer_group
+    assert shown["payload"]["kind"] == "Alert"
+    assert shown["posting_id"] == shown["payload"]["alert"]["posting_id"] == first["posting_id"]
     env.receiver.dead_heals = True
     report = await cli(
         env, "dlq", "redrive", "--topic", env.settings.topic_webhook_dead_letters,

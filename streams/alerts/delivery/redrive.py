@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import DecodeError
 
 from schemas.jobstream.v1 import alerts_pb2
@@ -75,6 +76,21 @@ def _alert(letter: DeadLetter) -> alerts_pb2.Alert | None:
     except DecodeError:
         return None
     return alert if alert.id and alert.saved_search_id else None
+
+
+def describe(letter: DeadLetter) -> dict[str, Any]:
+    """What ``dlq list/show`` print for a webhook letter instead of a PostingEvent's view:
+    the alert's posting, and the alert decoded."""
+    alert = _alert(letter)
+    if alert is None:
+        return {"posting_id": None, "payload": {"kind": "bytes", "note": "not an Alert"}}
+    return {
+        "posting_id": alert.posting_id,
+        "payload": {
+            "kind": "Alert",
+            "alert": MessageToDict(alert, preserving_proto_field_name=True),
+        },
+    }
 
 
 async def redrive_webhooks(
