@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from email_validator import EmailNotValidError, validate_email
 
 from schemas.errors import BadInputError
+from schemas.webhooks import url_refusal
 
 MAX_BACKFILL_DAYS = 30
 MAX_URL_CHARS = 2000
@@ -87,6 +88,9 @@ def webhook_url(value: str | None) -> str | None:
         raise BadDelivery(
             field, "webhookUrl must use https:// (http:// only to a loopback address)"
         )
+    refusal = url_refusal(value)  # what the sender would refuse (private addresses...)
+    if refusal is not None:
+        raise BadDelivery(field, f"webhookUrl is refused: {refusal}")
     return value
 
 

@@ -160,6 +160,7 @@ async def test_save_search_writes_the_event_with_hashed_secret_and_embedding(
         ),
         ({"query": "go", "delivery": {"webhookUrl": "ftp://example.com/"}}, "delivery.webhookUrl"),
         ({"query": "go", "delivery": {"email": "not-an-address"}}, "delivery.email"),
+        ({"query": "go", "delivery": {"webhookUrl": "https://10.1.2.3/h"}}, "delivery.webhookUrl"),
     ],
 )
 async def test_bad_input_names_the_field(app: Api, variables: dict[str, Any], field: str) -> None:
