@@ -3,10 +3,13 @@
 A subscription must see each new alert of its saved search soon after the matcher
 writes it. Instead of every subscription querying its rows every interval (1,000 open
 subscriptions would be 2,000 statements a second), one task per process reads the
-ledger's highest sequence every ``JOBSTREAM_ALERTS_POLL_INTERVAL_S`` (an index-only
-look at the unique index, well under a millisecond) while any subscription is open, and
+ledger's highest sequence every ``JOBSTREAM_ALERTS_POLL_INTERVAL_S`` (a look at the
+unique index: 0.06 ms a round trip with 200,000 ledger rows, against 0.15 ms for one
+subscription's own read, measured on the test stack) while any subscription is open, and
 wakes the subscriptions when it grew; each then reads only its own rows after its
-cursor. Open subscriptions are bounded per client address
+cursor. An alert reaches its subscribers within one interval (0.06-0.5 s measured with
+the default 0.5 s). LISTEN/NOTIFY would need the matcher to notify and a dedicated
+connection per process; the poll needs neither. Open subscriptions are bounded per client address
 (``JOBSTREAM_ALERTS_MAX_SUBSCRIPTIONS_PER_ADDRESS``) and per process
 (``JOBSTREAM_ALERTS_MAX_SUBSCRIPTIONS``).
 """

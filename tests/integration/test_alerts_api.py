@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -437,3 +438,37 @@ async def test_the_search_page_form_creates_a_saved_search(
     )
     assert bad.status_code == 400
     assert "<strong>email</strong>" in bad.text
+
+
+async def test_open_subscriptions_are_bounded_per_address_and_alerts_arrive_quickly(
+    app: Api, alert_settings: Settings
+) -> None:
+    created = await saved_and_materialised(app, alert_settings, query="welder")
+    sid, secret = created["id"], created["secret"]
+    settings = Settings(
+        **{**alert_settings.model_dump(), "alerts_max_subscriptions_per_address": 1}
+    )
+    async with served(settings) as url:
+        ws_url = url.replace("http://", "ws://") + "/graphql"
+        async with (
+            connect(ws_url, subprotocols=["graphql-transport-ws"]) as first,  # type: ignore[list-item]
+            connect(ws_url, subprotocols=["graphql-transport-ws"]) as second,  # type: ignore[list-item]
+        ):
+            await subscribe(first, {"id": sid, "secret": secret})
+            await nothing_more(first, 0.5)  # open, nothing to send yet
+            await subscribe(second, {"id": sid, "secret": secret})
+            message = json.loads(await asyncio.wait_for(second.recv(), 5))
+            errors = (
+                message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+            )
+            assert errors[0]["extensions"]["code"] == "RATE_LIMITED"
+            assert "JOBSTREAM_ALERTS_MAX_SUBSCRIPTIONS_PER_ADDRESS" in errors[0]["message"]
+            latencies = []
+            for doc in CORPUS[15:23]:  # the ledger's commit to the client, over the socket
+                started = time.perf_counter()
+                await add_alert(alert_settings, sid, doc.id)
+                assert (await next_alert(first))["postingId"] == doc.id
+                latencies.append(time.perf_counter() - started)
+            # one poll interval (0.5 s) plus the statements and the socket
+            assert max(latencies) < 1.5, latencies
+            print(f"alert latency over the subscription: {sorted(latencies)}")
