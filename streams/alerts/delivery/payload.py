@@ -10,12 +10,10 @@ from urllib.parse import quote
 from schemas.jobstream.v1 import alerts_pb2
 from schemas.settings import Settings
 
-DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
-
 
 def public_url(settings: Settings) -> str:
-    """JOBSTREAM_PUBLIC_URL (the API's setting), or the local API's address."""
-    return str(getattr(settings, "public_url", DEFAULT_PUBLIC_URL)).rstrip("/")
+    """JOBSTREAM_PUBLIC_URL (the API's setting, default the local API), no trailing /."""
+    return settings.public_url.rstrip("/")
 
 
 def posting_url(public_url: str, posting_id: str) -> str:
