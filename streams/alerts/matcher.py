@@ -48,33 +48,45 @@ p AS MATERIALIZED (
     WHERE NOT p.deleted
 )"""
 
-# A lexical match holds every one of the saved search's lexemes, so its anchor (one of
-# them, chosen by a trigger to keep buckets small; migration 0009) is among the
-# posting's: an equi-join on the index saved_searches_anchor finds each candidate once (a
-# GIN ``lexemes <@ …`` would fetch every saved search sharing *any* lexeme). Saved
-# searches without lexemes (filters only; or no lexeme common to a unit's spellings,
-# "golang" = go | golang) have no anchor and are candidates of every posting.
-_LEXICAL_CANDIDATES = """
-SELECT p.id AS pid, s.id AS sid FROM p CROSS JOIN LATERAL unnest(p.lexeme_array) AS l(lexeme)
-JOIN saved_searches AS s ON s.anchor = l.lexeme AND NOT s.deleted
-UNION ALL
-SELECT p.id, s.id FROM p JOIN saved_searches AS s ON NOT s.deleted AND s.anchor IS NULL"""
+_MATCH = match_condition("p.canonical")
+_HIT = f"SELECT s.id AS sid, p.id AS pid, p.version, {SCORE}::real AS score, p.announced_at"
 
-_SEMANTIC_EXACT = """
-SELECT p.id, s.id FROM p
-JOIN saved_searches AS s ON NOT s.deleted AND s.mode <> 'KEYWORD' AND s.query <> ''
-    AND s.embedding IS NOT NULL AND (s.embedding <=> p.embedding) <= 1 - s.min_score"""
+# Each branch yields matches (the exact predicate on its own candidates, no second
+# lookup); a pair two branches both find is kept once.
+#
+# Lexical: a lexical match holds every one of the saved search's lexemes, so its anchor
+# (one of them, chosen by a trigger to keep buckets small; migration 0009) is among the
+# posting's: an equi-join on the index saved_searches_anchor finds each candidate once (a
+# GIN ``lexemes <@ …`` would fetch every saved search sharing *any* lexeme), and the
+# array test ``lexemes <@`` on the index's own copy of the lexemes (an index-only scan)
+# discards most candidates before their wide rows are read. Saved searches without
+# lexemes (filters only; or no lexeme common to a unit's spellings, "golang" = go |
+# golang) have no anchor and are candidates of every posting.
+_LEXICAL = f"""
+{_HIT} FROM p CROSS JOIN LATERAL unnest(p.lexeme_array) AS l(lexeme)
+JOIN saved_searches AS a ON a.anchor = l.lexeme AND NOT a.deleted
+    AND a.lexemes <@ p.lexeme_array
+JOIN saved_searches AS s ON s.id = a.id
+WHERE {_MATCH}
+UNION ALL
+{_HIT} FROM p JOIN saved_searches AS s ON s.anchor IS NULL
+WHERE NOT s.deleted AND {_MATCH}"""
+
+_SEMANTIC_EXACT = f"""
+{_HIT} FROM p JOIN saved_searches AS s ON (s.embedding <=> p.embedding) <= 1 - s.min_score
+WHERE NOT s.deleted AND s.mode <> 'KEYWORD' AND s.query <> '' AND {_MATCH}"""
 
 # ORDER BY the distance operator alone, so the IVFFlat index serves it: the nearest saved
 # queries in the ``probes`` lists nearest the posting whose filters the posting passes (no
 # iterative scan: a posting that few saved searches accept would scan every list).
 _SEMANTIC_INDEXED = f"""
-SELECT p.id, n.id FROM p CROSS JOIN LATERAL (
-    SELECT s.id FROM saved_searches AS s
+{_HIT} FROM p CROSS JOIN LATERAL (
+    SELECT * FROM saved_searches AS s
     WHERE NOT s.deleted AND s.mode <> 'KEYWORD' AND s.query <> '' AND s.embedding IS NOT NULL
         AND p.embedding IS NOT NULL AND {filter_condition("p.canonical")}
     ORDER BY s.embedding <=> p.embedding LIMIT $6
-) AS n"""
+) AS s
+WHERE {_MATCH}"""
 
 
 def match_statement(*, indexed: bool) -> str:
@@ -84,15 +96,11 @@ def match_statement(*, indexed: bool) -> str:
     semantic = _SEMANTIC_INDEXED if indexed else _SEMANTIC_EXACT
     return f"""
 WITH {_CHANGED}, {_POSTINGS},
-candidates AS ({_LEXICAL_CANDIDATES}
-UNION {semantic})
+hits AS ({_LEXICAL}
+UNION ALL {semantic})
 INSERT INTO alerts (saved_search_id, posting_id, version, score, committed_at)
-SELECT s.id, p.id, p.version, {SCORE}::real, p.announced_at
-FROM candidates AS c
-JOIN p ON p.id = c.pid
-JOIN saved_searches AS s ON s.id = c.sid
-WHERE {match_condition("p.canonical")}
-ORDER BY s.id, p.id
+SELECT DISTINCT ON (sid, pid) sid, pid, version, score, announced_at FROM hits
+ORDER BY sid, pid
 ON CONFLICT (saved_search_id, posting_id) DO NOTHING
 RETURNING saved_search_id, posting_id
 """

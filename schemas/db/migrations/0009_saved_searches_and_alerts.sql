@@ -51,7 +51,8 @@ CREATE INDEX IF NOT EXISTS saved_searches_lexemes ON saved_searches USING gin (l
 -- updates -- never a correctness input), so "data engineer" hangs under 'data', not
 -- under the 'engin' every engineering posting holds. No lexemes: anchor NULL, a candidate
 -- of every posting.
-CREATE INDEX IF NOT EXISTS saved_searches_anchor ON saved_searches (anchor) WHERE NOT deleted;
+CREATE INDEX IF NOT EXISTS saved_searches_anchor ON saved_searches (anchor)
+    INCLUDE (lexemes, id) WHERE NOT deleted;
 CREATE TABLE IF NOT EXISTS saved_search_anchors (
     lexeme   text PRIMARY KEY,
     searches integer NOT NULL
