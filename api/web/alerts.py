@@ -11,7 +11,7 @@ naming the field.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
@@ -19,7 +19,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from api.alerts.service import AlertService, NewSavedSearch, ShownAlert
-from api.alerts.store import ID, SavedSearchRow, WrongSecret
+from api.alerts.store import ID, WrongSecret
 from api.alerts.validate import BadDelivery
 from api.ratelimit import client_id
 from api.web.atom import feed_xml
@@ -52,12 +52,21 @@ def _cards(shown: list[ShownAlert], lang: Any) -> list[Card]:
     ]
 
 
-def _urls(service: AlertService, row: SavedSearchRow, secret: str) -> dict[str, str]:
-    page_url, feed_url = service.links(row.id, secret)
+def _local(url: str) -> str:
+    """A public URL as a link within this site (whatever host the visitor came in by)."""
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+def _urls(service: AlertService, saved_search_id: str, secret: str) -> dict[str, str]:
+    """The page's and feed's public URLs (shown) and local links (followed)."""
+    page_url, feed_url = service.links(saved_search_id, secret)
     return {
         "page_url": page_url,
         "feed_url": feed_url,
-        "delete_url": f"/alerts/{row.id}/delete",
+        "page_href": _local(page_url),
+        "feed_href": _local(feed_url),
+        "delete_url": f"/alerts/{saved_search_id}/delete",
     }
 
 
@@ -86,7 +95,7 @@ async def alert_page(request: Request[Any, Any, Any], state: State, key: FromPat
         "cards": _cards(shown, lang),
         "closed": [s.alert.posting_id for s in shown if s.posting is None],
         "secret": secret,
-        **_urls(service, row, secret),
+        **_urls(service, row.id, secret),
     }
     return _private(page(request, lang, "alerts.html", context))
 
@@ -134,9 +143,7 @@ async def alert_created(
     secret = _one(request, "secret")
     if not ID.fullmatch(saved_search_id) or not secret:
         raise WrongSecret()
-    service = _alerts(state)
-    page_url, feed_url = service.links(saved_search_id, secret)
-    context = {"page_url": page_url, "feed_url": feed_url}
+    context = _urls(_alerts(state), saved_search_id, secret)
     return _private(page(request, language(request), "alert_created.html", context))
 
 

@@ -236,3 +236,28 @@ def test_zz_new_postings_are_announced_while_the_page_is_open(page: Any, base_ur
     page.get_by_role("link", name="1 new posting landed: show them").click(timeout=30_000)
     page.wait_for_load_state()
     assert "Night Shift Baker" in result_titles(page)
+
+
+def test_alert_me_creates_an_alert_without_javascript(
+    browser: Any, base_url: str, artifacts: Path
+) -> None:
+    """The search page's "Alert me" form (issue #13): a plain POST, then the links shown
+    once; the CSP lets the form post (form-action 'self')."""
+    context = browser.new_context(base_url=base_url, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        page.goto("/?q=nurse&country=DE")
+        page.get_by_label("Email (optional)").fill("nurse.alerts@example.com")
+        shot(page, artifacts, "alert-form")
+        page.get_by_role("button", name="Create the alert").click()
+        page.wait_for_url("**/alerts/ss_*/created?secret=*")
+        assert page.get_by_role("heading", level=1).inner_text() == "Your job alert is saved"
+        links = page.locator("dl.alert-links a").all_inner_texts()
+        assert len(links) == 2
+        assert "/alerts/ss_" in links[0]
+        assert ".atom?secret=" in links[1]
+        shot(page, artifacts, "alert-created")
+        hrefs = [a.get_attribute("href") for a in page.locator("dl.alert-links a").all()]
+        assert all(h.startswith("/alerts/ss_") for h in hrefs), hrefs  # links on this site
+    finally:
+        context.close()
