@@ -437,7 +437,7 @@ class Settings(BaseSettings):
         "on them; below, semantic matching is an exact scan.",
     )
     alerts_semantic_candidates: int = Field(
-        500,
+        200,
         ge=1,
         le=100_000,
         description="With that index: the nearest saved-search vectors (that the posting "

@@ -58,15 +58,24 @@ _HIT = f"SELECT s.id AS sid, p.id AS pid, p.version, {SCORE}::real AS score, p.a
 # (one of them, chosen by a trigger to keep buckets small; migration 0009) is among the
 # posting's: an equi-join on the index saved_searches_anchor finds each candidate once (a
 # GIN ``lexemes <@ …`` would fetch every saved search sharing *any* lexeme), and the
-# array test ``lexemes <@`` on the index's own copy of the lexemes (an index-only scan)
-# discards most candidates before their wide rows are read. Saved searches without
+# array test ``lexemes <@`` and the country (most saved searches name one) on the
+# index's own copies (an index-only scan) discard most candidates before their wide
+# rows are read. Saved searches without
 # lexemes (filters only; or no lexeme common to a unit's spellings, "golang" = go |
 # golang) have no anchor and are candidates of every posting.
+_ANCHORED = """
+anchored AS MATERIALIZED (
+    SELECT p.id AS pid, a.id AS sid
+    FROM p CROSS JOIN LATERAL unnest(p.lexeme_array) AS l(lexeme)
+    JOIN saved_searches AS a ON a.anchor = l.lexeme AND NOT a.deleted
+        AND a.lexemes <@ p.lexeme_array
+        AND (a.country_code IS NULL OR a.country_code = p.country_code)
+)"""
+
+# (anchored is a CTE of its own: as a join, PostgreSQL 18 folds the self-join on the
+# primary key into one scan that reads every candidate's row.)
 _LEXICAL = f"""
-{_HIT} FROM p CROSS JOIN LATERAL unnest(p.lexeme_array) AS l(lexeme)
-JOIN saved_searches AS a ON a.anchor = l.lexeme AND NOT a.deleted
-    AND a.lexemes <@ p.lexeme_array
-JOIN saved_searches AS s ON s.id = a.id
+{_HIT} FROM anchored AS c JOIN p ON p.id = c.pid JOIN saved_searches AS s ON s.id = c.sid
 WHERE {_MATCH}
 UNION ALL
 {_HIT} FROM p JOIN saved_searches AS s ON s.anchor IS NULL
@@ -95,7 +104,7 @@ def match_statement(*, indexed: bool) -> str:
     posting. Returns the new ledger rows' (saved_search_id, posting_id)."""
     semantic = _SEMANTIC_INDEXED if indexed else _SEMANTIC_EXACT
     return f"""
-WITH {_CHANGED}, {_POSTINGS},
+WITH {_CHANGED}, {_POSTINGS}, {_ANCHORED},
 hits AS ({_LEXICAL}
 UNION ALL {semantic})
 INSERT INTO alerts (saved_search_id, posting_id, version, score, committed_at)

@@ -52,7 +52,7 @@ CREATE INDEX IF NOT EXISTS saved_searches_lexemes ON saved_searches USING gin (l
 -- under the 'engin' every engineering posting holds. No lexemes: anchor NULL, a candidate
 -- of every posting.
 CREATE INDEX IF NOT EXISTS saved_searches_anchor ON saved_searches (anchor)
-    INCLUDE (lexemes, id) WHERE NOT deleted;
+    INCLUDE (lexemes, id, country_code) WHERE NOT deleted;
 CREATE TABLE IF NOT EXISTS saved_search_anchors (
     lexeme   text PRIMARY KEY,
     searches integer NOT NULL
