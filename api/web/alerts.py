@@ -23,11 +23,12 @@ from api.alerts.store import ID, WrongSecret
 from api.alerts.validate import BadDelivery
 from api.ratelimit import client_id
 from api.web.atom import feed_xml
-from api.web.i18n import Text
+from api.web.i18n import N_, Text
 from api.web.params import BadParam, in_url_terms, parse
-from api.web.routes import language, page
+from api.web.routes import error_page, language, page
 from api.web.views import Card
-from schemas.errors import BadInputError
+from schemas.errors import BadInputError, RateLimitedError
+from schemas.ratelimit import retry_after
 
 FEED_SUFFIX = ".atom"
 PAGE_ALERTS = 50
@@ -106,7 +107,7 @@ def _private(template: Template) -> Template:
 
 
 @post("/alerts", include_in_schema=False, status_code=303)
-async def create_alert(request: Request[Any, Any, Any], state: State) -> Redirect:
+async def create_alert(request: Request[Any, Any, Any], state: State) -> Redirect | Template:
     """The search page's "Alert me" form: the search's own parameters plus an optional
     email and webhook; answers with a redirect to the page that shows the links once."""
     service = _alerts(state)
@@ -121,6 +122,13 @@ async def create_alert(request: Request[Any, Any, Any], state: State) -> Redirec
     )
     try:
         created = await service.save(new, client_id(request.scope, state.resources.proxies))
+    except RateLimitedError as exc:  # the per-hour cap: a 429 page saying when to retry
+        said = language(request).gettext(
+            N_("This address has created many alerts in the last hour. Please try again later.")
+        )
+        refused = error_page(request, 429, N_("Try again later"), said, detail=exc.message)
+        refused.headers["retry-after"] = retry_after(exc.retry_after_s)
+        return refused
     except BadDelivery as exc:
         raise BadParam(FORM_FIELDS.get(exc.field, exc.field), exc.message) from None
     except BadInputError as exc:

@@ -238,6 +238,12 @@ async def test_creations_per_address_are_capped(stack: Settings, alert_settings:
         [error] = await capped.errors(SAVE, {"query": "three"})
         assert error["extensions"]["code"] == "RATE_LIMITED"
         assert "JOBSTREAM_ALERTS_MAX_SAVES_PER_HOUR" in error["message"]
+        form = await capped.client.post(
+            "/alerts", data={"q": "four"}, headers=HTML, follow_redirects=False
+        )
+        assert form.status_code == 429
+        assert int(form.headers["retry-after"]) > 3000  # an hour's cap
+        assert "JOBSTREAM_ALERTS_MAX_SAVES_PER_HOUR" in form.text
 
 
 # --- the subscription over a real WebSocket ----------------------------------------
