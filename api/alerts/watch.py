@@ -30,6 +30,7 @@ from schemas.errors import RateLimitedError
 log = structlog.get_logger("api.alerts")
 
 TOP = "SELECT coalesce(max(sequence), 0) FROM alerts"
+RECHECKS = 60  # poll intervals between a subscription's looks at its saved search (30 s)
 
 
 class AlertWatch:
@@ -38,6 +39,7 @@ class AlertWatch:
     ) -> None:
         self._pool = pool
         self.interval_s = interval_s
+        self.recheck_s = RECHECKS * interval_s
         self.max_total = max_total
         self.max_per_client = max_per_client
         self.open: Counter[str] = Counter()
@@ -79,11 +81,12 @@ class AlertWatch:
 
     async def wait_beyond(self, seen: int) -> None:
         """Return once the ledger's top sequence is above ``seen`` (at most one interval
-        late), or after a while anyway (the caller reads again: nothing is missed)."""
+        late), or after ``recheck_s`` anyway (the caller reads again, and looks whether
+        its saved search still exists)."""
         while self.top <= seen and self._task is not None:
             grew = self._grew  # replaced (after being set) each time the top moves
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(grew.wait(), 30.0)
+                await asyncio.wait_for(grew.wait(), self.recheck_s)
                 continue
             return
 

@@ -8,6 +8,7 @@ unknown id get the same UNAUTHENTICATED error. The resolvers map onto
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime
 from enum import Enum
@@ -253,6 +254,7 @@ async def alert_stream(
     cursor = parse_cursor(after) or 0
     row = await service.store.authenticate(str(saved_search_id), secret)
     async with watch.slot(info.context.client):
+        checked = time.monotonic()
         while True:
             seen = watch.top
             found = await service.store.since(row.id, cursor, SUBSCRIPTION_BATCH)
@@ -261,6 +263,10 @@ async def alert_stream(
                 cursor = int(alert.cursor)
             if len(found) < SUBSCRIPTION_BATCH:
                 await watch.wait_beyond(max(seen, cursor))
+            if time.monotonic() - checked >= watch.recheck_s:
+                if await service.store.saved(row.id) is None:
+                    return  # deleted: the subscription completes
+                checked = time.monotonic()
 
 
 SAVE_SEARCH = strawberry.mutation(
@@ -281,5 +287,5 @@ ALERTS = strawberry.field(
 ALERT_STREAM = strawberry.subscription(
     resolver=alert_stream,
     description="A saved search's alerts as they land (graphql-transport-ws), resuming "
-    "after the cursor given.",
+    "after the cursor given; completes once the saved search is deleted.",
 )

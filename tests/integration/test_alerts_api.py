@@ -478,3 +478,24 @@ async def test_open_subscriptions_are_bounded_per_address_and_alerts_arrive_quic
             # one poll interval (0.5 s) plus the statements and the socket
             assert max(latencies) < 1.5, latencies
             print(f"alert latency over the subscription: {sorted(latencies)}")
+
+
+async def test_a_subscription_completes_once_its_saved_search_is_deleted(
+    app: Api, alert_settings: Settings
+) -> None:
+    created = await saved_and_materialised(app, alert_settings, query="baker")
+    sid, secret = created["id"], created["secret"]
+    settings = Settings(**{**alert_settings.model_dump(), "alerts_poll_interval_s": 0.02})
+    async with served(settings) as url:
+        ws_url = url.replace("http://", "ws://") + "/graphql"
+        async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+            await subscribe(ws, {"id": sid, "secret": secret})
+            await nothing_more(ws, 0.5)
+            await app.gql(DELETE, {"id": sid, "secret": secret})
+            topic = alert_settings.topic_saved_searches
+            [*_, deletion] = [
+                r for r in await records(alert_settings, topic) if r.key == sid.encode()
+            ]
+            await materialise(alert_settings, deletion)
+            message = json.loads(await asyncio.wait_for(ws.recv(), 5))  # 60 x 0.02 s
+            assert message == {"id": "1", "type": "complete"}
