@@ -250,6 +250,40 @@ async def agrees_with_search(
         await pool.close()
 
 
+async def indexed_path_is_a_subset_with_recall(
+    settings: Settings, postings: list[Posting], expected: set[tuple[str, str]]
+) -> None:
+    """The matcher's statement with the IVFFlat index on saved-query vectors (what runs
+    above JOBSTREAM_ALERTS_INDEX_MIN_ROWS), re-run over the same postings in a rolled
+    back transaction: nothing the brute force rejects, most of what it accepts."""
+    from streams.alerts import index
+    from streams.alerts.backfill import alias_params
+    from streams.alerts.matcher import Change, match
+
+    conn = await asyncpg.connect(settings.postgres_dsn)
+    try:
+        assert await index.check(conn, 1) == "create"
+        state = await index.current(conn)
+        assert state is not None
+        tr = conn.transaction()
+        await tr.start()
+        try:
+            await conn.execute("DELETE FROM alerts")
+            now = datetime.now(UTC)
+            changes = [Change(p.id, p.version, False, now) for p in postings]
+            aliases = alias_params(synonyms.active())
+            await match(conn, changes, aliases, indexed=True, probes=state.probes, candidates=200)
+            rows = await conn.fetch("SELECT saved_search_id, posting_id FROM alerts")
+            got = {(r["saved_search_id"], r["posting_id"]) for r in rows}
+        finally:
+            await tr.rollback()
+        assert got <= expected
+        assert len(got) >= 0.9 * len(expected), (len(got), len(expected))
+        await conn.execute(f"DROP INDEX {state.name}")
+    finally:
+        await conn.close()
+
+
 @dataclass
 class Rig:
     topics: Topics
@@ -343,6 +377,7 @@ async def test_ledger_equals_brute_force_and_versions_deletes_poison(
         modes = Counter(next(s.mode for s in searches if s.id == sid) for sid, _ in expected)
         assert min(modes.values()) > 10, modes
         await agrees_with_search(stack, searches, got)
+        await indexed_path_is_a_subset_with_recall(stack, postings, expected)
         on_topic = await read_alerts(stack, rig.alerts_topic, expect=len(expected))
         assert Counter((a.saved_search_id, a.posting_id) for a in on_topic) == Counter(expected)
         assert all(a.id == f"{a.saved_search_id}/{a.posting_id}" and not a.closed for a in on_topic)
