@@ -65,7 +65,13 @@ async def alert_settings(stack: Settings, topics: Topics, api: Api) -> Settings:
     """An app's settings on the corpus topics (``api`` landed the corpus) with a private
     saved-searches topic and the fast hash embedder."""
     topic = await saved_searches_topic(stack)
-    return app_settings(stack, topics, topic_saved_searches=topic, embedder="hash")
+    return app_settings(
+        stack,
+        topics,
+        topic_saved_searches=topic,
+        embedder="hash",
+        alerts_max_saves_per_hour=1000,  # one test client saves them all (the cap: below)
+    )
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
