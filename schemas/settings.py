@@ -437,11 +437,11 @@ class Settings(BaseSettings):
         "on them; below, semantic matching is an exact scan.",
     )
     alerts_semantic_candidates: int = Field(
-        1000,
+        200,
         ge=1,
         le=100_000,
-        description="With that index: the nearest saved-search vectors examined per posting "
-        "(then their filters and min_score); the rest are not semantic matches.",
+        description="With that index: the nearest saved-search vectors (that the posting "
+        "passes the filters of) examined per posting; the rest are not semantic matches.",
     )
 
     # --- alerts: delivery, webhooks and email (streams/alerts/delivery, h4) -----------

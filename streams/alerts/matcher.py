@@ -27,7 +27,7 @@ from datetime import datetime
 
 import asyncpg
 
-from streams.alerts.sql import SCORE, canonical_skills, match_condition
+from streams.alerts.sql import SCORE, canonical_skills, filter_condition, match_condition
 
 _SKILLS = canonical_skills("p.skills", "$4::text[]", "$5::text[]")
 
@@ -86,17 +86,16 @@ _SEMANTIC_EXACT = f"""
 WHERE NOT s.deleted AND s.mode <> 'KEYWORD' AND s.query <> '' AND {_MATCH}"""
 
 # ORDER BY the distance operator alone, so the IVFFlat index serves it: the nearest saved
-# queries in the ``probes`` lists nearest the posting, then the exact predicate (filters
-# inside the index scan read ~6,000 wide rows per posting at 100k saved searches; no
+# queries in the ``probes`` lists nearest the posting whose filters the posting passes (no
 # iterative scan: a posting that few saved searches accept would scan every list).
 _SEMANTIC_INDEXED = f"""
 {_HIT} FROM p CROSS JOIN LATERAL (
-    SELECT s.id FROM saved_searches AS s
-    WHERE NOT s.deleted AND p.embedding IS NOT NULL
+    SELECT * FROM saved_searches AS s
+    WHERE NOT s.deleted AND s.mode <> 'KEYWORD' AND s.query <> '' AND s.embedding IS NOT NULL
+        AND p.embedding IS NOT NULL AND {filter_condition("p.canonical")}
     ORDER BY s.embedding <=> p.embedding LIMIT $6
-) AS n
-JOIN saved_searches AS s ON s.id = n.id
-WHERE s.mode <> 'KEYWORD' AND s.query <> '' AND {_MATCH}"""
+) AS s
+WHERE {_MATCH}"""
 
 
 def match_statement(*, indexed: bool) -> str:

@@ -272,7 +272,7 @@ async def indexed_path_is_a_subset_with_recall(
             now = datetime.now(UTC)
             changes = [Change(p.id, p.version, False, now) for p in postings]
             aliases = alias_params(synonyms.active())
-            await match(conn, changes, aliases, indexed=True, probes=state.probes, candidates=20)
+            await match(conn, changes, aliases, indexed=True, probes=state.probes, candidates=200)
             rows = await conn.fetch("SELECT saved_search_id, posting_id FROM alerts")
             got = {(r["saved_search_id"], r["posting_id"]) for r in rows}
         finally:
