@@ -422,7 +422,11 @@ class Settings(BaseSettings):
         "them (one per worker at most); an existing topic keeps its count.",
     )
     alerts_metrics_port: int = Field(
-        9109, ge=0, le=65535, description="Alerts worker /metrics port; 0 picks a free port."
+        9130,
+        ge=0,
+        le=65535,
+        description="First alerts worker's /metrics port (the next ones count up; above the "
+        "sink workers' 9108 + index and the delivery worker's 9120); 0 picks a free port.",
     )
     alerts_match_batch_max: int = Field(
         1000,

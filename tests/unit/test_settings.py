@@ -120,3 +120,18 @@ def test_cli_fails_at_start_with_the_variable_name(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "JOBSTREAM_TOPIC_PARTITIONS" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_default_ports_do_not_collide_with_up_to_8_sink_and_4_alerts_workers() -> None:
+    """`up --workers N --alerts-workers M` counts metrics ports up from each base: the
+    demo's second sink worker once took the alerts worker's port."""
+    s = Settings.model_construct()
+    ports = [
+        s.api_port,
+        s.gateway_port,
+        s.gateway_metrics_port,
+        s.alerts_delivery_metrics_port,
+        *(s.worker_metrics_port + i for i in range(8)),
+        *(s.alerts_metrics_port + i for i in range(4)),
+    ]
+    assert len(ports) == len(set(ports)), sorted(ports)
