@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import signal
-import subprocess
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,8 +22,7 @@ from schemas.jobstream.v1 import alerts_pb2
 from schemas.search.filters import PostingFilter
 from schemas.settings import Settings
 from streams.sink.writer import register_vector_bytes
-from tests.support.provision import free_port
-from tests.support.sink import PYTHON, ROOT, Topics, read_all
+from tests.support.sink import Topics, WorkerProcess, read_all
 
 MODES = {"HYBRID": 1, "SEMANTIC": 2, "KEYWORD": 3}
 
@@ -118,41 +115,14 @@ async def make_alert_topics(settings: Settings, topics: Topics) -> dict[str, str
     return env
 
 
-class AlertsProcess:
+class AlertsProcess(WorkerProcess):
     """``python -m streams.alerts`` in a subprocess on the test's topics; logs to a file."""
 
+    module = "streams.alerts"
+    metrics_env = "JOBSTREAM_ALERTS_METRICS_PORT"
+
     def __init__(self, topics: Topics, env: dict[str, str], log_dir: Path) -> None:
-        self.log_path = log_dir / f"alerts-{uuid.uuid4().hex[:6]}.log"
-        self.metrics_port = free_port()
-        self._env = topics.env(JOBSTREAM_ALERTS_METRICS_PORT=str(self.metrics_port), **env)
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> AlertsProcess:
-        out = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [PYTHON, "-m", "streams.alerts"], cwd=ROOT, env=self._env, stdout=out, stderr=out
-        )
-        return self
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def terminate(self, timeout: float = 30.0) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-                raise
-        return self.proc.returncode
-
-    def tail(self, n: int = 40) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        super().__init__(topics, log_dir, "alerts", **env)
 
 
 async def read_alerts(settings: Settings, topic: str, *, expect: int = 0) -> list[Any]:

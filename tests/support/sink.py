@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import asyncpg
 import numpy as np
@@ -252,19 +252,23 @@ async def table(settings: Settings) -> dict[str, tuple[int, bool, str | None]]:
 
 
 class WorkerProcess:
-    """``python -m streams`` in a subprocess with the test's topics; logs to a file."""
+    """``python -m streams`` (or another worker ``module``) in a subprocess with the test's
+    topics, its metrics on a free port named by ``metrics_env``; logs to a file."""
+
+    module = "streams"
+    metrics_env = "JOBSTREAM_WORKER_METRICS_PORT"
 
     def __init__(self, topics: Topics, log_dir: Path, name: str = "worker", **env: str) -> None:
         self.topics = topics
         self.log_path = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
         self.metrics_port = free_port()  # several workers may run side by side
-        self._env = topics.env(JOBSTREAM_WORKER_METRICS_PORT=str(self.metrics_port), **env)
+        self._env = topics.env(**{self.metrics_env: str(self.metrics_port)}, **env)
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> WorkerProcess:
+    def start(self) -> Self:
         out = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "streams"], cwd=ROOT, env=self._env, stdout=out, stderr=out
+            [PYTHON, "-m", self.module], cwd=ROOT, env=self._env, stdout=out, stderr=out
         )
         return self
 
