@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-START, STOP, CUT = "\ue000", "\ue001", "\ue002"
+from schemas.search.marks import CUT, START, STOP, TITLE_OPTIONS, ranges_of
+
 LT = "\ue003"  # "<" hidden from the parser, which drops what looks like an HTML tag
 _PRIVATE = re.compile("[\ue000-\uf8ff]")
 _MARK_FIRST, _MARK_LAST = 0xE010, 0xF8FF  # one marker per spelled-out occurrence
@@ -54,7 +55,6 @@ _SHOWN = {word: shown for _, word, shown in SPELLED_OUT}
 MAX_FRAGMENTS = 2
 MAX_WORDS = 30
 MIN_WORDS = 12
-TITLE_OPTIONS = f"StartSel={START}, StopSel={STOP}, HighlightAll=true"
 DESCRIPTION_OPTIONS = (
     f"StartSel={START}, StopSel={STOP}, MaxFragments={MAX_FRAGMENTS},"
     f" MaxWords={MAX_WORDS}, MinWords={MIN_WORDS}, FragmentDelimiter={CUT}"
@@ -141,36 +141,6 @@ def decode(headline: str, spellings: Sequence[str]) -> str:
     restored = _STRAY_MARK.sub("", _MARKED.sub(original, headline)).replace(LT, "<")
     # A fragment cut between a marker and its word starts with the word alone.
     return _CUT_WORD.sub(lambda m: m.group(1) + _SHOWN[m.group(2)], restored)
-
-
-def ranges_of(marked: str) -> tuple[str, tuple[tuple[int, int], ...]]:
-    """The plain text of a fragment and the ranges its sentinels enclosed."""
-    plain: list[str] = []
-    ranges: list[tuple[int, int]] = []
-    at = 0
-    opened: int | None = None
-    for char in marked:
-        if char == START:
-            opened = at
-        elif char == STOP:
-            if opened is not None and at > opened:
-                ranges.append((opened, at - opened))
-            opened = None
-        else:
-            plain.append(char)
-            at += 1
-    return "".join(plain), _merged(ranges)
-
-
-def _merged(ranges: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
-    """Adjacent marks ("Node.js" may come back as one or several) as one range each."""
-    out: list[tuple[int, int]] = []
-    for start, length in ranges:
-        if out and out[-1][0] + out[-1][1] == start:
-            out[-1] = (out[-1][0], out[-1][1] + length)
-        else:
-            out.append((start, length))
-    return tuple(out)
 
 
 def term_highlights(

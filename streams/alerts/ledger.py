@@ -16,11 +16,21 @@ from typing import Any
 import asyncpg
 
 from schemas.jobstream.v1 import alerts_pb2
+from schemas.search.marks import TITLE_OPTIONS, ranges_of
 
-PENDING = """
-SELECT saved_search_id, posting_id, version, score, highlights, backfill, closed,
-    committed_at, matched_at, sequence
-FROM alerts WHERE NOT published ORDER BY sequence LIMIT $1
+# An open alert's event carries its title with the saved query's terms marked (the
+# lexical query the match used, through ts_headline as search marks titles); the ledger
+# row keeps what the matcher stored, and the API marks titles and descriptions on read.
+PENDING = f"""
+SELECT a.saved_search_id, a.posting_id, a.version, a.score, a.highlights, a.backfill,
+    a.closed, a.committed_at, a.matched_at, a.sequence,
+    CASE WHEN NOT a.closed AND s.lexical_query IS NOT NULL AND p.title IS NOT NULL
+        THEN ts_headline('english', p.title, s.lexical_query, '{TITLE_OPTIONS}')
+    END AS title_marked
+FROM alerts AS a
+LEFT JOIN saved_searches AS s ON s.id = a.saved_search_id
+LEFT JOIN postings AS p ON p.id = a.posting_id
+WHERE NOT a.published ORDER BY a.sequence LIMIT $1
 """
 
 MARK = "UPDATE alerts SET published = true WHERE sequence = ANY($1::bigint[]) AND NOT published"
@@ -37,14 +47,13 @@ SET next_offset = GREATEST(alerts_publisher_offsets.next_offset, EXCLUDED.next_o
 
 def alert_of(row: Mapping[str, Any]) -> alerts_pb2.Alert:
     """The alerts.v1 record of one ledger row."""
-    highlights = row["highlights"]
     msg = alerts_pb2.Alert(
         id=f"{row['saved_search_id']}/{row['posting_id']}",
         saved_search_id=row["saved_search_id"],
         posting_id=row["posting_id"],
         version=row["version"],
         score=row["score"],
-        highlights_json=highlights if isinstance(highlights, str) else json.dumps(highlights),
+        highlights_json=json.dumps(highlights_of(row), ensure_ascii=False),
         backfill=row["backfill"],
         closed=row["closed"],
         sequence=row["sequence"],
@@ -52,6 +61,20 @@ def alert_of(row: Mapping[str, Any]) -> alerts_pb2.Alert:
     msg.committed_at.FromDatetime(_utc(row["committed_at"]))
     msg.matched_at.FromDatetime(_utc(row["matched_at"]))
     return msg
+
+
+def highlights_of(row: Mapping[str, Any]) -> list[Any]:
+    """The ledger row's highlights, or else its marked title (search's structure: field,
+    kind, text, ranges of ``[start, length]`` code points); [] when nothing is marked."""
+    stored = row["highlights"]
+    found = json.loads(stored) if isinstance(stored, str) else list(stored or [])
+    marked = row.get("title_marked")
+    if found or not marked:
+        return found
+    text, ranges = ranges_of(marked)
+    if not ranges:
+        return []
+    return [{"field": "TITLE", "kind": "TERMS", "text": text, "ranges": [list(r) for r in ranges]}]
 
 
 def _utc(value: datetime) -> datetime:

@@ -20,7 +20,8 @@ Cases, one run:
   statement (no candidate indexes, the exact predicate on the cross product), postings/s.
 
 Writes tests/bench/results/alerts.json. Run: ``.venv/bin/python tests/bench/bench_alerts.py``
-(BENCH_SAVED, BENCH_POSTINGS, BENCH_PACED_RATE to change the sizes).
+(BENCH_SAVED, BENCH_POSTINGS, BENCH_PACED_RATE to change the sizes; BENCH_MIN_SCORE the
+semantic floor of every saved search).
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ POSTINGS = int(os.environ.get("BENCH_POSTINGS", 20_000))
 PACED_RATE = int(os.environ.get("BENCH_PACED_RATE", 200))
 PACED_SECONDS = 20
 BRUTE_SAMPLE = 100
-MIN_SCORE = 0.5
-RESULTS = ROOT / "tests" / "bench" / "results" / "alerts.json"
+MIN_SCORE = float(os.environ.get("BENCH_MIN_SCORE", 0.5))
+RESULTS = Path(os.environ.get("BENCH_OUT", ROOT / "tests" / "bench" / "results" / "alerts.json"))
 DIM = 384
 
 

@@ -8,6 +8,7 @@ posting's tsvector -- and kill -9 of the alerts worker mid-stream.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -381,6 +382,7 @@ async def test_ledger_equals_brute_force_and_versions_deletes_poison(
         on_topic = await read_alerts(stack, rig.alerts_topic, expect=len(expected))
         assert Counter((a.saved_search_id, a.posting_id) for a in on_topic) == Counter(expected)
         assert all(a.id == f"{a.saved_search_id}/{a.posting_id}" and not a.closed for a in on_topic)
+        assert_titles_marked(on_topic, postings, searches)
 
         # A second version that still matches does not alert again; deletions close.
         matched = sorted({pid for _, pid in expected})
@@ -496,3 +498,23 @@ async def test_publisher_marks_what_a_killed_publisher_wrote_instead_of_repeatin
     finally:
         await publisher.stop()
         await pool.close()
+
+
+def assert_titles_marked(
+    on_topic: list[Any], postings: list[Posting], searches: list[Saved]
+) -> None:
+    """An alert's event marks the saved query's words in the posting's title, as search
+    marks them (ranges of [start, length] over the title)."""
+    titles = {p.id: p.title for p in postings}
+    queries = {s.id: s.query for s in searches}
+    marked = 0
+    for alert in on_topic:
+        for h in json.loads(alert.highlights_json):
+            assert (h["field"], h["kind"]) == ("TITLE", "TERMS")
+            assert h["text"] == titles[alert.posting_id]
+            words = [w[:4].lower() for w in queries[alert.saved_search_id].split()]
+            for start, length in h["ranges"]:
+                term = h["text"][start : start + length].lower()
+                assert any(term.startswith(w) for w in words), (term, words)
+            marked += 1
+    assert marked > 0, "no alert marked its title"
