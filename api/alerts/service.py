@@ -32,11 +32,11 @@ from api.search.ranking import Ranking, SearchMode, match_floor
 from api.service import SearchService
 from schemas.errors import RateLimitedError
 from schemas.jobstream.v1 import alerts_pb2
+from schemas.saved_searches import EMAIL_SCHEDULES, new_id
 from schemas.search.filters import PostingFilter
 from schemas.settings import Settings
 
 CONTENT_TYPE_SAVED_SEARCH = "application/x-protobuf; messageType=jobstream.v1.SavedSearch"
-EMAIL_SCHEDULES = ("IMMEDIATE", "DAILY")
 HOUR_S = 3600.0
 
 
@@ -175,7 +175,7 @@ class AlertService:
         secret = secrets.token_urlsafe(24)
         signing = "whsec_" + secrets.token_urlsafe(24) if webhook_url else None
         row = SavedSearchRow(
-            id="ss_" + secrets.token_urlsafe(16),
+            id=new_id(),
             secret_sha256=secret_hash(secret),
             query=normalised,
             filter=canonical.to_dict(),

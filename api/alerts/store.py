@@ -22,8 +22,8 @@ import numpy as np
 from api.database import ApiPool
 from api.search.highlight import Highlight, HighlightField, HighlightKind
 from schemas.errors import BadInputError, UnauthenticatedError
+from schemas.saved_searches import ID
 
-ID = re.compile(r"^ss_[A-Za-z0-9_-]{22}$")
 _CURSOR = re.compile(r"^[0-9]{1,18}$")
 _NO_SUCH_HASH = hashlib.sha256(b"no such saved search").digest()
 WRONG_SECRET = "unknown saved search or wrong secret"

@@ -19,7 +19,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from api.alerts.service import AlertService, NewSavedSearch, ShownAlert
-from api.alerts.store import ID, WrongSecret
+from api.alerts.store import WrongSecret
 from api.alerts.validate import BadDelivery
 from api.ratelimit import client_id
 from api.web.atom import feed_xml
@@ -29,6 +29,7 @@ from api.web.routes import error_page, language, page
 from api.web.views import Card
 from schemas.errors import BadInputError, RateLimitedError
 from schemas.ratelimit import retry_after
+from schemas.saved_searches import ID
 
 FEED_SUFFIX = ".atom"
 PAGE_ALERTS = 50

@@ -18,11 +18,12 @@ import asyncpg
 import structlog
 from aiokafka.structs import ConsumerRecord
 
+from schemas.saved_searches import ID
 from schemas.search import synonyms
 from schemas.settings import Settings
 from streams.alerts import store
 from streams.alerts.backfill import backfill
-from streams.alerts.records import ID, BadRecord, SavedRow, decode
+from streams.alerts.records import BadRecord, SavedRow, decode
 
 log = structlog.get_logger("streams.alerts.saved")
 Record: TypeAlias = "ConsumerRecord[Any, Any]"

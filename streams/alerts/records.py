@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -20,15 +19,13 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from schemas.jobstream.v1 import alerts_pb2
+from schemas.saved_searches import ID, MODES, SCHEDULES
 from schemas.search import synonyms
 from schemas.search.filters import PostingFilter
 from schemas.search.lexical import groups
 
-ID = re.compile(r"^ss_[A-Za-z0-9_-]{22}$")
 MAX_QUERY_CHARS = 4_000  # far above what the API accepts; a bound for hostile writers
 MAX_BACKFILL_DAYS = 3_650
-MODES = {0: "HYBRID", 1: "HYBRID", 2: "SEMANTIC", 3: "KEYWORD"}
-SCHEDULES = {0: None, 1: "IMMEDIATE", 2: "DAILY"}
 _FILTER_FIELDS = {f.name for f in fields(PostingFilter)}
 
 
