@@ -406,7 +406,7 @@ class Settings(BaseSettings):
         "the postings of its last backfill_days); 0 turns backfill off.",
     )
 
-    # --- alerts: the matcher and publisher (streams/alerts, h2) ----------------------
+    # --- alerts: the matcher and publisher (streams/alerts) --------------------------
     alerts_consumer_group: str = Field(
         "jobstream-alerts",
         min_length=1,
@@ -448,7 +448,7 @@ class Settings(BaseSettings):
         "passes the filters of) examined per posting; the rest are not semantic matches.",
     )
 
-    # --- alerts: delivery, webhooks and email (streams/alerts/delivery, h4) -----------
+    # --- alerts: delivery, webhooks and email (streams/alerts/delivery) ---------------
     alerts_delivery_metrics_port: int = Field(
         9120,
         ge=0,
@@ -618,7 +618,7 @@ class Settings(BaseSettings):
     @field_validator("public_url")
     @classmethod
     def _public_url(cls, value: str) -> str:
-        # alerts API (h3): links are built as public_url + "/alerts/..."
+        # alerts API: links are built as public_url + "/alerts/..."
         if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
             raise ValueError("expected http(s)://host[:port][/path], no query or fragment")
         return value.rstrip("/")
