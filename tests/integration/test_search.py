@@ -402,25 +402,30 @@ async def test_selective_filter_returns_full_pages_through_the_index(
 ) -> None:
     share = sum(matches(r, SELECTIVE) for r in rows) / len(rows)
     assert 0.01 < share < 0.04, share
-    q = queries[5]
-    exact = exact_ranking(rows, q, SELECTIVE)
-
     # Without iterative scans the same index scan returns a short page: the test is real.
-    # (A new statement text: a cached plan of the same text would ignore enable_seqscan.)
-    text = to_pgvector_text(q, DIM)
-    query, args = search_sql.index_search(SELECTIVE.normalized(), text, None, 11, 22)
-    async with pool.acquire() as conn, conn.transaction():
-        # One probe (~100 rows, ~3 matches expected): short whatever lists k-means drew.
-        # enable_sort = off as well: otherwise a full scan of another index plus a sort can
-        # win on cost, and that exact plan returns a full page.
-        await conn.execute(
-            "SET LOCAL ivfflat.probes = 1; SET LOCAL enable_seqscan = off;"
-            " SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
-        )
-        probe = "/* no iterative scan */ " + query
-        plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + probe, *args))
-        assert INDEX in plan, plan
-        assert len(await conn.fetch(probe, *args)) < 11, plan
+    # One probe (~100 rows, ~3 matches expected) is short for most queries, but k-means
+    # draws the lists at random and a list can hold 11 matches: take the first query
+    # whose one-probe page is short (one in the first few always is).
+    q = None
+    for candidate in queries[5:15]:
+        text = to_pgvector_text(candidate, DIM)
+        query, args = search_sql.index_search(SELECTIVE.normalized(), text, None, 11, 22)
+        async with pool.acquire() as conn, conn.transaction():
+            # enable_sort = off as well: otherwise a full scan of another index plus a sort
+            # can win on cost, and that exact plan returns a full page. (A new statement
+            # text: a cached plan of the same text would ignore enable_seqscan.)
+            await conn.execute(
+                "SET LOCAL ivfflat.probes = 1; SET LOCAL enable_seqscan = off;"
+                " SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
+            )
+            probe = "/* no iterative scan */ " + query
+            plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + probe, *args))
+            assert INDEX in plan, plan
+            if len(await conn.fetch(probe, *args)) < 11:
+                q = candidate
+                break
+    assert q is not None, "no query's one-probe index scan gave a short page"
+    exact = exact_ranking(rows, q, SELECTIVE)
 
     pages = await all_pages(repo, q, SELECTIVE, first=10)
     # The first pages come from the iterative index scan; deeper ones, once the scan hits
