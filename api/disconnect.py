@@ -63,13 +63,14 @@ class CancelOnDisconnect:
                     return
 
         watcher: asyncio.Task[None] | None = None
+        timer: asyncio.TimerHandle
 
         def start_watching() -> None:
-            nonlocal messages, watcher
+            nonlocal messages, watcher, timer
             if complete:
                 return
             if app_reading:  # the app is reading (a slow body): it sees a disconnect itself
-                timer_box[0] = loop.call_later(WATCH_AFTER_S, start_watching)
+                timer = loop.call_later(WATCH_AFTER_S, start_watching)
                 return
             messages = asyncio.Queue()
             watcher = asyncio.create_task(watch(messages))
@@ -81,13 +82,13 @@ class CancelOnDisconnect:
                 complete = True
 
         loop = asyncio.get_running_loop()
-        timer_box = [loop.call_later(WATCH_AFTER_S, start_watching)]
+        timer = loop.call_later(WATCH_AFTER_S, start_watching)
         try:
             await self.app(scope, app_receive, tracked_send)
         except asyncio.CancelledError:
             if not gone or task.uncancel() > 0:
                 raise  # cancelled by someone else too (server shutdown): let it through
         finally:
-            timer_box[0].cancel()
+            timer.cancel()
             if watcher is not None:
                 watcher.cancel()  # not awaited: it may be this task's own cancellation

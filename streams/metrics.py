@@ -12,9 +12,20 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 
 @dataclass
-class SinkMetrics:
+class WorkerMetrics:
+    """A worker's registry and its /metrics server (sink, alerts and delivery workers)."""
+
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
+    def serve(self, port: int, addr: str) -> int:
+        """Start the /metrics HTTP server on ``addr`` (JOBSTREAM_METRICS_HOST) in a thread;
+        returns the bound port (0 = a free one was picked)."""
+        server, _thread = start_http_server(port, addr=addr, registry=self.registry)
+        return int(server.server_port)
+
+
+@dataclass
+class SinkMetrics(WorkerMetrics):
     def __post_init__(self) -> None:
         r = self.registry
         self.consumed = Counter(
@@ -72,9 +83,3 @@ class SinkMetrics:
             ["reason"],
             registry=r,
         )
-
-    def serve(self, port: int, addr: str) -> int:
-        """Start the /metrics HTTP server on ``addr`` (JOBSTREAM_METRICS_HOST) in a thread;
-        returns the bound port."""
-        server, _thread = start_http_server(port, addr=addr, registry=self.registry)
-        return int(server.server_port)

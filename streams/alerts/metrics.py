@@ -3,15 +3,15 @@ it), served on ``settings.alerts_metrics_port`` like the sink's (streams/metrics
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
+
+from streams.metrics import WorkerMetrics
 
 
 @dataclass
-class AlertMetrics:
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
-
+class AlertMetrics(WorkerMetrics):
     def __post_init__(self) -> None:
         r = self.registry
         self.postings = Counter(
@@ -64,8 +64,3 @@ class AlertMetrics:
             ["reason"],
             registry=r,
         )
-
-    def serve(self, port: int, addr: str) -> int:
-        """Start the /metrics HTTP server in a thread; returns the bound port."""
-        server, _thread = start_http_server(port, addr=addr, registry=self.registry)
-        return int(server.server_port)

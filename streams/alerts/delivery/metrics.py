@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import Counter, Histogram
+
+from streams.metrics import WorkerMetrics
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400)
 
 
 @dataclass
-class DeliveryMetrics:
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
-
+class DeliveryMetrics(WorkerMetrics):
     def __post_init__(self) -> None:
         r = self.registry
         self.queued = Counter(
@@ -52,8 +52,3 @@ class DeliveryMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-
-    def serve(self, port: int, addr: str) -> int:
-        """Start /metrics; return the port (0 = a free one was picked)."""
-        server, _thread = start_http_server(port, addr=addr, registry=self.registry)
-        return int(server.server_port)
