@@ -434,19 +434,6 @@ class Settings(BaseSettings):
         le=20_000,
         description="Changed postings matched per SQL statement (one ledger transaction).",
     )
-    alerts_index_min_rows: int = Field(
-        20_000,
-        ge=1,
-        description="Saved-search query vectors before the matcher builds an IVFFlat index "
-        "on them; below, semantic matching is an exact scan.",
-    )
-    alerts_semantic_candidates: int = Field(
-        200,
-        ge=1,
-        le=100_000,
-        description="With that index: the nearest saved-search vectors (that the posting "
-        "passes the filters of) examined per posting; the rest are not semantic matches.",
-    )
 
     # --- alerts: delivery, webhooks and email (streams/alerts/delivery) ---------------
     alerts_delivery_metrics_port: int = Field(

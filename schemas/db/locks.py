@@ -33,5 +33,3 @@ class AdvisoryLock(IntEnum):
     # alerts.v1, produce the unpublished ledger rows, mark them): two publishers at once
     # would produce the same rows twice.
     ALERTS_PUBLISH = 0x6A73_616C  # "jsal"
-    # streams.alerts.index: one alerts worker at a time builds the saved-search vector index.
-    ALERTS_INDEX = 0x6A73_6169  # "jsai"

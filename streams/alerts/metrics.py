@@ -58,9 +58,20 @@ class AlertMetrics(WorkerMetrics):
             ["partition"],
             registry=r,
         )
-        self.index_changes = Counter(
-            "jobstream_alerts_vector_index_changes",
-            "Saved-search vector index changes (reason: create, rebuild or drop).",
-            ["reason"],
+        self.candidates = Counter(
+            "jobstream_alerts_candidates",
+            "(posting, saved search) pairs the in-memory index proposed for SQL to verify.",
+            registry=r,
+        )
+        self.saved_held = Gauge(
+            "jobstream_alerts_saved_searches_held",
+            "Saved searches held in memory by the matcher.",
+            registry=r,
+        )
+        self.stage_seconds = Histogram(
+            "jobstream_alerts_stage_seconds",
+            "Time per poll in each stage (match: candidates, verify and ledger; publish).",
+            ["stage"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=r,
         )

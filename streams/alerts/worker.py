@@ -4,7 +4,8 @@ process (``python -m streams.alerts``).
 The matcher reads cache-invalidation.v1 in its own consumer group
 (``alerts_consumer_group``); workers of the group share its partitions. Each poll: decode
 (a record that is no Invalidation is counted and skipped), match in chunks of
-``alerts_match_batch_max`` postings (:mod:`.matcher`), publish the ledger's unpublished
+``alerts_match_batch_max`` postings (:mod:`.matcher`, against the saved searches held in
+memory and refreshed from the table first), publish the ledger's unpublished
 rows (:mod:`.publisher`), and only then commit the poll's offsets -- so a kill -9
 anywhere replays at most the uncommitted poll, which the ledger makes harmless. A
 database or Kafka failure is retried with the offsets held. Matching starts once the
@@ -34,17 +35,18 @@ from schemas.db.migrate import migrate
 from schemas.jobstream.v1 import events_pb2
 from schemas.search import synonyms
 from schemas.settings import Settings
-from streams.alerts import index
 from streams.alerts.backfill import alias_params
+from streams.alerts.candidates import CandidateIndex, refresh
 from streams.alerts.matcher import Change, match
 from streams.alerts.metrics import AlertMetrics
 from streams.alerts.publisher import Publisher
+from streams.sink.writer import register_vector_bytes
 
 log = structlog.get_logger("streams.alerts.worker")
 
 POLL_MS = 200
 PUBLISH_EVERY_S = 1.0  # backfill rows appear without an invalidation
-INDEX_EVERY_S = 30.0
+RELOAD_EVERY_S = 600.0  # a full reload drops rows deleted from the table (a rebuild)
 RETRY_MAX_S = 5.0
 MAX_ID = 256
 TRANSIENT = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError, KafkaError)
@@ -84,7 +86,8 @@ class AlertsWorker:
         self.publisher = Publisher(settings, self.metrics)
         self._materialise = materialise
         self._stop = asyncio.Event()
-        self._index: index.SavedIndex | None = None
+        self._index = CandidateIndex(settings.embedding_dim)
+        self._loaded_at = 0.0
 
     def stop(self) -> None:
         self._stop.set()
@@ -93,7 +96,9 @@ class AlertsWorker:
         """Until :meth:`stop`: start up, then poll, match, publish, commit."""
         await _retry(self._migrate, "migrate database")
         pool: asyncpg.Pool = await _retry(
-            lambda: asyncpg.create_pool(self.settings.postgres_dsn, min_size=1, max_size=3),
+            lambda: asyncpg.create_pool(
+                self.settings.postgres_dsn, min_size=1, max_size=3, init=register_vector_bytes
+            ),
             "connect postgres",
         )
         tasks: list[asyncio.Task[Any]] = []
@@ -151,12 +156,8 @@ class AlertsWorker:
             await conn.close()
 
     async def _loop(self, consumer: AIOKafkaConsumer, pool: asyncpg.Pool) -> None:
-        published_at = index_at = 0.0
+        published_at = 0.0
         while not self._stop.is_set():
-            now = time.monotonic()
-            if now - index_at >= INDEX_EVERY_S:
-                index_at = now
-                await self._check_index(pool)
             batch = await consumer.getmany(timeout_ms=POLL_MS, max_records=500)
             if batch:
                 started = time.perf_counter()
@@ -167,7 +168,10 @@ class AlertsWorker:
                     for c in changes_of(r.value, self.metrics)
                 ]
                 await _retry(partial(self._match, pool, changes), "match postings", self._stop)
+                matched = time.perf_counter()
+                self.metrics.stage_seconds.labels("match").observe(matched - started)
                 await _retry(lambda: self.publisher.publish(pool), "publish alerts", self._stop)
+                self.metrics.stage_seconds.labels("publish").observe(time.perf_counter() - matched)
                 published_at = time.monotonic()
                 offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items() if rs}
                 try:
@@ -188,29 +192,18 @@ class AlertsWorker:
         aliases = alias_params(synonyms.active())
         step = self.settings.alerts_match_batch_max
         async with pool.acquire() as conn:
+            full = time.monotonic() - self._loaded_at >= RELOAD_EVERY_S
+            read = await refresh(conn, self._index, full=full)
+            if full:
+                self._loaded_at = time.monotonic()
+                log.info("saved searches loaded", rows=read, held=len(self._index))
+            self.metrics.saved_held.set(len(self._index))
             for start in range(0, len(changes), step):
-                done = await match(
-                    conn,
-                    changes[start : start + step],
-                    aliases,
-                    indexed=self._index is not None,
-                    probes=self._index.probes if self._index else 1,
-                    candidates=self.settings.alerts_semantic_candidates,
-                )
+                done = await match(conn, changes[start : start + step], aliases, self._index)
                 self.metrics.postings.inc(done.postings)
+                self.metrics.candidates.inc(done.candidates)
                 self.metrics.matches.inc(done.alerts)
                 self.metrics.closed.inc(done.closed)
-
-    async def _check_index(self, pool: asyncpg.Pool) -> None:
-        try:
-            async with pool.acquire() as conn:
-                action = await index.check(conn, self.settings.alerts_index_min_rows)
-                self._index = await index.current(conn)
-        except TRANSIENT as exc:
-            log.warning("saved-search index check failed", error=repr(exc))
-            return
-        if action:
-            self.metrics.index_changes.labels(action).inc()
 
     async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
         for tp in consumer.assignment():

@@ -251,36 +251,39 @@ async def agrees_with_search(
         await pool.close()
 
 
-async def indexed_path_is_a_subset_with_recall(
+async def index_alone_finds_every_match(
     settings: Settings, postings: list[Posting], expected: set[tuple[str, str]]
 ) -> None:
-    """The matcher's statement with the IVFFlat index on saved-query vectors (what runs
-    above JOBSTREAM_ALERTS_INDEX_MIN_ROWS), re-run over the same postings in a rolled
-    back transaction: nothing the brute force rejects, most of what it accepts."""
-    from streams.alerts import index
+    """The in-memory candidate index proposes every pair the brute force accepts, and the
+    matcher's statement with nothing left to SQL's full evaluation (the horizon past every
+    row) writes exactly those -- re-run in a rolled-back transaction."""
     from streams.alerts.backfill import alias_params
-    from streams.alerts.matcher import Change, match
+    from streams.alerts.candidates import CandidateIndex, refresh
+    from streams.alerts.matcher import FETCH, Change, match, posting_of
+    from streams.sink.writer import register_vector_bytes
 
     conn = await asyncpg.connect(settings.postgres_dsn)
     try:
-        assert await index.check(conn, 1) == "create"
-        state = await index.current(conn)
-        assert state is not None
+        await register_vector_bytes(conn)
+        index = CandidateIndex(DIM, capacity=8)  # grown on the way
+        assert await refresh(conn, index, full=True) > 0
+        now = datetime.now(UTC)
+        changes = [Change(p.id, p.version, False, now) for p in postings]
+        args = [[c.id for c in changes], [1] * len(changes), [now] * len(changes)]
+        live = [posting_of(r) for r in await conn.fetch(FETCH, *args)]
+        proposed = {(sid, pid) for pid, sid in index.candidates(live)}
+        assert expected <= proposed
+        assert len(proposed) < 3 * len(expected), (len(proposed), len(expected))
+        index.horizon = str(2**63)
         tr = conn.transaction()
         await tr.start()
         try:
             await conn.execute("DELETE FROM alerts")
-            now = datetime.now(UTC)
-            changes = [Change(p.id, p.version, False, now) for p in postings]
-            aliases = alias_params(synonyms.active())
-            await match(conn, changes, aliases, indexed=True, probes=state.probes, candidates=200)
+            await match(conn, changes, alias_params(synonyms.active()), index)
             rows = await conn.fetch("SELECT saved_search_id, posting_id FROM alerts")
-            got = {(r["saved_search_id"], r["posting_id"]) for r in rows}
         finally:
             await tr.rollback()
-        assert got <= expected
-        assert len(got) >= 0.9 * len(expected), (len(got), len(expected))
-        await conn.execute(f"DROP INDEX {state.name}")
+        assert {(r["saved_search_id"], r["posting_id"]) for r in rows} == expected
     finally:
         await conn.close()
 
@@ -378,7 +381,7 @@ async def test_ledger_equals_brute_force_and_versions_deletes_poison(
         modes = Counter(next(s.mode for s in searches if s.id == sid) for sid, _ in expected)
         assert min(modes.values()) > 10, modes
         await agrees_with_search(stack, searches, got)
-        await indexed_path_is_a_subset_with_recall(stack, postings, expected)
+        await index_alone_finds_every_match(stack, postings, expected)
         on_topic = await read_alerts(stack, rig.alerts_topic, expect=len(expected))
         assert Counter((a.saved_search_id, a.posting_id) for a in on_topic) == Counter(expected)
         assert all(a.id == f"{a.saved_search_id}/{a.posting_id}" and not a.closed for a in on_topic)

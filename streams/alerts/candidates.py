@@ -1,0 +1,322 @@
+"""The saved searches in memory: for a batch of changed postings, the (posting, saved
+search) pairs that may match, fast enough for a thousand postings a second.
+
+Invariant: every pair the exact predicate (:mod:`streams.alerts.sql`) accepts is among
+the candidates of a saved search this index holds as written. The index proposes, SQL
+decides: the matcher verifies each candidate with the predicate before it writes the
+ledger, so a candidate too many costs a lookup, never a false alert. Proposed:
+
+- semantic: one matrix product of the batch's vectors with every saved query's
+  (cosine >= ``min_score``, the same model; exact, no approximate index to miss one);
+- lexical: a lexical match holds every lexeme of the saved search
+  (``saved_searches.lexemes``), so its ``anchor`` lexeme is among the posting's; the
+  anchor's bucket is then narrowed by the full lexeme set;
+- the rest (no query, or no lexeme common to a unit's spellings) propose every posting;
+
+then narrowed, pair by pair in numpy, by the filter's cheap columns (country, remote mode,
+English level, employment type, experience, salary, currency, posting date). City and
+skills are left to SQL. The index is refreshed from the table before every batch
+(:func:`refresh`); what it may not hold yet -- rows whose writer had not committed when
+it last looked (``written_xid >= horizon``) -- the matcher evaluates in SQL in full.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import numpy as np
+import numpy.typing as npt
+
+# Float32 products differ from PostgreSQL's float8 cosine in the 7th digit; proposing a
+# little below the floor keeps the proposal a superset.
+SLACK = 1e-4
+CHUNK = 64  # postings per matrix product: 64 x 100,000 float32 = 25 MB
+_BITS = 62  # values per categorical field a mask can hold; beyond, the field proposes all
+
+COLUMNS = (
+    "id, deleted, mode, query, min_score, embedding, embedding_model, lexemes, anchor,"
+    " country_code, remote_modes, english_levels, employment_types, experience_min_years,"
+    " experience_max_years, salary_min, currency, extract(epoch FROM posted_after) AS after"
+)
+_CHANGED = f"SELECT {COLUMNS} FROM saved_searches WHERE written_xid >= $1::text::xid8"
+_HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text"
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+
+class _Codes:
+    """Strings to small integers, per field (a country, a remote mode, a model)."""
+
+    def __init__(self) -> None:
+        self._codes: dict[str, int] = {}
+
+    def code(self, value: str | None) -> int:
+        """-1 for None; a new value gets the next code."""
+        if value is None:
+            return -1
+        return self._codes.setdefault(value, len(self._codes))
+
+    def known(self, value: str | None) -> int:
+        """The value's code, or -2 (equal to no saved search's) when never seen."""
+        return -2 if value is None else self._codes.get(value, -2)
+
+    def mask(self, values: Iterable[str]) -> int:
+        """A bit per value; 0 (accept any) when empty or a code is past the mask."""
+        out = 0
+        for value in values:
+            bit = self.code(value)
+            if bit >= _BITS:
+                return 0
+            out |= 1 << bit
+        return out
+
+    def bit(self, value: str | None) -> int:
+        code = self.known(value)
+        return 1 << code if 0 <= code < _BITS else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """What the index reads of one live posting (the matcher fetches it)."""
+
+    id: str
+    embedding: npt.NDArray[np.float32] | None
+    model: str | None
+    lexemes: frozenset[str]
+    country: str | None
+    remote: str | None
+    english: str | None
+    employment: str | None
+    experience_min: float
+    experience_max: float
+    salary_max: float
+    currency: str | None
+    posted: float  # epoch seconds
+
+
+class CandidateIndex:
+    """Saved searches by slot (numpy columns) plus the lexical anchors; see the module."""
+
+    _vectors: npt.NDArray[np.float32]
+    _threshold: npt.NDArray[np.float32]
+    _model: npt.NDArray[np.int32]
+    _country: I64
+    _currency: I64
+    _masks: I64
+    _ranges: F64
+
+    def __init__(self, dim: int, capacity: int = 1024) -> None:
+        self.dim = dim
+        self.horizon = "0"  # xid8 as text: rows written at or after it may be missing
+        self._slot: dict[str, int] = {}
+        self._free: list[int] = []
+        self._ids: list[str | None] = []
+        self._lexemes: list[frozenset[str]] = []
+        self._anchor: list[str | None] = []
+        self._anchors: dict[str, set[int]] = {}
+        self._always: set[int] = set()
+        self._always_array: I64 | None = None
+        fields = ("model", "country", "currency", "remote", "english", "job")
+        self._codes = {f: _Codes() for f in fields}
+        self._grow(capacity)
+
+    def __len__(self) -> int:
+        return len(self._slot)
+
+    def _grow(self, capacity: int) -> None:
+        """Room for ``capacity`` slots (the columns keep what they hold)."""
+        start = len(self._ids)
+
+        def grown(name: str, fill: Any, dtype: Any, *shape: int) -> None:
+            new = np.full((capacity, *shape), fill, dtype=dtype)
+            if start:
+                new[:start] = getattr(self, name)
+            setattr(self, name, new)
+
+        grown("_vectors", 0, np.float32, self.dim)
+        grown("_threshold", np.inf, np.float32)  # +inf: no semantic side
+        grown("_model", -1, np.int32)
+        grown("_country", -1, np.int64)  # -1: any
+        grown("_currency", -1, np.int64)
+        grown("_masks", 0, np.int64, 3)  # remote, English, employment; 0: any
+        grown("_ranges", np.nan, np.float64, 4)  # experience min/max, salary, after
+        self._ids.extend([None] * (capacity - start))
+        self._lexemes.extend([frozenset()] * (capacity - start))
+        self._anchor.extend([None] * (capacity - start))
+        self._free.extend(range(capacity - 1, start - 1, -1))
+
+    def clear(self) -> None:
+        for saved_id in list(self._slot):
+            self.remove(saved_id)
+
+    # --- writes ---------------------------------------------------------------------
+
+    def upsert(self, row: Mapping[str, Any]) -> None:
+        """Hold ``row`` (a :data:`COLUMNS` row) as written; a deleted row is dropped."""
+        self.remove(row["id"])
+        if row["deleted"]:
+            return
+        if not self._free:
+            self._grow(len(self._ids) * 2)
+        slot = self._free.pop()
+        self._slot[row["id"]] = slot
+        self._ids[slot] = row["id"]
+        query, mode = row["query"], row["mode"]
+        vector = row["embedding"]
+        if query and mode != "KEYWORD" and vector is not None:
+            self._vectors[slot] = _array(vector)
+            self._threshold[slot] = float(row["min_score"]) - SLACK
+            self._model[slot] = self._codes["model"].code(row["embedding_model"])
+        lexemes = frozenset(row["lexemes"] or ())
+        anchor = row["anchor"] if lexemes else None
+        if not query or (mode != "SEMANTIC" and anchor is None):
+            self._always.add(slot)
+            self._always_array = None
+        elif mode != "SEMANTIC" and anchor is not None:
+            self._lexemes[slot], self._anchor[slot] = lexemes, anchor
+            self._anchors.setdefault(anchor, set()).add(slot)
+        c = self._codes
+        self._country[slot] = c["country"].code(row["country_code"])
+        self._currency[slot] = c["currency"].code(row["currency"])
+        self._masks[slot] = (
+            c["remote"].mask(row["remote_modes"]),
+            c["english"].mask(row["english_levels"]),
+            c["job"].mask(row["employment_types"]),
+        )
+        self._ranges[slot] = [
+            _number(row["experience_min_years"]),
+            _number(row["experience_max_years"]),
+            _number(row["salary_min"]),
+            _number(row["after"]),
+        ]
+
+    def remove(self, saved_id: str) -> None:
+        slot = self._slot.pop(saved_id, None)
+        if slot is None:
+            return
+        self._ids[slot] = None
+        self._threshold[slot] = np.inf
+        if slot in self._always:
+            self._always.discard(slot)
+            self._always_array = None
+        anchor = self._anchor[slot]
+        if anchor is not None:
+            self._anchors[anchor].discard(slot)
+            self._anchor[slot], self._lexemes[slot] = None, frozenset()
+        self._free.append(slot)
+
+    # --- reads ----------------------------------------------------------------------
+
+    def candidates(self, postings: Sequence[Posting]) -> list[tuple[str, str]]:
+        """(posting id, saved search id) pairs that may match; see the module docstring."""
+        if not postings or not self._slot:
+            return []
+        p_idx, s_idx = self._proposed(postings)
+        keep = self._filters_accept(postings, p_idx, s_idx)
+        width = len(self._ids)
+        pairs = np.unique(p_idx[keep] * width + s_idx[keep])
+        posting_ids = np.array([p.id for p in postings], dtype=object)[pairs // width]
+        saved_ids = np.array(self._ids, dtype=object)[pairs % width]
+        return list(zip(posting_ids.tolist(), saved_ids.tolist(), strict=True))
+
+    def _proposed(self, postings: Sequence[Posting]) -> tuple[I64, I64]:
+        ps: list[I64] = []
+        ss: list[I64] = []
+        for near_p, near_s in self._semantic(postings):
+            ps.append(near_p)
+            ss.append(near_s)
+        for i, p in enumerate(postings):
+            hits = [
+                slot
+                for lexeme in p.lexemes
+                for slot in self._anchors.get(lexeme, ())
+                if self._lexemes[slot] <= p.lexemes
+            ]
+            if hits:
+                ss.append(np.asarray(hits, dtype=np.int64))
+                ps.append(np.full(len(hits), i, dtype=np.int64))
+        if self._always:
+            if self._always_array is None:
+                self._always_array = np.fromiter(self._always, dtype=np.int64)
+            always = self._always_array
+            ps.append(np.repeat(np.arange(len(postings), dtype=np.int64), len(always)))
+            ss.append(np.tile(always, len(postings)))
+        if not ps:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        return np.concatenate(ps), np.concatenate(ss)
+
+    def _semantic(self, postings: Sequence[Posting]) -> Iterable[tuple[I64, I64]]:
+        by_model: dict[int, list[int]] = {}
+        for i, p in enumerate(postings):
+            code = self._codes["model"].known(p.model)
+            if p.embedding is not None and code >= 0:
+                by_model.setdefault(code, []).append(i)
+        width = len(self._ids)
+        for code, members in by_model.items():
+            floor = np.where(self._model[:width] == code, self._threshold[:width], np.inf)
+            if not np.isfinite(floor).any():
+                continue
+            for start in range(0, len(members), CHUNK):
+                rows = members[start : start + CHUNK]
+                vectors = np.stack([_array(postings[i].embedding) for i in rows])
+                ii, jj = np.nonzero(vectors @ self._vectors[:width].T >= floor)
+                yield np.asarray(rows, dtype=np.int64)[ii], jj.astype(np.int64)
+
+    def _filters_accept(self, postings: Sequence[Posting], i: I64, j: I64) -> npt.NDArray[np.bool_]:
+        c = self._codes
+        country = np.array([c["country"].known(p.country) for p in postings], np.int64)
+        currency = np.array([c["currency"].known(p.currency) for p in postings], np.int64)
+        bits = np.array(
+            [
+                (c["remote"].bit(p.remote), c["english"].bit(p.english), c["job"].bit(p.employment))
+                for p in postings
+            ],
+            np.int64,
+        ).reshape(-1, 3)
+        values = np.array(
+            [(p.experience_min, p.experience_max, p.salary_max, p.posted) for p in postings],
+            np.float64,
+        ).reshape(-1, 4)
+        s_country = self._country[j]
+        ok = (s_country == -1) | (s_country == country[i])
+        s_currency = self._currency[j]
+        ok &= (s_currency == -1) | (s_currency == currency[i])
+        masks = self._masks[j]
+        ok &= ((masks == 0) | ((masks & bits[i]) != 0)).all(axis=1)
+        r = self._ranges[j]
+        v = values[i]
+        with np.errstate(invalid="ignore"):
+            ok &= np.isnan(r[:, 0]) | (v[:, 1] >= r[:, 0])  # posting's max >= wanted min
+            ok &= np.isnan(r[:, 1]) | (v[:, 0] <= r[:, 1])
+            ok &= np.isnan(r[:, 2]) | (v[:, 2] >= r[:, 2])
+            ok &= np.isnan(r[:, 3]) | (v[:, 3] > r[:, 3])
+        accepted: npt.NDArray[np.bool_] = ok
+        return accepted
+
+
+def _array(vector: Any) -> npt.NDArray[np.float32]:
+    if hasattr(vector, "to_numpy"):
+        vector = vector.to_numpy()
+    return np.asarray(vector, dtype=np.float32)
+
+
+def _number(value: Any) -> float:
+    return np.nan if value is None else float(value)
+
+
+async def refresh(conn: asyncpg.Connection, index: CandidateIndex, *, full: bool = False) -> int:
+    """Bring ``index`` up to the table (everything when ``full``); rows read. One
+    repeatable-read snapshot: its xmin becomes the index's new horizon."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        horizon = await conn.fetchval(_HORIZON)
+        rows = await conn.fetch(_CHANGED, "0" if full else index.horizon)
+    if full:
+        index.clear()
+    for row in rows:
+        index.upsert(row)
+    index.horizon = str(horizon)
+    return len(rows)

@@ -1,0 +1,154 @@
+"""The matcher's in-memory candidate index (streams/alerts/candidates.py) against a
+reference written here: whatever the rows and postings, every pair the reference accepts
+is proposed (the index may propose more; SQL decides those)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.alerts.candidates import CandidateIndex, Posting
+
+DIM = 8
+COUNTRIES = ["KR", "DE", None]
+REMOTE = ["REMOTE", "HYBRID", "ONSITE"]
+LEXEMES = ["python", "rust", "data", "engin", "backend"]
+
+
+def vector(rng: np.random.Generator) -> np.ndarray:
+    v = rng.normal(size=DIM)
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+@st.composite
+def rows(draw: st.DrawFn, n: int) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    out = []
+    for i in range(n):
+        mode = draw(st.sampled_from(["HYBRID", "SEMANTIC", "KEYWORD"]))
+        query = draw(st.sampled_from(["", "q"]))
+        lexemes = draw(st.lists(st.sampled_from(LEXEMES), max_size=2, unique=True))
+        lo = draw(st.one_of(st.none(), st.integers(0, 6)))
+        out.append(
+            {
+                "id": f"s{i}",
+                "deleted": draw(st.booleans()) and i % 5 == 0,
+                "mode": mode,
+                "query": query,
+                "min_score": draw(st.floats(-0.2, 0.9)),
+                "embedding": vector(rng),
+                "embedding_model": draw(st.sampled_from(["m1", "m2"])),
+                "lexemes": lexemes,
+                "anchor": lexemes[0] if lexemes else None,
+                "country_code": draw(st.sampled_from(COUNTRIES)),
+                "remote_modes": draw(st.lists(st.sampled_from(REMOTE), max_size=2, unique=True)),
+                "english_levels": [],
+                "employment_types": [],
+                "experience_min_years": lo,
+                "experience_max_years": None if lo is None else lo + 3,
+                "salary_min": draw(st.one_of(st.none(), st.sampled_from([50_000, 90_000]))),
+                "currency": draw(st.sampled_from([None, "EUR", "KRW"])),
+                "after": draw(st.one_of(st.none(), st.sampled_from([100.0, 200.0]))),
+            }
+        )
+    return out
+
+
+@st.composite
+def postings(draw: st.DrawFn, n: int) -> list[Posting]:
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    out = []
+    for i in range(n):
+        lo = draw(st.one_of(st.none(), st.integers(0, 8)))
+        salary = draw(st.one_of(st.none(), st.sampled_from([40_000, 60_000, 120_000])))
+        out.append(
+            Posting(
+                id=f"p{i}",
+                embedding=vector(rng),
+                model=draw(st.sampled_from(["m1", "m2", None])),
+                lexemes=frozenset(draw(st.lists(st.sampled_from(LEXEMES), unique=True))),
+                country=draw(st.sampled_from([*COUNTRIES, "FR"])),
+                remote=draw(st.sampled_from([*REMOTE, None])),
+                english=None,
+                employment=None,
+                experience_min=math.nan if lo is None else lo,
+                experience_max=math.nan if lo is None else lo + 2,
+                salary_max=math.nan if salary is None else salary,
+                currency=draw(st.sampled_from([None, "EUR", "KRW"])),
+                posted=draw(st.sampled_from([50.0, 150.0, 250.0])),
+            )
+        )
+    return out
+
+
+def accepts(s: dict[str, Any], p: Posting) -> bool:
+    """The predicate of streams/alerts/sql.py for the columns this test draws."""
+    if s["deleted"]:
+        return False
+    if s["country_code"] is not None and p.country != s["country_code"]:
+        return False
+    if s["remote_modes"] and p.remote not in s["remote_modes"]:
+        return False
+    if s["experience_min_years"] is not None and not p.experience_max >= s["experience_min_years"]:
+        return False
+    if s["experience_max_years"] is not None and not p.experience_min <= s["experience_max_years"]:
+        return False
+    if s["salary_min"] is not None and not p.salary_max >= s["salary_min"]:
+        return False
+    if s["currency"] is not None and p.currency != s["currency"]:
+        return False
+    if s["after"] is not None and not p.posted > s["after"]:
+        return False
+    if not s["query"]:
+        return True
+    lexical = s["mode"] != "SEMANTIC" and bool(s["lexemes"]) and set(s["lexemes"]) <= p.lexemes
+    assert p.embedding is not None
+    semantic = (
+        s["mode"] != "KEYWORD"
+        and p.model == s["embedding_model"]
+        and float(p.embedding @ s["embedding"]) >= s["min_score"]
+    )
+    return lexical or semantic
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows(40), postings(30))
+def test_every_accepted_pair_is_proposed(saved: list[dict[str, Any]], live: list[Posting]) -> None:
+    index = CandidateIndex(DIM, capacity=4)  # grows while loading
+    for row in saved:
+        index.upsert(row)
+    proposed = set(index.candidates(live))
+    wanted = {(p.id, s["id"]) for s in saved for p in live if accepts(s, p)}
+    assert wanted <= proposed
+    assert all(sid != "" for _, sid in proposed)
+
+
+def test_updates_and_removals_take_effect() -> None:
+    rng = np.random.default_rng(1)
+    v = vector(rng)
+    base: dict[str, Any] = {
+        "id": "s1", "deleted": False, "mode": "SEMANTIC", "query": "q", "min_score": 0.9,
+        "embedding": v, "embedding_model": "m", "lexemes": [], "anchor": None,
+        "country_code": "KR", "remote_modes": [], "english_levels": [], "employment_types": [],
+        "experience_min_years": None, "experience_max_years": None, "salary_min": None,
+        "currency": None, "after": None,
+    }  # fmt: skip
+    posting = Posting("p1", v, "m", frozenset(), "KR", None, None, None, *[math.nan] * 3, None, 0)
+    index = CandidateIndex(DIM)
+    index.upsert(base)
+    assert index.candidates([posting]) == [("p1", "s1")]
+    index.upsert({**base, "country_code": "DE"})  # the new filter replaces the old
+    assert index.candidates([posting]) == []
+    index.upsert({**base, "deleted": True})
+    assert len(index) == 0
+    assert index.candidates([posting]) == []
+    index.upsert({**base, "mode": "KEYWORD", "lexemes": ["rust"], "anchor": "rust"})
+    assert index.candidates([posting]) == []
+    rusty = Posting(
+        "p2", v, "m", frozenset({"rust"}), "KR", None, None, None, *[math.nan] * 3, None, 0
+    )
+    assert index.candidates([posting, rusty]) == [("p2", "s1")]
