@@ -6,16 +6,17 @@ the candidates of a saved search this index holds as written. The index proposes
 decides: the matcher verifies each candidate with the predicate before it writes the
 ledger, so a candidate too many costs a lookup, never a false alert. Proposed:
 
-- semantic: one matrix product of the batch's vectors with every saved query's
-  (cosine >= ``min_score``, the same model; exact, no approximate index to miss one);
+- semantic: matrix products of the batch's vectors with the saved queries' of the same
+  model and a country the posting is in (or none): cosine >= ``min_score``, exact, no
+  approximate index to miss one;
 - lexical: a lexical match holds every lexeme of the saved search
   (``saved_searches.lexemes``), so its ``anchor`` lexeme is among the posting's; the
   anchor's bucket is then narrowed by the full lexeme set;
 - the rest (no query, or no lexeme common to a unit's spellings) propose every posting;
 
-then narrowed, pair by pair in numpy, by the filter's cheap columns (country, remote mode,
-English level, employment type, experience, salary, currency, posting date). City and
-skills are left to SQL. The index is refreshed from the table before every batch
+then narrowed, pair by pair in numpy, by the filter's cheap columns (country, city,
+remote mode, English level, employment type, experience, salary, currency, posting date).
+Skills (aliases) are left to SQL. The index is refreshed from the table before every batch
 (:func:`refresh`); what it may not hold yet -- rows whose writer had not committed when
 it last looked (``written_xid >= horizon``) -- the matcher evaluates in SQL in full.
 """
@@ -34,11 +35,12 @@ import numpy.typing as npt
 # little below the floor keeps the proposal a superset.
 SLACK = 1e-4
 CHUNK = 64  # postings per matrix product: 64 x 100,000 float32 = 25 MB
+LEXEMES = 8  # lexemes per saved search checked here (more: the first 8, SQL checks all)
 _BITS = 62  # values per categorical field a mask can hold; beyond, the field proposes all
 
 COLUMNS = (
     "id, deleted, mode, query, min_score, embedding, embedding_model, lexemes, anchor,"
-    " country_code, remote_modes, english_levels, employment_types, experience_min_years,"
+    " country_code, city, remote_modes, english_levels, employment_types, experience_min_years,"
     " experience_max_years, salary_min, currency, extract(epoch FROM posted_after) AS after"
 )
 _CHANGED = f"SELECT {COLUMNS} FROM saved_searches WHERE written_xid >= $1::text::xid8"
@@ -79,6 +81,32 @@ class _Codes:
         return 1 << code if 0 <= code < _BITS else 0
 
 
+class _Buckets:
+    """Slots grouped by an integer key, each group also as an array (rebuilt lazily
+    after a change), so a posting's candidates are a few concatenations."""
+
+    def __init__(self) -> None:
+        self._sets: dict[int, set[int]] = {}
+        self._arrays: dict[int, I64] = {}
+
+    def add(self, key: int, slot: int) -> None:
+        self._sets.setdefault(key, set()).add(slot)
+        self._arrays.pop(key, None)
+
+    def discard(self, key: int, slot: int) -> None:
+        self._sets.get(key, set()).discard(slot)
+        self._arrays.pop(key, None)
+
+    def get(self, key: int) -> I64 | None:
+        found = self._arrays.get(key)
+        if found is None:
+            members = self._sets.get(key)
+            if not members:
+                return None
+            found = self._arrays[key] = np.fromiter(members, np.int64, len(members))
+        return found
+
+
 @dataclass(frozen=True, slots=True)
 class Posting:
     """What the index reads of one live posting (the matcher fetches it)."""
@@ -88,6 +116,7 @@ class Posting:
     model: str | None
     lexemes: frozenset[str]
     country: str | None
+    city: str | None
     remote: str | None
     english: str | None
     employment: str | None
@@ -105,9 +134,11 @@ class CandidateIndex:
     _threshold: npt.NDArray[np.float32]
     _model: npt.NDArray[np.int32]
     _country: I64
+    _city: I64
     _currency: I64
     _masks: I64
     _ranges: F64
+    _lexeme_codes: npt.NDArray[np.int32]
 
     def __init__(self, dim: int, capacity: int = 1024) -> None:
         self.dim = dim
@@ -115,13 +146,15 @@ class CandidateIndex:
         self._slot: dict[str, int] = {}
         self._free: list[int] = []
         self._ids: list[str | None] = []
-        self._lexemes: list[frozenset[str]] = []
-        self._anchor: list[str | None] = []
-        self._anchors: dict[str, set[int]] = {}
-        self._always: set[int] = set()
-        self._always_array: I64 | None = None
-        fields = ("model", "country", "currency", "remote", "english", "job")
+        # lexical: slots by anchor lexeme, and each slot's lexemes as codes (0: padding)
+        self._anchors = _Buckets()
+        self._anchor: dict[int, int] = {}
+        # no query, or no anchor: slots by country code (-1: any), proposed to every posting
+        self._always = _Buckets()
+        self._always_key: dict[int, int] = {}
+        fields = ("model", "country", "city", "currency", "remote", "english", "job")
         self._codes = {f: _Codes() for f in fields}
+        self._lexicon: dict[str, int] = {}
         self._grow(capacity)
 
     def __len__(self) -> int:
@@ -141,12 +174,12 @@ class CandidateIndex:
         grown("_threshold", np.inf, np.float32)  # +inf: no semantic side
         grown("_model", -1, np.int32)
         grown("_country", -1, np.int64)  # -1: any
+        grown("_city", -1, np.int64)  # lower-cased; -1: any (or not ASCII: SQL decides)
         grown("_currency", -1, np.int64)
         grown("_masks", 0, np.int64, 3)  # remote, English, employment; 0: any
         grown("_ranges", np.nan, np.float64, 4)  # experience min/max, salary, after
+        grown("_lexeme_codes", 0, np.int32, LEXEMES)
         self._ids.extend([None] * (capacity - start))
-        self._lexemes.extend([frozenset()] * (capacity - start))
-        self._anchor.extend([None] * (capacity - start))
         self._free.extend(range(capacity - 1, start - 1, -1))
 
     def clear(self) -> None:
@@ -171,16 +204,21 @@ class CandidateIndex:
             self._vectors[slot] = _array(vector)
             self._threshold[slot] = float(row["min_score"]) - SLACK
             self._model[slot] = self._codes["model"].code(row["embedding_model"])
-        lexemes = frozenset(row["lexemes"] or ())
+        lexemes = sorted(set(row["lexemes"] or ()))
         anchor = row["anchor"] if lexemes else None
-        if not query or (mode != "SEMANTIC" and anchor is None):
-            self._always.add(slot)
-            self._always_array = None
-        elif mode != "SEMANTIC" and anchor is not None:
-            self._lexemes[slot], self._anchor[slot] = lexemes, anchor
-            self._anchors.setdefault(anchor, set()).add(slot)
         c = self._codes
-        self._country[slot] = c["country"].code(row["country_code"])
+        self._country[slot] = country = c["country"].code(row["country_code"])
+        city = row["city"]
+        self._city[slot] = c["city"].code(city.lower() if city and city.isascii() else None)
+        if not query or (mode != "SEMANTIC" and anchor is None):
+            self._always.add(country, slot)
+            self._always_key[slot] = country
+        elif mode != "SEMANTIC" and anchor is not None:
+            codes = [self._lexicon.setdefault(x, len(self._lexicon) + 1) for x in lexemes]
+            self._lexeme_codes[slot, : len(codes[:LEXEMES])] = codes[:LEXEMES]
+            key = self._lexicon.setdefault(anchor, len(self._lexicon) + 1)
+            self._anchors.add(key, slot)
+            self._anchor[slot] = key
         self._currency[slot] = c["currency"].code(row["currency"])
         self._masks[slot] = (
             c["remote"].mask(row["remote_modes"]),
@@ -200,13 +238,11 @@ class CandidateIndex:
             return
         self._ids[slot] = None
         self._threshold[slot] = np.inf
-        if slot in self._always:
-            self._always.discard(slot)
-            self._always_array = None
-        anchor = self._anchor[slot]
-        if anchor is not None:
-            self._anchors[anchor].discard(slot)
-            self._anchor[slot], self._lexemes[slot] = None, frozenset()
+        if slot in self._always_key:
+            self._always.discard(self._always_key.pop(slot), slot)
+        if slot in self._anchor:
+            self._anchors.discard(self._anchor.pop(slot), slot)
+            self._lexeme_codes[slot] = 0
         self._free.append(slot)
 
     # --- reads ----------------------------------------------------------------------
@@ -229,46 +265,56 @@ class CandidateIndex:
         for near_p, near_s in self._semantic(postings):
             ps.append(near_p)
             ss.append(near_s)
+        held = np.zeros(len(self._lexicon) + 1, dtype=bool)
         for i, p in enumerate(postings):
-            hits = [
-                slot
-                for lexeme in p.lexemes
-                for slot in self._anchors.get(lexeme, ())
-                if self._lexemes[slot] <= p.lexemes
-            ]
-            if hits:
-                ss.append(np.asarray(hits, dtype=np.int64))
-                ps.append(np.full(len(hits), i, dtype=np.int64))
-        if self._always:
-            if self._always_array is None:
-                self._always_array = np.fromiter(self._always, dtype=np.int64)
-            always = self._always_array
-            ps.append(np.repeat(np.arange(len(postings), dtype=np.int64), len(always)))
-            ss.append(np.tile(always, len(postings)))
+            codes = [c for x in p.lexemes if (c := self._lexicon.get(x)) is not None]
+            found = [a for c in codes if (a := self._anchors.get(c)) is not None]
+            if found:  # an anchor's saved searches whose every lexeme the posting holds
+                slots = np.concatenate(found)
+                held[:] = False
+                held[[0, *codes]] = True
+                slots = slots[held[self._lexeme_codes[slots]].all(axis=1)]
+                ss.append(slots)
+                ps.append(np.full(len(slots), i, dtype=np.int64))
+            country = self._codes["country"].known(p.country)
+            always = [a for k in {-1, country} if (a := self._always.get(k)) is not None]
+            if always:
+                ss.extend(always)
+                ps.extend(np.full(len(a), i, dtype=np.int64) for a in always)
         if not ps:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         return np.concatenate(ps), np.concatenate(ss)
 
     def _semantic(self, postings: Sequence[Posting]) -> Iterable[tuple[I64, I64]]:
-        by_model: dict[int, list[int]] = {}
+        """Postings grouped by model and country, each group's vectors against the saved
+        queries of that model naming that country or none: most saved searches name a
+        country, so each posting meets a fraction of the matrix."""
+        groups: dict[tuple[int, int], list[int]] = {}
         for i, p in enumerate(postings):
             code = self._codes["model"].known(p.model)
             if p.embedding is not None and code >= 0:
-                by_model.setdefault(code, []).append(i)
+                country = self._codes["country"].known(p.country)
+                groups.setdefault((code, country), []).append(i)
         width = len(self._ids)
-        for code, members in by_model.items():
-            floor = np.where(self._model[:width] == code, self._threshold[:width], np.inf)
-            if not np.isfinite(floor).any():
+        semantic = np.isfinite(self._threshold[:width])
+        for (model, country), members in groups.items():
+            here = self._country[:width]
+            cols = np.flatnonzero(
+                semantic & (self._model[:width] == model) & ((here == -1) | (here == country))
+            )
+            if not len(cols):
                 continue
+            saved, floor = self._vectors[cols], self._threshold[cols]
             for start in range(0, len(members), CHUNK):
                 rows = members[start : start + CHUNK]
                 vectors = np.stack([_array(postings[i].embedding) for i in rows])
-                ii, jj = np.nonzero(vectors @ self._vectors[:width].T >= floor)
-                yield np.asarray(rows, dtype=np.int64)[ii], jj.astype(np.int64)
+                ii, jj = np.nonzero(vectors @ saved.T >= floor)
+                yield np.asarray(rows, dtype=np.int64)[ii], cols[jj]
 
     def _filters_accept(self, postings: Sequence[Posting], i: I64, j: I64) -> npt.NDArray[np.bool_]:
         c = self._codes
         country = np.array([c["country"].known(p.country) for p in postings], np.int64)
+        city = np.array([_city_code(c["city"], p.city) for p in postings], np.int64)
         currency = np.array([c["currency"].known(p.currency) for p in postings], np.int64)
         bits = np.array(
             [
@@ -283,6 +329,8 @@ class CandidateIndex:
         ).reshape(-1, 4)
         s_country = self._country[j]
         ok = (s_country == -1) | (s_country == country[i])
+        s_city, p_city = self._city[j], city[i]
+        ok &= (s_city == -1) | (s_city == p_city) | (p_city == ANY_CITY)
         s_currency = self._currency[j]
         ok &= (s_currency == -1) | (s_currency == currency[i])
         masks = self._masks[j]
@@ -296,6 +344,17 @@ class CandidateIndex:
             ok &= np.isnan(r[:, 3]) | (v[:, 3] > r[:, 3])
         accepted: npt.NDArray[np.bool_] = ok
         return accepted
+
+
+ANY_CITY = -3
+
+
+def _city_code(codes: _Codes, city: str | None) -> int:
+    """A posting's city as the saved cities' codes; a non-ASCII name may lower-case in
+    PostgreSQL to what Python does not (it is then left to SQL: any city code)."""
+    if city is None:
+        return -2
+    return codes.known(city.lower()) if city.isascii() else ANY_CITY
 
 
 def _array(vector: Any) -> npt.NDArray[np.float32]:

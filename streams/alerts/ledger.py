@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -45,21 +45,28 @@ SET next_offset = GREATEST(alerts_publisher_offsets.next_offset, EXCLUDED.next_o
 """
 
 
-def alert_of(row: Mapping[str, Any]) -> alerts_pb2.Alert:
-    """The alerts.v1 record of one ledger row."""
+def alert_of(row: Mapping[str, Any], marks: dict[str, str] | None = None) -> alerts_pb2.Alert:
+    """The alerts.v1 record of one ledger row; ``marks`` caches highlights by marked
+    title (one popular query matches a posting for many saved searches)."""
+    key = f"{row['highlights']}\x00{row.get('title_marked')}"
+    found = None if marks is None else marks.get(key)
+    if found is None:
+        found = json.dumps(highlights_of(row), ensure_ascii=False)
+        if marks is not None:
+            marks[key] = found
     msg = alerts_pb2.Alert(
         id=f"{row['saved_search_id']}/{row['posting_id']}",
         saved_search_id=row["saved_search_id"],
         posting_id=row["posting_id"],
         version=row["version"],
         score=row["score"],
-        highlights_json=json.dumps(highlights_of(row), ensure_ascii=False),
+        highlights_json=found,
         backfill=row["backfill"],
         closed=row["closed"],
         sequence=row["sequence"],
     )
-    msg.committed_at.FromDatetime(_utc(row["committed_at"]))
-    msg.matched_at.FromDatetime(_utc(row["matched_at"]))
+    msg.committed_at.FromMicroseconds((_utc(row["committed_at"]) - _EPOCH) // _MICROSECOND)
+    msg.matched_at.FromMicroseconds((_utc(row["matched_at"]) - _EPOCH) // _MICROSECOND)
     return msg
 
 
@@ -75,6 +82,10 @@ def highlights_of(row: Mapping[str, Any]) -> list[Any]:
     if not ranges:
         return []
     return [{"field": "TITLE", "kind": "TERMS", "text": text, "ranges": [list(r) for r in ranges]}]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _utc(value: datetime) -> datetime:

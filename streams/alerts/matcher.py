@@ -42,13 +42,14 @@ changed AS (
 FETCH = f"""
 WITH {_CHANGED}
 SELECT p.id, p.embedding, p.embedding_model, tsvector_to_array(p.search_tsv) AS lexemes,
-    p.country_code, p.remote_mode, p.english_level, p.employment_type,
+    p.country_code, p.city, p.remote_mode, p.english_level, p.employment_type,
     p.experience_min_years, p.experience_max_years, p.salary_max, p.salary_currency,
     extract(epoch FROM p.posted_at) AS posted
 FROM changed AS c JOIN postings AS p ON p.id = c.id AND p.version >= c.version
 WHERE NOT p.deleted
 """
 
+WORK_MEM = "64MB"
 _SKILLS = canonical_skills("p.skills", "$4::text[]", "$5::text[]")
 _MATCH = match_condition("p.canonical")
 _HIT = f"SELECT s.id AS sid, p.id AS pid, p.version, {SCORE}::real AS score, p.announced_at"
@@ -122,6 +123,7 @@ def posting_of(row: asyncpg.Record) -> Posting:
         model=row["embedding_model"],
         lexemes=frozenset(row["lexemes"] or ()),
         country=row["country_code"],
+        city=row["city"],
         remote=row["remote_mode"],
         english=row["english_level"],
         employment=row["employment_type"],
@@ -148,6 +150,7 @@ async def match(
     live = [posting_of(r) for r in await conn.fetch(FETCH, *changed)]
     pairs = await asyncio.to_thread(index.candidates, live)
     async with conn.transaction():
+        await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")  # the pairs sort in memory
         rows = await conn.fetch(
             VERIFY,
             *changed,

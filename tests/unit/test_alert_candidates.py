@@ -16,6 +16,7 @@ from streams.alerts.candidates import CandidateIndex, Posting
 DIM = 8
 COUNTRIES = ["KR", "DE", None]
 REMOTE = ["REMOTE", "HYBRID", "ONSITE"]
+CITIES = [None, "Seoul", "berlin", "münchen", "Mu\u0308nchen"]
 LEXEMES = ["python", "rust", "data", "engin", "backend"]
 
 
@@ -45,6 +46,7 @@ def rows(draw: st.DrawFn, n: int) -> list[dict[str, Any]]:
                 "lexemes": lexemes,
                 "anchor": lexemes[0] if lexemes else None,
                 "country_code": draw(st.sampled_from(COUNTRIES)),
+                "city": draw(st.sampled_from(CITIES)),
                 "remote_modes": draw(st.lists(st.sampled_from(REMOTE), max_size=2, unique=True)),
                 "english_levels": [],
                 "employment_types": [],
@@ -72,6 +74,7 @@ def postings(draw: st.DrawFn, n: int) -> list[Posting]:
                 model=draw(st.sampled_from(["m1", "m2", None])),
                 lexemes=frozenset(draw(st.lists(st.sampled_from(LEXEMES), unique=True))),
                 country=draw(st.sampled_from([*COUNTRIES, "FR"])),
+                city=draw(st.sampled_from([*CITIES, "BERLIN", "Besançon"])),
                 remote=draw(st.sampled_from([*REMOTE, None])),
                 english=None,
                 employment=None,
@@ -90,6 +93,8 @@ def accepts(s: dict[str, Any], p: Posting) -> bool:
     if s["deleted"]:
         return False
     if s["country_code"] is not None and p.country != s["country_code"]:
+        return False
+    if s["city"] is not None and (p.city is None or p.city.lower() != s["city"].lower()):
         return False
     if s["remote_modes"] and p.remote not in s["remote_modes"]:
         return False
@@ -133,11 +138,14 @@ def test_updates_and_removals_take_effect() -> None:
     base: dict[str, Any] = {
         "id": "s1", "deleted": False, "mode": "SEMANTIC", "query": "q", "min_score": 0.9,
         "embedding": v, "embedding_model": "m", "lexemes": [], "anchor": None,
-        "country_code": "KR", "remote_modes": [], "english_levels": [], "employment_types": [],
+        "country_code": "KR", "city": None, "remote_modes": [], "english_levels": [],
+        "employment_types": [],
         "experience_min_years": None, "experience_max_years": None, "salary_min": None,
         "currency": None, "after": None,
     }  # fmt: skip
-    posting = Posting("p1", v, "m", frozenset(), "KR", None, None, None, *[math.nan] * 3, None, 0)
+    posting = Posting(
+        "p1", v, "m", frozenset(), "KR", None, None, None, None, *[math.nan] * 3, None, 0
+    )
     index = CandidateIndex(DIM)
     index.upsert(base)
     assert index.candidates([posting]) == [("p1", "s1")]
@@ -149,6 +157,6 @@ def test_updates_and_removals_take_effect() -> None:
     index.upsert({**base, "mode": "KEYWORD", "lexemes": ["rust"], "anchor": "rust"})
     assert index.candidates([posting]) == []
     rusty = Posting(
-        "p2", v, "m", frozenset({"rust"}), "KR", None, None, None, *[math.nan] * 3, None, 0
+        "p2", v, "m", frozenset({"rust"}), "KR", None, None, None, None, *[math.nan] * 3, None, 0
     )
     assert index.candidates([posting, rusty]) == [("p2", "s1")]
