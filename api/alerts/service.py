@@ -12,7 +12,6 @@ signs with it).
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections import deque
@@ -24,15 +23,14 @@ from urllib.parse import quote
 from cachetools import TTLCache
 
 from api.alerts import validate
-from api.alerts.store import AlertRow, AlertStore, SavedSearchRow, secret_hash
+from api.alerts.store import AlertRow, AlertStore, secret_hash
 from api.events import EventWriter
 from api.search import PostingView
 from api.search.highlight import Highlight
 from api.search.ranking import Ranking, SearchMode, match_floor
 from api.service import SearchService
 from schemas.errors import RateLimitedError
-from schemas.jobstream.v1 import alerts_pb2
-from schemas.saved_searches import EMAIL_SCHEDULES, new_id
+from schemas.saved_searches import EMAIL_SCHEDULES, SavedSearch, new_id, record_of
 from schemas.search.filters import PostingFilter
 from schemas.settings import Settings
 
@@ -65,7 +63,7 @@ class ShownAlert:
 class Created:
     """The answer to a creation: the only time the secrets are shown."""
 
-    row: SavedSearchRow
+    row: SavedSearch
     secret: str
     webhook_signing_secret: str | None
 
@@ -95,36 +93,6 @@ class SaveQuota:
             )
         times.append(now)
         self._times[client] = times
-
-
-def record(row: SavedSearchRow, *, deleted: bool = False) -> alerts_pb2.SavedSearch:
-    """The SavedSearch record of a row (every field repeated: the topic is compacted, the
-    latest record per id is all that remains)."""
-    msg = alerts_pb2.SavedSearch(
-        id=row.id,
-        secret_sha256=row.secret_sha256,
-        query=row.query,
-        filter_json=json.dumps(row.filter, sort_keys=True, separators=(",", ":")),
-        mode="SAVED_SEARCH_" + row.mode,
-        min_score=row.min_score,
-        delivery=alerts_pb2.Delivery(
-            webhook_url=row.webhook_url or "",
-            email=row.email or "",
-            email_schedule=(
-                "EMAIL_" + row.email_schedule
-                if row.email and row.email_schedule
-                else "EMAIL_SCHEDULE_UNSPECIFIED"
-            ),
-        ),
-        query_embedding=row.embedding or b"",
-        embedding_model=row.embedding_model or "",
-        deleted=deleted,
-        backfill_days=row.backfill_days,
-        unsubscribe_token=row.unsubscribe_token or "",
-        webhook_signing_secret=row.webhook_signing_secret or "",
-    )
-    msg.created_at.FromDatetime(row.created_at)
-    return msg
 
 
 class AlertService:
@@ -174,11 +142,11 @@ class AlertService:
             embedding, model = vector.astype("<f4").tobytes(), self.search.embedder.name
         secret = secrets.token_urlsafe(24)
         signing = "whsec_" + secrets.token_urlsafe(24) if webhook_url else None
-        row = SavedSearchRow(
+        row = SavedSearch(
             id=new_id(),
             secret_sha256=secret_hash(secret),
             query=normalised,
-            filter=canonical.to_dict(),
+            filter=canonical,
             mode=new.mode.value,
             min_score=min_score,
             embedding=embedding,
@@ -194,12 +162,12 @@ class AlertService:
         await self._write(row)
         return Created(row=row, secret=secret, webhook_signing_secret=signing)
 
-    async def delete(self, saved_search_id: str, secret: str) -> SavedSearchRow:
+    async def delete(self, saved_search_id: str, secret: str) -> SavedSearch:
         row = await self.store.authenticate(saved_search_id, secret)
         await self._write(row, deleted=True)
         return row
 
-    async def unsubscribe(self, saved_search_id: str, token: str) -> SavedSearchRow:
+    async def unsubscribe(self, saved_search_id: str, token: str) -> SavedSearch:
         """Stop the email of a saved search (RFC 8058 one-click): the record again with
         no email; its other channels go on."""
         row = await self.store.by_token(saved_search_id, token)
@@ -207,15 +175,15 @@ class AlertService:
         await self._write(cleared)
         return cleared
 
-    async def _write(self, row: SavedSearchRow, *, deleted: bool = False) -> None:
+    async def _write(self, row: SavedSearch, *, deleted: bool = False) -> None:
         await self.writer.send(
             self.settings.topic_saved_searches,
             row.id,
-            record(row, deleted=deleted).SerializeToString(),
+            record_of(row, deleted=deleted).SerializeToString(),
             CONTENT_TYPE_SAVED_SEARCH,
         )
 
-    async def shown(self, saved: SavedSearchRow, alerts: Sequence[AlertRow]) -> list[ShownAlert]:
+    async def shown(self, saved: SavedSearch, alerts: Sequence[AlertRow]) -> list[ShownAlert]:
         """Alerts with their postings (by id, through the cache; None once deleted) and
         highlights: the matcher's, else -- a backfilled alert has none -- the saved
         query's terms marked as search marks them, computed for the batch at once."""

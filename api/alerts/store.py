@@ -22,7 +22,7 @@ import numpy as np
 from api.database import ApiPool
 from api.search.highlight import Highlight, HighlightField, HighlightKind
 from schemas.errors import BadInputError, UnauthenticatedError
-from schemas.saved_searches import ID
+from schemas.saved_searches import ID, SavedSearch, filter_of
 
 _CURSOR = re.compile(r"^[0-9]{1,18}$")
 _NO_SUCH_HASH = hashlib.sha256(b"no such saved search").digest()
@@ -56,27 +56,6 @@ def parse_cursor(value: str | None, field: str = "after") -> int | None:
     if not _CURSOR.fullmatch(value):
         raise BadCursor(field)
     return int(value)
-
-
-@dataclass(frozen=True, slots=True)
-class SavedSearchRow:
-    """What the API shows of a saved search, and what a later record of it must repeat."""
-
-    id: str
-    secret_sha256: bytes
-    query: str
-    filter: dict[str, Any]
-    mode: str
-    min_score: float
-    embedding: bytes | None
-    embedding_model: str | None
-    webhook_url: str | None
-    webhook_signing_secret: str | None
-    email: str | None
-    email_schedule: str | None
-    unsubscribe_token: str | None
-    backfill_days: int
-    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,18 +141,18 @@ class AlertStore:
     def __init__(self, pool: ApiPool) -> None:
         self._pool = pool
 
-    async def saved(self, saved_search_id: str) -> SavedSearchRow | None:
+    async def saved(self, saved_search_id: str) -> SavedSearch | None:
         if not ID.fullmatch(saved_search_id):
             return None
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(_SAVED, saved_search_id)
         if row is None:
             return None
-        return SavedSearchRow(
+        return SavedSearch(
             id=row["id"],
             secret_sha256=bytes(row["secret_sha256"]),
             query=row["query"],
-            filter=json.loads(row["filter"]),
+            filter=filter_of(row["filter"], row["id"]),
             mode=row["mode"],
             min_score=float(row["min_score"]),
             embedding=_vector_bytes(row["embedding_text"]),
@@ -187,7 +166,7 @@ class AlertStore:
             created_at=row["created_at"],
         )
 
-    async def authenticate(self, saved_search_id: str, secret: str) -> SavedSearchRow:
+    async def authenticate(self, saved_search_id: str, secret: str) -> SavedSearch:
         """The saved search whose secret this is; :class:`WrongSecret` otherwise (unknown
         and wrong are compared the same way, against a hash that matches nothing)."""
         row = await self.saved(saved_search_id)
@@ -197,7 +176,7 @@ class AlertStore:
             raise WrongSecret()
         return row
 
-    async def by_token(self, saved_search_id: str, token: str) -> SavedSearchRow:
+    async def by_token(self, saved_search_id: str, token: str) -> SavedSearch:
         """The saved search whose unsubscribe token this is; :class:`WrongSecret` otherwise."""
         row = await self.saved(saved_search_id)
         expected = (row.unsubscribe_token or "") if row is not None else "\x00"

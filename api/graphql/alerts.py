@@ -18,11 +18,12 @@ import strawberry
 from strawberry.scalars import JSON
 
 from api.alerts.service import AlertService, NewSavedSearch, ShownAlert
-from api.alerts.store import SavedSearchRow, parse_cursor
+from api.alerts.store import parse_cursor
 from api.graphql.context import ContextInfo
 from api.graphql.inputs import PostingFilterInput, to_filter
 from api.graphql.types import Highlight, HighlightRange, Long, PageInfo, Posting
 from api.search.ranking import SearchMode
+from schemas import saved_searches
 from schemas.errors import UnavailableError
 
 DEFAULT_FIRST = 20
@@ -67,12 +68,12 @@ class SavedSearch:
     created_at: datetime
 
     @classmethod
-    def of(cls, row: SavedSearchRow) -> SavedSearch:
+    def of(cls, row: saved_searches.SavedSearch) -> SavedSearch:
         schedule = EmailSchedule(row.email_schedule) if row.email_schedule else None
         return cls(
             id=strawberry.ID(row.id),
             query=row.query,
-            filter=cast(JSON, row.filter),
+            filter=cast(JSON, row.filter.to_dict()),
             mode=SearchMode(row.mode),
             min_score=row.min_score,
             delivery=Delivery(
@@ -207,7 +208,9 @@ async def saved_search(info: ContextInfo, id: strawberry.ID, secret: str) -> Sav
     return SavedSearch.of(await _service(info).store.authenticate(str(id), secret))
 
 
-async def _alerts(service: AlertService, row: SavedSearchRow, rows: Sequence[Any]) -> list[Alert]:
+async def _alerts(
+    service: AlertService, row: saved_searches.SavedSearch, rows: Sequence[Any]
+) -> list[Alert]:
     return [Alert.of(shown) for shown in await service.shown(row, rows)]
 
 

@@ -13,22 +13,22 @@ from urllib.parse import quote, urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
 from api.alerts.service import ShownAlert
-from api.alerts.store import SavedSearchRow
 from api.web.views import location_text
+from schemas.saved_searches import SavedSearch
 
 
 def _time(when: datetime) -> str:
     return when.isoformat()
 
 
-def tag(public_url: str, row: SavedSearchRow, specific: str) -> str:
+def tag(public_url: str, row: SavedSearch, specific: str) -> str:
     host = urlsplit(public_url).hostname or "localhost"
     return f"tag:{host},{row.created_at.date().isoformat()}:{specific}"
 
 
 def feed_xml(
     public_url: str,
-    row: SavedSearchRow,
+    row: SavedSearch,
     shown: list[ShownAlert],
     page_url: str,
     feed_url: str,

@@ -18,12 +18,11 @@ import asyncpg
 import structlog
 from aiokafka.structs import ConsumerRecord
 
-from schemas.saved_searches import ID
+from schemas.saved_searches import ID, BadRecord, SavedSearch, decode
 from schemas.search import synonyms
 from schemas.settings import Settings
 from streams.alerts import store
 from streams.alerts.backfill import backfill
-from streams.alerts.records import BadRecord, SavedRow, decode
 
 log = structlog.get_logger("streams.alerts.saved")
 Record: TypeAlias = "ConsumerRecord[Any, Any]"
@@ -57,7 +56,7 @@ class _Write:
 
     id: str
     position: tuple[int, int]
-    row: SavedRow | None
+    row: SavedSearch | None
 
 
 async def apply(
@@ -83,7 +82,7 @@ async def apply(
             writes.append(w)
     async with conn.transaction():
         written = await _write(conn, writes, done, on_bad)
-    fresh: dict[str, SavedRow | None] = {}
+    fresh: dict[str, SavedSearch | None] = {}
     for w in written:
         done.deleted += w.row is None or w.row.deleted
         done.upserted += w.row is not None and not w.row.deleted
@@ -153,7 +152,7 @@ async def _write(
 
 
 async def _terms(
-    conn: asyncpg.Connection, rows: list[SavedRow | None]
+    conn: asyncpg.Connection, rows: list[SavedSearch | None]
 ) -> list[store.Lexical | None]:
     """Each row's lexical terms (None for a tombstone, or a query PostgreSQL refuses)."""
     present = [row for row in rows if row is not None]

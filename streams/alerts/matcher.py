@@ -135,30 +135,52 @@ def posting_of(row: asyncpg.Record) -> Posting:
     )
 
 
-async def match(
-    conn: asyncpg.Connection,
-    changes: Sequence[Change],
-    aliases: tuple[list[str], list[str]],
-    index: CandidateIndex,
-) -> Matched:
-    """Match ``changes``: candidates from ``index`` (as fresh as its horizon says),
-    verified and inserted in one statement; deleted postings' alerts closed. Idempotent:
-    a replay adds and closes nothing more. ``conn`` needs the vector codec
-    (:func:`streams.sink.writer.register_vector_bytes`)."""
-    ids = [c.id for c in changes]
-    changed: list[object] = [ids, [c.version for c in changes], [c.committed_at for c in changes]]
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """Step 2's outcome for one chunk: the candidate pairs and the horizon of the index
+    that proposed them (what it may not hold is left to SQL)."""
+
+    changes: Sequence[Change]
+    pairs: list[tuple[str, str]]
+    horizon: str
+
+
+async def propose(
+    conn: asyncpg.Connection, changes: Sequence[Change], index: CandidateIndex
+) -> Proposal:
+    """Steps 1 and 2: the live postings, and the index's candidates for them (computed
+    in a thread: numpy releases the GIL, so a pipelined verify can run meanwhile).
+    ``conn`` needs the vector codec (:func:`streams.sink.writer.register_vector_bytes`)."""
+    changed = [
+        [c.id for c in changes],
+        [c.version for c in changes],
+        [c.committed_at for c in changes],
+    ]
+    horizon = index.horizon
     live = [posting_of(r) for r in await conn.fetch(FETCH, *changed)]
-    pairs = await asyncio.to_thread(index.candidates, live)
+    return Proposal(changes, await asyncio.to_thread(index.candidates, live), horizon)
+
+
+async def verify(
+    conn: asyncpg.Connection, proposal: Proposal, aliases: tuple[list[str], list[str]]
+) -> Matched:
+    """Step 3 in one transaction: the matching candidates (and what the index may not
+    hold) into the ledger, deleted postings' alerts closed. Idempotent: a replay adds
+    and closes nothing more."""
+    changes, pairs = proposal.changes, proposal.pairs
+    ids = [c.id for c in changes]
     async with conn.transaction():
         await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")  # the pairs sort in memory
         rows = await conn.fetch(
             VERIFY,
-            *changed,
+            ids,
+            [c.version for c in changes],
+            [c.committed_at for c in changes],
             aliases[0],
             aliases[1],
             [pid for pid, _ in pairs],
             [sid for _, sid in pairs],
-            index.horizon,
+            proposal.horizon,
         )
         gone = [c.id for c in changes if c.deleted]
         closed = 0
@@ -166,3 +188,13 @@ async def match(
             status = await conn.execute(CLOSE, gone)
             closed = int(status.rsplit(" ", 1)[-1])
     return Matched(postings=len(set(ids)), alerts=len(rows), closed=closed, candidates=len(pairs))
+
+
+async def match(
+    conn: asyncpg.Connection,
+    changes: Sequence[Change],
+    aliases: tuple[list[str], list[str]],
+    index: CandidateIndex,
+) -> Matched:
+    """:func:`propose` then :func:`verify`, on one connection."""
+    return await verify(conn, await propose(conn, changes, index), aliases)

@@ -21,8 +21,9 @@ from typing import Any
 
 import asyncpg
 
-from schemas.search.lexical import SPELLING_QUERY
-from streams.alerts.records import SavedRow
+from schemas.saved_searches import SavedSearch
+from schemas.search import synonyms
+from schemas.search.lexical import SPELLING_QUERY, groups
 
 # The lexical terms of many saved searches in one statement. $1: the row each unit
 # belongs to, $2: the unit's place in its query, $3: the unit's spellings (a group).
@@ -90,13 +91,14 @@ class Lexical:
 NO_TERMS = Lexical([], None)
 
 
-async def lexical(conn: asyncpg.Connection, rows: Sequence[SavedRow]) -> list[Lexical]:
+async def lexical(conn: asyncpg.Connection, rows: Sequence[SavedSearch]) -> list[Lexical]:
     """The lexical terms of each of ``rows``' queries, in one statement."""
     owners: list[int] = []
     places: list[int] = []
     spellings: list[str] = []
+    aliases = synonyms.active()
     for r, row in enumerate(rows):
-        for i, group in enumerate(row.groups):
+        for i, group in enumerate(groups(row.query, aliases)):
             owners.append(r)
             places.append(i)
             spellings.append(group)
@@ -107,7 +109,7 @@ async def lexical(conn: asyncpg.Connection, rows: Sequence[SavedRow]) -> list[Le
     return out
 
 
-def upsert_args(row: SavedRow, terms: Lexical, partition: int, offset: int) -> tuple[Any, ...]:
+def upsert_args(row: SavedSearch, terms: Lexical, partition: int, offset: int) -> tuple[Any, ...]:
     """The parameters of :data:`UPSERT` for ``row`` read at (partition, offset)."""
     f = row.filter
     return (

@@ -37,7 +37,7 @@ from schemas.search import synonyms
 from schemas.settings import Settings
 from streams.alerts.backfill import alias_params
 from streams.alerts.candidates import CandidateIndex, refresh
-from streams.alerts.matcher import Change, match
+from streams.alerts.matcher import Change, Proposal, propose, verify
 from streams.alerts.metrics import AlertMetrics
 from streams.alerts.publisher import Publisher
 from streams.sink.writer import register_vector_bytes
@@ -189,21 +189,40 @@ class AlertsWorker:
                 await self._update_lag(consumer)
 
     async def _match(self, pool: asyncpg.Pool, changes: Sequence[Change]) -> None:
+        """Refresh the index, then match ``changes`` in chunks, pipelined: the next
+        chunk's candidates are computed while PostgreSQL verifies this one's."""
         aliases = alias_params(synonyms.active())
         step = self.settings.alerts_match_batch_max
+        chunks = [changes[i : i + step] for i in range(0, len(changes), step)]
         async with pool.acquire() as conn:
             full = time.monotonic() - self._loaded_at >= RELOAD_EVERY_S
             read = await refresh(conn, self._index, full=full)
-            if full:
-                self._loaded_at = time.monotonic()
-                log.info("saved searches loaded", rows=read, held=len(self._index))
-            self.metrics.saved_held.set(len(self._index))
-            for start in range(0, len(changes), step):
-                done = await match(conn, changes[start : start + step], aliases, self._index)
+        if full:
+            self._loaded_at = time.monotonic()
+            log.info("saved searches loaded", rows=read, held=len(self._index))
+        self.metrics.saved_held.set(len(self._index))
+        ahead: asyncio.Task[Proposal] | None = None
+        try:
+            for n, chunk in enumerate(chunks):
+                proposal = await (ahead or self._propose(pool, chunk))
+                ahead = None
+                if n + 1 < len(chunks):
+                    ahead = asyncio.create_task(self._propose(pool, chunks[n + 1]))
+                async with pool.acquire() as conn:
+                    done = await verify(conn, proposal, aliases)
                 self.metrics.postings.inc(done.postings)
                 self.metrics.candidates.inc(done.candidates)
                 self.metrics.matches.inc(done.alerts)
                 self.metrics.closed.inc(done.closed)
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await ahead
+
+    async def _propose(self, pool: asyncpg.Pool, chunk: Sequence[Change]) -> Proposal:
+        async with pool.acquire() as conn:
+            return await propose(conn, chunk, self._index)
 
     async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
         for tp in consumer.assignment():
