@@ -11,14 +11,16 @@ ledger, so a candidate too many costs a lookup, never a false alert. Proposed:
   approximate index to miss one;
 - lexical: a lexical match holds every lexeme of the saved search
   (``saved_searches.lexemes``), so its ``anchor`` lexeme is among the posting's; the
-  anchor's bucket is then narrowed by the full lexeme set;
+  anchor's bucket is then narrowed by the full lexeme set, and a query whose units have
+  several spellings by some spelling of each (:mod:`.units`);
 - the rest (no query, or no lexeme common to a unit's spellings) propose every posting;
 
 then narrowed, pair by pair in numpy, by the filter's cheap columns (country, city,
-remote mode, English level, employment type, experience, salary, currency, posting date).
-Skills (aliases) are left to SQL. The index is refreshed from the table before every batch
-(:func:`refresh`); what it may not hold yet -- rows whose writer had not committed when
-it last looked (``written_xid >= horizon``) -- the matcher evaluates in SQL in full.
+remote mode, English level, employment type, experience, salary, currency, posting date),
+and the few pairs whose saved search names skills by the posting's canonical skills.
+The index is refreshed from the table before every batch (:func:`refresh`); what it may
+not hold yet -- rows whose writer had not committed when it last looked (``written_xid >=
+horizon``) -- the matcher evaluates in SQL in full.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ import asyncpg
 import numpy as np
 import numpy.typing as npt
 
+from streams.alerts.units import Unit, holds, units_of
+
 # Float32 products differ from PostgreSQL's float8 cosine in the 7th digit; proposing a
 # little below the floor keeps the proposal a superset.
 SLACK = 1e-4
@@ -41,7 +45,8 @@ _BITS = 62  # values per categorical field a mask can hold; beyond, the field pr
 COLUMNS = (
     "id, deleted, mode, query, min_score, embedding, embedding_model, lexemes, anchor,"
     " country_code, city, remote_modes, english_levels, employment_types, experience_min_years,"
-    " experience_max_years, salary_min, currency, extract(epoch FROM posted_after) AS after"
+    " experience_max_years, salary_min, currency, extract(epoch FROM posted_after) AS after,"
+    " skills_all, skills_any, lexical_query::text AS lexical_query"
 )
 _CHANGED = f"SELECT {COLUMNS} FROM saved_searches WHERE written_xid >= $1::text::xid8"
 _HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text"
@@ -125,6 +130,7 @@ class Posting:
     salary_max: float
     currency: str | None
     posted: float  # epoch seconds
+    skills: frozenset[str] = frozenset()  # canonical (the alias table applied)
 
 
 class CandidateIndex:
@@ -139,6 +145,8 @@ class CandidateIndex:
     _masks: I64
     _ranges: F64
     _lexeme_codes: npt.NDArray[np.int32]
+    _has_skills: npt.NDArray[np.bool_]
+    _spelling: I64
 
     def __init__(self, dim: int, capacity: int = 1024) -> None:
         self.dim = dim
@@ -155,6 +163,10 @@ class CandidateIndex:
         fields = ("model", "country", "city", "currency", "remote", "english", "job")
         self._codes = {f: _Codes() for f in fields}
         self._lexicon: dict[str, int] = {}
+        # lexical queries whose units have several spellings, one entry per distinct query
+        self._spellings: list[tuple[Unit, ...]] = []
+        self._spelling_ids: dict[str, int] = {}
+        self._skills: dict[int, tuple[frozenset[str], frozenset[str]]] = {}  # all, any
         self._grow(capacity)
 
     def __len__(self) -> int:
@@ -179,6 +191,8 @@ class CandidateIndex:
         grown("_masks", 0, np.int64, 3)  # remote, English, employment; 0: any
         grown("_ranges", np.nan, np.float64, 4)  # experience min/max, salary, after
         grown("_lexeme_codes", 0, np.int32, LEXEMES)
+        grown("_has_skills", False, np.bool_)
+        grown("_spelling", -1, np.int64)  # index into _spellings; -1: none
         self._ids.extend([None] * (capacity - start))
         self._free.extend(range(capacity - 1, start - 1, -1))
 
@@ -219,6 +233,11 @@ class CandidateIndex:
             key = self._lexicon.setdefault(anchor, len(self._lexicon) + 1)
             self._anchors.add(key, slot)
             self._anchor[slot] = key
+            self._spelling[slot] = self._spelling_of(row["lexical_query"])
+        skills = frozenset(row["skills_all"] or ()), frozenset(row["skills_any"] or ())
+        if skills[0] or skills[1]:
+            self._skills[slot] = skills
+            self._has_skills[slot] = True
         self._currency[slot] = c["currency"].code(row["currency"])
         self._masks[slot] = (
             c["remote"].mask(row["remote_modes"]),
@@ -243,6 +262,9 @@ class CandidateIndex:
         if slot in self._anchor:
             self._anchors.discard(self._anchor.pop(slot), slot)
             self._lexeme_codes[slot] = 0
+        self._spelling[slot] = -1
+        self._skills.pop(slot, None)
+        self._has_skills[slot] = False
         self._free.append(slot)
 
     # --- reads ----------------------------------------------------------------------
@@ -274,6 +296,8 @@ class CandidateIndex:
                 held[:] = False
                 held[[0, *codes]] = True
                 slots = slots[held[self._lexeme_codes[slots]].all(axis=1)]
+                if self._spellings:  # and some spelling of each of its units
+                    slots = self._spelled(slots, p.lexemes)
                 ss.append(slots)
                 ps.append(np.full(len(slots), i, dtype=np.int64))
             country = self._codes["country"].known(p.country)
@@ -284,6 +308,31 @@ class CandidateIndex:
         if not ps:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         return np.concatenate(ps), np.concatenate(ss)
+
+    def _spelling_of(self, query: str | None) -> int:
+        """The id of ``query``'s units with spellings (shared by every saved search with
+        that query), or -1."""
+        if query is None:
+            return -1
+        found = self._spelling_ids.get(query)
+        if found is None:
+            units = units_of(query)
+            found = -1 if units is None else len(self._spellings)
+            if units is not None:
+                self._spellings.append(units)
+            self._spelling_ids[query] = found
+        return found
+
+    def _spelled(self, slots: I64, lexemes: frozenset[str]) -> I64:
+        """``slots`` whose units the posting holds: one test per distinct query."""
+        ids = self._spelling[slots]
+        tested = np.unique(ids[ids >= 0])
+        if not len(tested):
+            return slots
+        held = np.ones(len(self._spellings) + 1, dtype=bool)  # [-1]: no spellings
+        for i in tested.tolist():
+            held[i] = holds(self._spellings[i], lexemes)
+        return slots[held[ids]]
 
     def _semantic(self, postings: Sequence[Posting]) -> Iterable[tuple[I64, I64]]:
         """Postings grouped by model and country, each group's vectors against the saved
@@ -342,6 +391,11 @@ class CandidateIndex:
             ok &= np.isnan(r[:, 1]) | (v[:, 0] <= r[:, 1])
             ok &= np.isnan(r[:, 2]) | (v[:, 2] >= r[:, 2])
             ok &= np.isnan(r[:, 3]) | (v[:, 3] > r[:, 3])
+        for k in np.flatnonzero(ok & self._has_skills[j]).tolist():  # few: checked one by one
+            every, some = self._skills[int(j[k])]
+            have = postings[int(i[k])].skills
+            if not every <= have or (some and not some & have):
+                ok[k] = False
         accepted: npt.NDArray[np.bool_] = ok
         return accepted
 

@@ -44,7 +44,8 @@ WITH {_CHANGED}
 SELECT p.id, p.embedding, p.embedding_model, tsvector_to_array(p.search_tsv) AS lexemes,
     p.country_code, p.city, p.remote_mode, p.english_level, p.employment_type,
     p.experience_min_years, p.experience_max_years, p.salary_max, p.salary_currency,
-    extract(epoch FROM p.posted_at) AS posted
+    extract(epoch FROM p.posted_at) AS posted,
+    {canonical_skills("p.skills", "$4::text[]", "$5::text[]")} AS canonical
 FROM changed AS c JOIN postings AS p ON p.id = c.id AND p.version >= c.version
 WHERE NOT p.deleted
 """
@@ -132,6 +133,7 @@ def posting_of(row: asyncpg.Record) -> Posting:
         salary_max=number(row["salary_max"]),
         currency=row["salary_currency"],
         posted=number(row["posted"]),
+        skills=frozenset(row["canonical"] or ()),
     )
 
 
@@ -146,7 +148,10 @@ class Proposal:
 
 
 async def propose(
-    conn: asyncpg.Connection, changes: Sequence[Change], index: CandidateIndex
+    conn: asyncpg.Connection,
+    changes: Sequence[Change],
+    aliases: tuple[list[str], list[str]],
+    index: CandidateIndex,
 ) -> Proposal:
     """Steps 1 and 2: the live postings, and the index's candidates for them (computed
     in a thread: numpy releases the GIL, so a pipelined verify can run meanwhile).
@@ -157,7 +162,7 @@ async def propose(
         [c.committed_at for c in changes],
     ]
     horizon = index.horizon
-    live = [posting_of(r) for r in await conn.fetch(FETCH, *changed)]
+    live = [posting_of(r) for r in await conn.fetch(FETCH, *changed, *aliases)]
     return Proposal(changes, await asyncio.to_thread(index.candidates, live), horizon)
 
 
@@ -197,4 +202,4 @@ async def match(
     index: CandidateIndex,
 ) -> Matched:
     """:func:`propose` then :func:`verify`, on one connection."""
-    return await verify(conn, await propose(conn, changes, index), aliases)
+    return await verify(conn, await propose(conn, changes, aliases, index), aliases)

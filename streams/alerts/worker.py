@@ -204,10 +204,10 @@ class AlertsWorker:
         ahead: asyncio.Task[Proposal] | None = None
         try:
             for n, chunk in enumerate(chunks):
-                proposal = await (ahead or self._propose(pool, chunk))
+                proposal = await (ahead or self._propose(pool, chunk, aliases))
                 ahead = None
                 if n + 1 < len(chunks):
-                    ahead = asyncio.create_task(self._propose(pool, chunks[n + 1]))
+                    ahead = asyncio.create_task(self._propose(pool, chunks[n + 1], aliases))
                 async with pool.acquire() as conn:
                     done = await verify(conn, proposal, aliases)
                 self.metrics.postings.inc(done.postings)
@@ -220,9 +220,11 @@ class AlertsWorker:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await ahead
 
-    async def _propose(self, pool: asyncpg.Pool, chunk: Sequence[Change]) -> Proposal:
+    async def _propose(
+        self, pool: asyncpg.Pool, chunk: Sequence[Change], aliases: tuple[list[str], list[str]]
+    ) -> Proposal:
         async with pool.acquire() as conn:
-            return await propose(conn, chunk, self._index)
+            return await propose(conn, chunk, aliases, self._index)
 
     async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
         for tp in consumer.assignment():

@@ -270,7 +270,8 @@ async def index_alone_finds_every_match(
         now = datetime.now(UTC)
         changes = [Change(p.id, p.version, False, now) for p in postings]
         args = [[c.id for c in changes], [1] * len(changes), [now] * len(changes)]
-        live = [posting_of(r) for r in await conn.fetch(FETCH, *args)]
+        aliases = alias_params(synonyms.active())
+        live = [posting_of(r) for r in await conn.fetch(FETCH, *args, *aliases)]
         proposed = {(sid, pid) for pid, sid in index.candidates(live)}
         assert expected <= proposed
         assert len(proposed) < 3 * len(expected), (len(proposed), len(expected))
@@ -279,7 +280,7 @@ async def index_alone_finds_every_match(
         await tr.start()
         try:
             await conn.execute("DELETE FROM alerts")
-            await match(conn, changes, alias_params(synonyms.active()), index)
+            await match(conn, changes, aliases, index)
             rows = await conn.fetch("SELECT saved_search_id, posting_id FROM alerts")
         finally:
             await tr.rollback()

@@ -16,6 +16,7 @@ from streams.alerts.candidates import CandidateIndex, Posting
 DIM = 8
 COUNTRIES = ["KR", "DE", None]
 REMOTE = ["REMOTE", "HYBRID", "ONSITE"]
+SKILLS = ["python", "go", "sql"]
 CITIES = [None, "Seoul", "berlin", "münchen", "Mu\u0308nchen"]
 LEXEMES = ["python", "rust", "data", "engin", "backend"]
 
@@ -32,7 +33,10 @@ def rows(draw: st.DrawFn, n: int) -> list[dict[str, Any]]:
     for i in range(n):
         mode = draw(st.sampled_from(["HYBRID", "SEMANTIC", "KEYWORD"]))
         query = draw(st.sampled_from(["", "q"]))
-        lexemes = draw(st.lists(st.sampled_from(LEXEMES), max_size=2, unique=True))
+        spelling = st.lists(st.sampled_from(LEXEMES), min_size=1, max_size=2, unique=True)
+        units = draw(st.lists(st.lists(spelling, min_size=1, max_size=2), max_size=2))
+        common = [set.intersection(*(set(x) for x in unit)) for unit in units]
+        lexemes = sorted(set().union(*common)) if units else []
         lo = draw(st.one_of(st.none(), st.integers(0, 6)))
         out.append(
             {
@@ -45,6 +49,14 @@ def rows(draw: st.DrawFn, n: int) -> list[dict[str, Any]]:
                 "embedding_model": draw(st.sampled_from(["m1", "m2"])),
                 "lexemes": lexemes,
                 "anchor": lexemes[0] if lexemes else None,
+                "units": units,
+                "lexical_query": " & ".join(
+                    "( " + " | ".join(" <-> ".join(f"'{w}'" for w in x) for x in unit) + " )"
+                    for unit in units
+                )
+                or None,
+                "skills_all": draw(st.lists(st.sampled_from(SKILLS), max_size=1)),
+                "skills_any": draw(st.lists(st.sampled_from(SKILLS), max_size=2, unique=True)),
                 "country_code": draw(st.sampled_from(COUNTRIES)),
                 "city": draw(st.sampled_from(CITIES)),
                 "remote_modes": draw(st.lists(st.sampled_from(REMOTE), max_size=2, unique=True)),
@@ -83,6 +95,7 @@ def postings(draw: st.DrawFn, n: int) -> list[Posting]:
                 salary_max=math.nan if salary is None else salary,
                 currency=draw(st.sampled_from([None, "EUR", "KRW"])),
                 posted=draw(st.sampled_from([50.0, 150.0, 250.0])),
+                skills=frozenset(draw(st.lists(st.sampled_from(SKILLS), unique=True))),
             )
         )
     return out
@@ -108,9 +121,17 @@ def accepts(s: dict[str, Any], p: Posting) -> bool:
         return False
     if s["after"] is not None and not p.posted > s["after"]:
         return False
+    if not set(s["skills_all"]) <= p.skills:
+        return False
+    if s["skills_any"] and not set(s["skills_any"]) & p.skills:
+        return False
     if not s["query"]:
         return True
-    lexical = s["mode"] != "SEMANTIC" and bool(s["lexemes"]) and set(s["lexemes"]) <= p.lexemes
+    lexical = (
+        s["mode"] != "SEMANTIC"
+        and bool(s["units"])
+        and all(any(set(x) <= p.lexemes for x in unit) for unit in s["units"])
+    )
     assert p.embedding is not None
     semantic = (
         s["mode"] != "KEYWORD"
@@ -138,6 +159,7 @@ def test_updates_and_removals_take_effect() -> None:
     base: dict[str, Any] = {
         "id": "s1", "deleted": False, "mode": "SEMANTIC", "query": "q", "min_score": 0.9,
         "embedding": v, "embedding_model": "m", "lexemes": [], "anchor": None,
+        "lexical_query": None, "skills_all": [], "skills_any": [],
         "country_code": "KR", "city": None, "remote_modes": [], "english_levels": [],
         "employment_types": [],
         "experience_min_years": None, "experience_max_years": None, "salary_min": None,
@@ -160,3 +182,16 @@ def test_updates_and_removals_take_effect() -> None:
         "p2", v, "m", frozenset({"rust"}), "KR", None, None, None, None, *[math.nan] * 3, None, 0
     )
     assert index.candidates([posting, rusty]) == [("p2", "s1")]
+
+
+def test_units_read_what_postgres_prints_and_give_up_on_the_rest() -> None:
+    from streams.alerts.units import holds, units_of
+
+    ml = units_of("( 'machin' <-> 'learn' | 'ml' ) & 'engin'")
+    assert ml == ((frozenset({"machin", "learn"}), frozenset({"ml"})),)
+    assert holds(ml, frozenset({"ml", "engin"}))
+    assert not holds(ml, frozenset({"machin", "engin"}))
+    assert units_of("'senior' & 'engin'") is None  # no spellings: lexemes say it all
+    assert units_of("'it''s' | 'x'") == ((frozenset({"it's"}), frozenset({"x"})),)
+    for unknown in ("'a':* | 'b'", "!'a' | 'b'", "( 'a' <-> 'b' ) | 'c'", "", None):
+        assert units_of(unknown) is None
