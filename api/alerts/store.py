@@ -50,7 +50,8 @@ def secret_hash(secret: str) -> bytes:
 
 
 def parse_cursor(value: str | None, field: str = "after") -> int | None:
-    """An alert cursor (the ledger sequence, in decimal) as an int; None = from the start."""
+    """An alert cursor (the ledger's published sequence, in decimal) as an int; None = from
+    the start."""
     if value is None or value == "":
         return None
     if not _CURSOR.fullmatch(value):
@@ -69,7 +70,7 @@ class AlertRow:
     closed: bool
     committed_at: datetime
     matched_at: datetime
-    sequence: int
+    sequence: int  # the published sequence: where a reader resumes
 
     @property
     def cursor(self) -> str:
@@ -126,7 +127,7 @@ SELECT id, secret_sha256, query, filter::text AS filter, mode, min_score,
 FROM saved_searches WHERE id = $1 AND NOT deleted
 """
 _ALERT_COLUMNS = """saved_search_id, posting_id, version, score, highlights::text AS highlights,
-       backfill, closed, committed_at, matched_at, sequence"""
+       backfill, closed, committed_at, matched_at, published_sequence AS sequence"""
 
 
 def _vector_bytes(text: str | None) -> bytes | None:
@@ -188,12 +189,14 @@ class AlertStore:
     async def newest(
         self, saved_search_id: str, first: int, before: int | None
     ) -> tuple[list[AlertRow], bool]:
-        """Up to ``first`` alerts newest first, below sequence ``before``; and whether
+        """Up to ``first`` published alerts newest first, below ``before``; and whether
         there are more."""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
                 f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE saved_search_id = $1"
-                " AND ($2::bigint IS NULL OR sequence < $2) ORDER BY sequence DESC LIMIT $3",
+                " AND published_sequence IS NOT NULL"
+                " AND ($2::bigint IS NULL OR published_sequence < $2)"
+                " ORDER BY published_sequence DESC LIMIT $3",
                 saved_search_id,
                 before,
                 first + 1,
@@ -201,12 +204,13 @@ class AlertStore:
         return [_alert(r) for r in rows[:first]], len(rows) > first
 
     async def since(self, saved_search_id: str, after: int | None, limit: int) -> list[AlertRow]:
-        """Up to ``limit`` alerts after sequence ``after``, oldest first (a subscription's
-        next batch)."""
+        """Up to ``limit`` alerts published after ``after``, oldest first (a subscription's
+        next batch). The published sequence, unlike the ledger's, only grows in the order
+        rows become visible (migration 0012), so resuming after a cursor skips nothing."""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
                 f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE saved_search_id = $1"
-                " AND sequence > $2 ORDER BY sequence LIMIT $3",
+                " AND published_sequence > $2 ORDER BY published_sequence LIMIT $3",
                 saved_search_id,
                 after if after is not None else 0,
                 limit,

@@ -101,7 +101,9 @@ class SavedSearchCreated:
 @strawberry.type(description="A posting that matched a saved search, once.")
 class Alert:
     id: strawberry.ID = strawberry.field(description="savedSearchId/postingId.")
-    cursor: str = strawberry.field(description="Resume after this alert (its ledger sequence).")
+    cursor: str = strawberry.field(
+        description="Resume after this alert (its place in the order alerts were published)."
+    )
     posting_id: strawberry.ID
     posting: Posting | None = strawberry.field(description="Null once the posting is deleted.")
     version: Long = strawberry.field(description="The posting version that matched.")

@@ -33,7 +33,12 @@ LEFT JOIN postings AS p ON p.id = a.posting_id
 WHERE NOT a.published ORDER BY a.sequence LIMIT $1
 """
 
-MARK = "UPDATE alerts SET published = true WHERE sequence = ANY($1::bigint[]) AND NOT published"
+# The reader's order is drawn here, under the publisher's lock (migration 0012).
+MARK = (
+    "UPDATE alerts SET published = true,"
+    " published_sequence = nextval('alerts_published_sequence')"
+    " WHERE sequence = ANY($1::bigint[]) AND NOT published"
+)
 
 OFFSETS = "SELECT partition, next_offset FROM alerts_publisher_offsets WHERE topic = $1"
 

@@ -84,7 +84,7 @@ RETURNING saved_search_id, posting_id
 # The open alerts of postings that are deleted now (at the announced version or later).
 CLOSE = """
 UPDATE alerts AS a
-SET closed = true, published = false,
+SET closed = true, published = false, published_sequence = NULL,
     sequence = nextval(pg_get_serial_sequence('alerts', 'sequence'))
 FROM postings AS p
 WHERE p.id = ANY($1::text[]) AND p.deleted AND a.posting_id = p.id AND NOT a.closed

@@ -504,6 +504,44 @@ async def test_publisher_marks_what_a_killed_publisher_wrote_instead_of_repeatin
         await pool.close()
 
 
+async def test_a_row_that_commits_late_is_read_after_what_readers_already_saw(
+    stack: Settings,
+) -> None:
+    """Two writers of one saved search's alerts (two alerts workers, or the matcher and a
+    backfill): the one with the lower ledger sequence commits last. A reader resuming
+    after what it saw -- the API's cursor, the published sequence -- still gets it."""
+    await reset_alerts(stack)
+    topics = await make_topics(stack, partitions=1)
+    env = await make_alert_topics(stack, topics)
+    settings = stack.model_copy(update={"topic_alerts": env["JOBSTREAM_TOPIC_ALERTS"]})
+    pool = await asyncpg.create_pool(stack.postgres_dsn, min_size=2, max_size=3)
+    publisher = Publisher(settings)
+    await publisher.start()
+    insert = (
+        "INSERT INTO alerts (saved_search_id, posting_id, version, score, committed_at)"
+        " VALUES ('ss_late', $1, 1, 0.9, now()) RETURNING sequence"
+    )
+    cursor = (
+        "SELECT published_sequence FROM alerts WHERE saved_search_id = 'ss_late'"
+        " AND posting_id = $1"
+    )
+    try:
+        async with pool.acquire() as slow:
+            tr = slow.transaction()
+            await tr.start()
+            early = await slow.fetchval(insert, "p-slow")  # drawn first, not committed
+            late = await pool.fetchval(insert, "p-fast")
+            assert early < late
+            assert await publisher.publish(pool) == 1  # the reader sees p-fast
+            seen = await pool.fetchval(cursor, "p-fast")
+            await tr.commit()
+        assert await publisher.publish(pool) == 1
+        assert await pool.fetchval(cursor, "p-slow") > seen  # after the cursor: not lost
+    finally:
+        await publisher.stop()
+        await pool.close()
+
+
 def assert_titles_marked(
     on_topic: list[Any], postings: list[Posting], searches: list[Saved]
 ) -> None:

@@ -95,13 +95,15 @@ async def add_alert(
     highlights: list[dict[str, Any]] | None = None,
     version: int = 1,
 ) -> int:
-    """A ledger row for (saved search, posting), as the matcher writes it; its sequence."""
+    """A ledger row for (saved search, posting), as the matcher writes it and the
+    publisher marks it; its published sequence (the API's cursor)."""
     conn = await asyncpg.connect(settings.postgres_dsn)
     try:
         sequence = await conn.fetchval(
             "INSERT INTO alerts (saved_search_id, posting_id, version, score, highlights,"
-            " committed_at) VALUES ($1, $2, coalesce((SELECT version FROM postings WHERE id = $2),"
-            " $3), 0.9, $4::jsonb, $5) RETURNING sequence",
+            " committed_at, published, published_sequence) VALUES ($1, $2,"
+            " coalesce((SELECT version FROM postings WHERE id = $2), $3), 0.9, $4::jsonb, $5,"
+            " true, nextval('alerts_published_sequence')) RETURNING published_sequence",
             saved_search_id,
             posting_id,
             version,
