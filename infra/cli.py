@@ -53,15 +53,29 @@ def up(
             help="With --workers: this many alerts workers (matcher, publisher).",
         ),
     ] = 1,
+    kafka_brokers: Annotated[
+        int | None,
+        typer.Option(
+            "--kafka-brokers",
+            min=1,
+            max=5,
+            help="Run this many local Kafka nodes (KRaft, each broker and controller); 3 "
+            "gives topics 3 replicas and min.insync.replicas 2. Default: "
+            "JOBSTREAM_KAFKA_BROKERS (1).",
+        ),
+    ] = None,
 ) -> None:
     """Start Kafka, PostgreSQL+pgvector and Redis (idempotent), create topics, migrate.
 
-    Examples: [bold]jobstream up[/bold] · [bold]jobstream up --workers 2[/bold]
+    Examples: [bold]jobstream up[/bold] · [bold]jobstream up --workers 2[/bold] ·
+    [bold]jobstream up --kafka-brokers 3[/bold]
     """
     from infra.stack.errors import ServiceError
     from infra.stack.stack import up as stack_up
 
     settings = settings_or_exit()
+    if kafka_brokers is not None:
+        settings = settings.model_copy(update={"kafka_brokers": kafka_brokers})
     try:
         with console.status("starting the stack…"):
             stack_up(settings, _report, workers=workers, alerts_workers=alerts_workers)

@@ -82,6 +82,28 @@ class Settings(BaseSettings):
         "auto = Docker when an engine answers and KAFKA_HOME is unset.",
     )
     kafka_heap: str = Field("768m", pattern=r"^\d+[mMgG]$", description="Local broker JVM heap.")
+    kafka_brokers: int = Field(
+        1,
+        ge=1,
+        le=5,
+        description="KRaft nodes `up` runs locally (each a broker and a controller, on the "
+        "ports after the first one's: broker = port + 2(i-1), controller likewise); 3 for a "
+        "replicated cluster.",
+    )
+    kafka_replication_factor: int | None = Field(
+        None,
+        ge=1,
+        le=5,
+        description="Replicas of each topic the platform creates; unset: as many as there "
+        "are brokers, up to 3 (a single broker keeps 1).",
+    )
+    kafka_min_insync_replicas: int | None = Field(
+        None,
+        ge=1,
+        le=5,
+        description="min.insync.replicas of each topic the platform creates: an acks=all "
+        "write needs that many replicas; unset: replicas - 1 (2 of 3), at least 1.",
+    )
     kafka_home: Path | None = Field(
         None,
         validation_alias=AliasChoices("JOBSTREAM_KAFKA_HOME", "KAFKA_HOME"),
@@ -629,10 +651,33 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _replication(self) -> Settings:
+        rf, isr = self.kafka_replication_factor, self.kafka_min_insync_replicas
+        if rf is not None and isr is not None and isr > rf:
+            raise ValueError(
+                f"JOBSTREAM_KAFKA_MIN_INSYNC_REPLICAS ({isr}) is above "
+                f"JOBSTREAM_KAFKA_REPLICATION_FACTOR ({rf}): no write could ever be acked"
+            )
+        return self
+
     # --- derived ------------------------------------------------------------------
     @property
     def kafka_port(self) -> int:
         return int(self.kafka_bootstrap_servers.split(",")[0].rsplit(":", 1)[1])
+
+    @property
+    def kafka_nodes(self) -> list[tuple[int, int, int]]:
+        """The local KRaft nodes `up` runs: (node id, broker port, controller port)."""
+        return [
+            (i + 1, self.kafka_port + 2 * i, self.kafka_controller_port + 2 * i)
+            for i in range(self.kafka_brokers)
+        ]
+
+    @property
+    def local_kafka_bootstrap(self) -> str:
+        """Every local node's broker address (what `up` gives the processes it starts)."""
+        return ",".join(f"127.0.0.1:{port}" for _, port, _ in self.kafka_nodes)
 
     def is_retryable(self, error_class: str) -> bool:
         """Whether maintenance may redrive dead letters of this class."""

@@ -51,6 +51,7 @@ class TopicSpec:
     name: str
     partitions: int
     config: dict[str, str] = field(default_factory=dict)
+    replicas: int | None = None  # None: as many as there are brokers, up to 3
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
@@ -90,7 +91,20 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_alerts, settings.topic_partitions, dict(KEEP_FOREVER)),
         TopicSpec(settings.topic_webhook_dead_letters, 1, dict(KEEP_FOREVER)),
     ]
-    return [TopicSpec(t.name, t.partitions, {**t.config, **largest}) for t in specs]
+    replication = (
+        {"min.insync.replicas": str(settings.kafka_min_insync_replicas)}
+        if settings.kafka_min_insync_replicas
+        else {}
+    )
+    return [
+        TopicSpec(
+            t.name,
+            t.partitions,
+            {**t.config, **largest, **replication},
+            settings.kafka_replication_factor,
+        )
+        for t in specs
+    ]
 
 
 def topic_spec(settings: Settings, name: str) -> TopicSpec:
@@ -117,9 +131,15 @@ async def create_missing(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> 
     missing = [s for s in specs if s.name not in existing]
     if missing:
         brokers = len((await admin.describe_cluster()).get("brokers", ()))
-        replicas = max(1, min(3, brokers))
+        auto = max(1, min(3, brokers))
         with contextlib.suppress(TopicAlreadyExistsError):
-            await admin.create_topics(
-                [NewTopic(s.name, s.partitions, replicas, topic_configs=s.config) for s in missing]
-            )
+            await admin.create_topics([_new_topic(s, auto) for s in missing])
     return [s.name for s in missing]
+
+
+def _new_topic(spec: TopicSpec, auto_replicas: int) -> NewTopic:
+    """``spec`` as a topic to create: its replicas (or ``auto_replicas``), and an acks=all
+    write needing all but one of them (2 of 3), unless the spec says."""
+    replicas = spec.replicas or auto_replicas
+    config = {"min.insync.replicas": str(max(1, replicas - 1)), **spec.config}
+    return NewTopic(spec.name, spec.partitions, replicas, topic_configs=config)

@@ -1,4 +1,6 @@
-"""Apache Kafka, one KRaft node, as a JVM process.
+"""Apache Kafka as JVM processes: one KRaft node, or a cluster of
+``JOBSTREAM_KAFKA_BROKERS`` nodes each a broker and a controller (``kafka``, ``kafka-2``,
+... with their own ports, data folder, log and pid file).
 
 The jars come from an existing KAFKA_HOME or, by default, from Maven Central through
 infra/kafka/pom.xml; Maven caches them in ~/.m2 and we cache the resolved classpath in
@@ -14,6 +16,8 @@ import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from infra.stack import process
 from infra.stack.errors import ServiceError
@@ -116,25 +120,45 @@ def java() -> str:
     return found
 
 
-def render_config(settings: Settings, paths: StackPaths) -> Path:
-    config = paths.run / "kafka.properties"
+def node_name(node_id: int) -> str:
+    """The pid, log and data name of a node: ``kafka`` for the first (as a single broker
+    always was), ``kafka-2`` ... for the others."""
+    return NAME if node_id == 1 else f"{NAME}-{node_id}"
+
+
+def names(settings: Settings) -> list[str]:
+    return [node_name(node_id) for node_id, _, _ in settings.kafka_nodes]
+
+
+def render_config(settings: Settings, paths: StackPaths, node_id: int) -> Path:
+    nodes = settings.kafka_nodes
+    _, port, controller_port = nodes[node_id - 1]
+    replicas = min(3, len(nodes))
+    name = node_name(node_id)
+    config = paths.run / f"{name}.properties"
     config.write_text(
         TEMPLATE.read_text().format(
-            port=settings.kafka_port,
-            controller_port=settings.kafka_controller_port,
-            data_dir=paths.datadir(NAME),
+            node_id=node_id,
+            voters=",".join(f"{n}@127.0.0.1:{c}" for n, _, c in nodes),
+            port=port,
+            controller_port=controller_port,
+            data_dir=paths.datadir(name),
+            replicas=replicas,
+            min_isr=max(1, replicas - 1),
             max_message_bytes=MAX_MESSAGE_BYTES,
         )
     )
     return config
 
 
-def _format_storage(runtime: KafkaRuntime, config: Path, paths: StackPaths) -> None:
-    data = paths.datadir(NAME)
+def _format_storage(
+    runtime: KafkaRuntime, config: Path, paths: StackPaths, name: str, cluster_id: str
+) -> None:
+    data = paths.datadir(name)
     if (data / "meta.properties").exists():
         return
     data.mkdir(parents=True, exist_ok=True)
-    log = paths.log(NAME)
+    log = paths.log(name)
     with log.open("ab") as out:
         done = subprocess.run(
             [
@@ -144,7 +168,7 @@ def _format_storage(runtime: KafkaRuntime, config: Path, paths: StackPaths) -> N
                 "kafka.tools.StorageTool",
                 "format",
                 # "=": a random id may start with "-", which argparse would take for an option.
-                f"--cluster-id={_cluster_id()}",
+                f"--cluster-id={cluster_id}",
                 "-c",
                 str(config),
             ],
@@ -154,11 +178,33 @@ def _format_storage(runtime: KafkaRuntime, config: Path, paths: StackPaths) -> N
         )
     if done.returncode != 0:
         raise ServiceError(
-            NAME,
+            name,
             "formatting the KRaft storage failed",
             log=log,
             hint=f"remove {data} (loses Kafka data) and run `jobstream up` again",
         )
+
+
+def _cluster(settings: Settings, paths: StackPaths) -> str:
+    """The cluster's id: the one its data was formatted with, or a new one. A data folder
+    formatted for another number of nodes is refused (a KRaft quorum is fixed at format)."""
+    sized = paths.run / "kafka.nodes"
+    first = paths.datadir(NAME) / "meta.properties"
+    if first.exists():
+        had = expected_nodes(paths) or 1
+        if had != settings.kafka_brokers:
+            raise ServiceError(
+                NAME,
+                f"the Kafka data was formatted for {had} node(s), not "
+                f"JOBSTREAM_KAFKA_BROKERS={settings.kafka_brokers}",
+                hint=f"run `jobstream up --kafka-brokers {had}`, or `jobstream down --purge` "
+                "(loses the data) to start another cluster",
+            )
+        for line in first.read_text().splitlines():
+            if line.startswith("cluster.id="):
+                return line.split("=", 1)[1].strip()
+    sized.write_text(str(settings.kafka_brokers))
+    return _cluster_id()
 
 
 def _cluster_id() -> str:
@@ -169,25 +215,58 @@ def _cluster_id() -> str:
 
 
 def start(settings: Settings, paths: StackPaths) -> str:
-    """Start the broker unless it runs; return a one-line description."""
-    pidfile = paths.pidfile(NAME)
-    log = paths.log(NAME)
-    host, port = "127.0.0.1", settings.kafka_port
-    if process.running(pidfile) is not None:
+    """Start every node that is not running; return a one-line description."""
+    if all(process.running(paths.pidfile(n)) is not None for n in names(settings)):
         return "already running"
-    for p in (port, settings.kafka_controller_port):
-        if process.port_open(host, p):
-            owner = process.port_owner(p) or "another process"
-            raise ServiceError(
-                NAME,
-                f"port {p} is already taken by {owner}",
-                log=log,
-                hint="stop it, or choose other ports with "
-                "JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS / JOBSTREAM_KAFKA_CONTROLLER_PORT",
-            )
+    host = "127.0.0.1"
+    for node_id, port, controller_port in settings.kafka_nodes:
+        if process.running(paths.pidfile(node_name(node_id))) is not None:
+            continue
+        for p in (port, controller_port):
+            if process.port_open(host, p):
+                owner = process.port_owner(p) or "another process"
+                raise ServiceError(
+                    node_name(node_id),
+                    f"port {p} is already taken by {owner}",
+                    log=paths.log(node_name(node_id)),
+                    hint="stop it, or choose other ports with JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS"
+                    " / JOBSTREAM_KAFKA_CONTROLLER_PORT (node i uses those + 2(i-1))",
+                )
     runtime = resolve_runtime(settings)
-    config = render_config(settings, paths)
-    _format_storage(runtime, config, paths)
+    cluster_id = _cluster(settings, paths)
+    started = []
+    for node_id, port, _ in settings.kafka_nodes:
+        name = node_name(node_id)
+        if process.running(paths.pidfile(name)) is not None:
+            continue
+        config = render_config(settings, paths, node_id)
+        _format_storage(runtime, config, paths, name, cluster_id)
+        started.append((name, port, _spawn(settings, runtime, config, paths, name)))
+    (paths.run / "kafka.version").write_text(f"{runtime.version} ({runtime.source})")
+    for name, port, proc in started:  # a quorum needs most nodes up: start all, then wait
+        if not process.wait_until(
+            lambda port=port: process.port_open(host, port),  # type: ignore[misc]
+            timeout=settings.startup_timeout_s,
+            alive=proc.is_running,
+        ):
+            log = paths.log(name)
+            last = process.tail(log)
+            cause = _likely_cause(last)
+            for other, _, _ in started:
+                process.stop(paths.pidfile(other), timeout=5)
+            raise ServiceError(
+                name,
+                f"the broker did not start listening on {host}:{port}{cause}",
+                log=log,
+                hint="read the log's last lines:\n" + last,
+            )
+    nodes = f"{len(settings.kafka_nodes)} nodes, " if settings.kafka_brokers > 1 else ""
+    return f"started ({nodes}Kafka {runtime.version}, {runtime.source})"
+
+
+def _spawn(
+    settings: Settings, runtime: KafkaRuntime, config: Path, paths: StackPaths, name: str
+) -> psutil.Process:
     argv = [
         java(),
         f"-Xms{settings.kafka_heap}",
@@ -203,23 +282,49 @@ def start(settings: Settings, paths: StackPaths) -> str:
         "kafka.Kafka",
         str(config),
     ]
-    proc = process.spawn(argv, log=log, pidfile=pidfile)
-    (paths.run / "kafka.version").write_text(f"{runtime.version} ({runtime.source})")
-    if not process.wait_until(
-        lambda: process.port_open(host, port),
-        timeout=settings.startup_timeout_s,
-        alive=proc.is_running,
-    ):
-        last = process.tail(log)
-        cause = _likely_cause(last)
-        process.stop(pidfile, timeout=5)
-        raise ServiceError(
-            NAME,
-            f"the broker did not start listening on {host}:{port}{cause}",
-            log=log,
-            hint="read the log's last lines:\n" + last,
+    return process.spawn(argv, log=paths.log(name), pidfile=paths.pidfile(name))
+
+
+def expected_nodes(paths: StackPaths) -> int | None:
+    """How many nodes this stack's Kafka data was formatted for (None: no local data)."""
+    sized = paths.run / "kafka.nodes"
+    return int(sized.read_text()) if sized.exists() else None
+
+
+def quorum(settings: Settings) -> dict[str, object] | None:
+    """The KRaft controller quorum as Kafka's own tool reports it (leader, voters, the
+    largest follower lag), or None when the tool or the cluster does not answer."""
+    try:
+        runtime = resolve_runtime(settings)
+        done = subprocess.run(
+            [
+                java(),
+                "-cp",
+                runtime.classpath,
+                "org.apache.kafka.tools.MetadataQuorumCommand",
+                "--bootstrap-server",
+                settings.kafka_bootstrap_servers,
+                "describe",
+                "--status",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
-    return f"started (Kafka {runtime.version}, {runtime.source})"
+    except (ServiceError, OSError, subprocess.TimeoutExpired):
+        return None
+    fields = dict(
+        (k.strip(), v.strip()) for k, _, v in (ln.partition(":") for ln in done.stdout.splitlines())
+    )
+    if done.returncode != 0 or "LeaderId" not in fields:
+        return None
+    voters = [int(v) for v in re.findall(r'"id":\s*(\d+)', fields.get("CurrentVoters", ""))]
+    return {
+        "leader": int(fields["LeaderId"]),
+        "voters": voters,
+        "max_follower_lag": int(fields.get("MaxFollowerLag", "0") or 0),
+    }
 
 
 def _likely_cause(log_tail: str) -> str:
@@ -240,4 +345,7 @@ def version(paths: StackPaths) -> str:
 
 
 def stop(paths: StackPaths) -> bool:
-    return process.stop(paths.pidfile(NAME), timeout=30)
+    """Stop every node this stack started (whatever JOBSTREAM_KAFKA_BROKERS says now)."""
+    pidfiles = sorted(paths.run.glob(f"{NAME}*.pid"))
+    stopped = [process.stop(pidfile, timeout=30) for pidfile in pidfiles]
+    return any(stopped)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -10,7 +11,9 @@ from types import ModuleType as KafkaRunner
 
 from infra.stack import apps, kafka, kafka_docker, postgres, process, redis
 from infra.stack.errors import ServiceError
+from infra.stack.kafka import quorum
 from infra.stack.paths import StackPaths
+from infra.stack.topics import cluster as describe_cluster
 from infra.stack.topics import describe as describe_topics
 from infra.stack.topics import ensure_topics
 from schemas.redaction import redact
@@ -24,6 +27,9 @@ def up(settings: Settings, report: Report, *, workers: int = 0, alerts_workers: 
     ``alerts_workers`` alerts workers and the API."""
     paths = StackPaths.create(settings.home)
     report("kafka", _kafka_module(settings).start(settings, paths))
+    if settings.kafka_brokers > 1:  # the processes started below reach every node
+        os.environ["JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS"] = settings.local_kafka_bootstrap
+        os.environ["JOBSTREAM_KAFKA_BROKERS"] = str(settings.kafka_brokers)
     created = asyncio.run(ensure_topics(settings, timeout=settings.startup_timeout_s))
     report("topics", f"created {', '.join(created)}" if created else "all present")
     report("postgres", postgres.start(settings, paths))
@@ -209,17 +215,37 @@ def _pid(paths: StackPaths, name: str) -> int | None:
 
 
 def _kafka_status(settings: Settings, paths: StackPaths) -> ServiceStatus:
+    """Brokers, the controller quorum (with several nodes), and per topic its partitions,
+    messages and replication: under-replicated or offline partitions make it unhealthy."""
     address = settings.kafka_bootstrap_servers
     try:
         topics = asyncio.run(describe_topics(settings, timeout=5))
+        nodes = asyncio.run(describe_cluster(settings, timeout=5))
     except Exception as exc:
         return ServiceStatus("kafka", False, address, f"unreachable: {exc}", _pid(paths, "kafka"))
-    detail = f"Kafka {kafka.version(paths)}; " + ", ".join(
-        f"{t.name} ({t.partitions} partitions, {t.messages} messages)" for t in topics
+    found = quorum(settings) if len(nodes.brokers) > 1 else None
+    lagging = sum(t.under_replicated for t in topics)
+    offline = sum(t.offline for t in topics)
+    replicas = sorted({t.replicas for t in topics})
+    expected = kafka.expected_nodes(paths) or len(nodes.brokers)
+    missing = max(0, expected - len(nodes.brokers))
+    brokers = f"{len(nodes.brokers)} of {expected} brokers" if missing else f"{expected} broker(s)"
+    parts = [f"Kafka {kafka.version(paths)}", brokers]
+    if found is not None:
+        parts.append(f"quorum leader {found['leader']} of voters {found['voters']}")
+    if replicas == [1]:
+        parts.append("topics have 1 replica (a lost disk loses them: `up --kafka-brokers 3`)")
+    else:
+        parts.append(f"replicas per topic {replicas}")
+    if lagging or offline:
+        parts.append(f"{lagging} under-replicated, {offline} offline partition(s)")
+    parts.append(
+        ", ".join(f"{t.name} ({t.partitions} partitions, {t.messages} messages)" for t in topics)
     )
+    detail = "; ".join(parts)
     names = {t.name for t in topics}
-    healthy = all(t in names for t in settings.topics)
-    if not healthy:
+    healthy = all(t in names for t in settings.topics) and not (lagging or offline or missing)
+    if not all(t in names for t in settings.topics):
         detail += "; missing topics: run `jobstream up`"
     return ServiceStatus(
         "kafka",
@@ -227,7 +253,14 @@ def _kafka_status(settings: Settings, paths: StackPaths) -> ServiceStatus:
         address,
         detail,
         _pid(paths, "kafka"),
-        {"version": kafka.version(paths), "topics": [asdict(t) for t in topics]},
+        {
+            "version": kafka.version(paths),
+            "brokers": nodes.brokers,
+            "quorum": found,
+            "under_replicated_partitions": lagging,
+            "offline_partitions": offline,
+            "topics": [asdict(t) for t in topics],
+        },
     )
 
 

@@ -20,6 +20,15 @@ class TopicState:
     name: str
     partitions: int
     messages: int
+    replicas: int = 1  # of its first partition
+    under_replicated: int = 0  # partitions whose in-sync replicas are fewer than replicas
+    offline: int = 0  # partitions without a leader
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    brokers: list[str]  # "id@host:port"
+    controller: int | None  # what Metadata reports; `quorum` names the KRaft leader
 
 
 async def ensure_topics(settings: Settings, *, timeout: float = 60.0) -> list[str]:
@@ -32,26 +41,51 @@ async def ensure_topics(settings: Settings, *, timeout: float = 60.0) -> list[st
 
 
 async def describe(settings: Settings, *, timeout: float = 10.0) -> list[TopicState]:
-    """Partitions and message counts (log-end minus log-start offsets) per platform topic."""
+    """Partitions, message counts (log-end minus log-start offsets) and replication per
+    platform topic."""
     consumer = kafka.consumer(settings, "status", request_timeout_ms=int(timeout * 1000))
     await asyncio.wait_for(consumer.start(), timeout)
+    admin = await _admin(settings, timeout)
     try:
+        names = [spec.name for spec in topic_specs(settings)]
+        meta = {t["topic"]: t for t in await admin.describe_topics(names) if not t["error_code"]}
         states = []
-        for spec in topic_specs(settings):
-            parts = consumer.partitions_for_topic(spec.name)
-            if parts is None:
-                await consumer._client.force_metadata_update()
-                parts = consumer.partitions_for_topic(spec.name)
+        for name in names:
+            parts = meta.get(name, {}).get("partitions") or []
             if not parts:
                 continue
-            tps = [TopicPartition(spec.name, p) for p in parts]
+            tps = [TopicPartition(name, p["partition"]) for p in parts]
             ends = await consumer.end_offsets(tps)
             starts = await consumer.beginning_offsets(tps)
             count = sum(ends[tp] - starts[tp] for tp in tps)
-            states.append(TopicState(spec.name, len(tps), count))
+            first = min(parts, key=lambda p: p["partition"])
+            states.append(
+                TopicState(
+                    name,
+                    len(tps),
+                    count,
+                    replicas=len(first["replicas"]),
+                    under_replicated=sum(len(p["isr"]) < len(p["replicas"]) for p in parts),
+                    offline=sum(p["leader"] < 0 for p in parts),
+                )
+            )
         return states
     finally:
         await consumer.stop()
+        await admin.close()
+
+
+async def cluster(settings: Settings, *, timeout: float = 10.0) -> ClusterState:
+    """The brokers the cluster's metadata lists."""
+    admin = await _admin(settings, timeout)
+    try:
+        found = await admin.describe_cluster()
+    finally:
+        await admin.close()
+    brokers = sorted(found.get("brokers", ()), key=lambda b: b["node_id"])
+    return ClusterState(
+        [f"{b['node_id']}@{b['host']}:{b['port']}" for b in brokers], found.get("controller_id")
+    )
 
 
 async def _admin(settings: Settings, timeout: float) -> AIOKafkaAdminClient:

@@ -98,10 +98,31 @@ def test_server_properties_template_renders(tmp_path: Path, defaults: Settings) 
     from infra.stack.paths import StackPaths
 
     paths = StackPaths.create(tmp_path)
-    text = render_config(defaults, paths).read_text()
+    text = render_config(defaults, paths, 1).read_text()
     assert "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093" in text
     assert f"log.dirs={tmp_path.resolve() / 'data' / 'kafka'}" in text
+    assert "controller.quorum.voters=1@127.0.0.1:9093\n" in text
+    assert "default.replication.factor=1\nmin.insync.replicas=1\n" in text
     assert "{" not in text
+
+
+def test_a_three_node_cluster_renders_a_quorum_and_replicated_defaults(
+    tmp_path: Path, defaults: Settings
+) -> None:
+    from infra.stack.kafka import node_name, render_config
+    from infra.stack.paths import StackPaths
+
+    paths = StackPaths.create(tmp_path)
+    cluster = defaults.model_copy(update={"kafka_brokers": 3})
+    assert cluster.local_kafka_bootstrap == "127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096"
+    text = render_config(cluster, paths, 3).read_text()
+    assert "node.id=3\n" in text
+    voters = "1@127.0.0.1:9093,2@127.0.0.1:9095,3@127.0.0.1:9097"
+    assert f"controller.quorum.voters={voters}\n" in text
+    assert "listeners=PLAINTEXT://127.0.0.1:9096,CONTROLLER://127.0.0.1:9097" in text
+    assert f"log.dirs={tmp_path.resolve() / 'data' / node_name(3)}" in text
+    assert "default.replication.factor=3\nmin.insync.replicas=2\n" in text
+    assert "offsets.topic.replication.factor=3\n" in text
 
 
 @pytest.mark.integration
@@ -114,7 +135,8 @@ def test_kraft_storage_formats_with_a_cluster_id_that_starts_with_a_dash(
 
     monkeypatch.setattr(kafka, "_cluster_id", lambda: "-abcdefghijklmnopqrstu")
     paths = StackPaths.create(tmp_path)
-    config = kafka.render_config(defaults, paths)
-    kafka._format_storage(kafka.resolve_runtime(defaults), config, paths)
+    config = kafka.render_config(defaults, paths, 1)
+    cluster_id = kafka._cluster(defaults, paths)
+    kafka._format_storage(kafka.resolve_runtime(defaults), config, paths, "kafka", cluster_id)
     meta = (paths.datadir("kafka") / "meta.properties").read_text()
     assert "cluster.id=-abcdefghijklmnopqrstu" in meta

@@ -97,7 +97,7 @@ def test_every_topic_and_broker_config_accepts_the_largest_record() -> None:
 def test_server_properties_render_the_size_limit(tmp_path: Path) -> None:
     from infra.stack.kafka import render_config
 
-    text = render_config(load_settings(), StackPaths.create(tmp_path)).read_text()
+    text = render_config(load_settings(), StackPaths.create(tmp_path), 1).read_text()
     assert f"message.max.bytes={kafka.MAX_MESSAGE_BYTES}\n" in text
 
 
