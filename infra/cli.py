@@ -53,6 +53,24 @@ def up(
             help="With --workers: this many alerts workers (matcher, publisher).",
         ),
     ] = 1,
+    gateways: Annotated[
+        int,
+        typer.Option(
+            "--gateways",
+            min=1,
+            max=16,
+            help="With --workers: this many gateways, on JOBSTREAM_GATEWAY_PORT + i - 1.",
+        ),
+    ] = 1,
+    api_instances: Annotated[
+        int,
+        typer.Option(
+            "--api-instances",
+            min=1,
+            max=16,
+            help="With --workers: this many API instances, on JOBSTREAM_API_PORT + i - 1.",
+        ),
+    ] = 1,
     kafka_brokers: Annotated[
         int | None,
         typer.Option(
@@ -68,7 +86,7 @@ def up(
     """Start Kafka, PostgreSQL+pgvector and Redis (idempotent), create topics, migrate.
 
     Examples: [bold]jobstream up[/bold] · [bold]jobstream up --workers 2[/bold] ·
-    [bold]jobstream up --kafka-brokers 3[/bold]
+    [bold]jobstream up --kafka-brokers 3 --workers 3 --api-instances 2 --gateways 2[/bold]
     """
     from infra.stack.errors import ServiceError
     from infra.stack.stack import up as stack_up
@@ -78,7 +96,14 @@ def up(
         settings = settings.model_copy(update={"kafka_brokers": kafka_brokers})
     try:
         with console.status("starting the stack…"):
-            stack_up(settings, _report, workers=workers, alerts_workers=alerts_workers)
+            stack_up(
+                settings,
+                _report,
+                workers=workers,
+                alerts_workers=alerts_workers,
+                gateways=gateways,
+                api_instances=api_instances,
+            )
     except ServiceError as exc:
         err.print(f"[red]cannot start {exc}[/red]")
         raise typer.Exit(1) from None

@@ -33,28 +33,52 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start_gateway(settings: Settings, paths: StackPaths) -> str:
-    return _start_server(
-        paths,
-        GATEWAY,
-        "gateway",
-        settings.gateway_host,
-        settings.gateway_port,
-        "JOBSTREAM_GATEWAY_PORT",
-        settings.startup_timeout_s,
-    )
+def instance_name(service: str, index: int) -> str:
+    """``gateway``/``api`` for the first instance (as one always was), ``api-2`` ..."""
+    return service if index == 1 else f"{service}-{index}"
 
 
-def start_api(settings: Settings, paths: StackPaths) -> str:
-    return _start_server(
-        paths,
-        API,
-        "api",
-        settings.api_host,
-        settings.api_port,
-        "JOBSTREAM_API_PORT",
-        settings.startup_timeout_s,
-    )
+def start_gateways(settings: Settings, paths: StackPaths, count: int = 1) -> str:
+    """Gateways 1..count, instance i on JOBSTREAM_GATEWAY_PORT + i - 1 and its metrics on
+    JOBSTREAM_GATEWAY_METRICS_PORT + i - 1 (0 stays 0: a free port)."""
+    done = []
+    for i in range(1, count + 1):
+        port = settings.gateway_port + i - 1
+        metrics = settings.gateway_metrics_port + i - 1 if settings.gateway_metrics_port else 0
+        done.append(
+            _start_server(
+                paths,
+                instance_name(GATEWAY, i),
+                "gateway",
+                settings.gateway_host,
+                port,
+                "JOBSTREAM_GATEWAY_PORT",
+                settings.startup_timeout_s,
+                JOBSTREAM_GATEWAY_PORT=str(port),
+                JOBSTREAM_GATEWAY_METRICS_PORT=str(metrics),
+            )
+        )
+    return "; ".join(done)
+
+
+def start_apis(settings: Settings, paths: StackPaths, count: int = 1) -> str:
+    """API instances 1..count, instance i on JOBSTREAM_API_PORT + i - 1."""
+    done = []
+    for i in range(1, count + 1):
+        port = settings.api_port + i - 1
+        done.append(
+            _start_server(
+                paths,
+                instance_name(API, i),
+                "api",
+                settings.api_host,
+                port,
+                "JOBSTREAM_API_PORT",
+                settings.startup_timeout_s,
+                JOBSTREAM_API_PORT=str(port),
+            )
+        )
+    return "; ".join(done)
 
 
 def _start_server(
@@ -65,8 +89,10 @@ def _start_server(
     port: int,
     port_variable: str,
     timeout: float,
+    **env: str,
 ) -> str:
-    """Spawn `python -m module` and wait until it listens on host:port."""
+    """Spawn `python -m module` (with ``env`` on top of ours) and wait until it listens
+    on host:port."""
     pidfile, log = paths.pidfile(name), paths.log(name)
     if process.running(pidfile) is not None:
         return f"already running on {host}:{port}"
@@ -78,7 +104,7 @@ def _start_server(
             log=log,
             hint=f"stop it, or set {port_variable}",
         )
-    proc = process.spawn([sys.executable, "-m", module], log=log, pidfile=pidfile, env=_env())
+    proc = process.spawn([sys.executable, "-m", module], log=log, pidfile=pidfile, env=_env(**env))
     if not process.wait_until(
         lambda: process.port_open(host, port), timeout=timeout, alive=proc.is_running
     ):
@@ -160,9 +186,10 @@ def stop_all(paths: StackPaths) -> list[str]:
     for pidfile in pidfiles:
         if process.stop(pidfile, timeout=45):
             stopped.append(pidfile.stem)
-    for name in (DELIVERY, API, GATEWAY):
-        if process.stop(paths.pidfile(name), timeout=45):
-            stopped.append(name)
+    servers = [paths.pidfile(DELIVERY), *sorted(paths.run.glob(f"{API}*.pid"))]
+    for pidfile in [*servers, *sorted(paths.run.glob(f"{GATEWAY}*.pid"))]:
+        if process.stop(pidfile, timeout=45):
+            stopped.append(pidfile.stem)
     return stopped
 
 

@@ -22,9 +22,18 @@ from schemas.settings import Settings
 Report = Callable[[str, str], None]
 
 
-def up(settings: Settings, report: Report, *, workers: int = 0, alerts_workers: int = 1) -> None:
-    """Start the services; with workers > 0 also the gateway, that many workers,
-    ``alerts_workers`` alerts workers and the API."""
+def up(
+    settings: Settings,
+    report: Report,
+    *,
+    workers: int = 0,
+    alerts_workers: int = 1,
+    gateways: int = 1,
+    api_instances: int = 1,
+) -> None:
+    """Start the services; with workers > 0 also ``gateways`` gateways, that many
+    workers, ``alerts_workers`` alerts workers and ``api_instances`` API instances, each
+    on its own ports."""
     paths = StackPaths.create(settings.home)
     report("kafka", _kafka_module(settings).start(settings, paths))
     if settings.kafka_brokers > 1:  # the processes started below reach every node
@@ -35,12 +44,12 @@ def up(settings: Settings, report: Report, *, workers: int = 0, alerts_workers: 
     report("postgres", postgres.start(settings, paths))
     report("redis", redis.start(settings, paths))
     if workers > 0:
-        report("gateway", apps.start_gateway(settings, paths))
+        report("gateway", apps.start_gateways(settings, paths, gateways))
         report("workers", apps.start_workers(settings, paths, workers))
         if alerts_workers > 0:
             report("alerts", apps.start_alerts_workers(settings, paths, alerts_workers))
         report("delivery", apps.start_delivery(settings, paths))
-        report("api", apps.start_api(settings, paths))
+        report("api", apps.start_apis(settings, paths, api_instances))
 
 
 def _kafka_module(settings: Settings) -> KafkaRunner:
@@ -187,17 +196,17 @@ def _app_statuses(settings: Settings, paths: StackPaths) -> list[ServiceStatus]:
     found = []
     for pidfile in sorted(paths.run.glob("*.pid")):
         name = pidfile.stem
-        if name not in (apps.GATEWAY, apps.API, apps.DELIVERY) and not name.startswith(
-            ("worker-", f"{apps.ALERTS}-")
-        ):
+        service, _, index = name.partition("-")
+        if name != apps.DELIVERY and service not in (apps.GATEWAY, apps.API, "worker", apps.ALERTS):
             continue
+        offset = int(index) - 1 if index.isdigit() and service in (apps.GATEWAY, apps.API) else 0
         proc = process.running(pidfile)
         address = {
-            apps.GATEWAY: settings.gateway_target,
-            apps.API: f"http://{settings.api_host}:{settings.api_port}/graphql",
+            apps.GATEWAY: f"{settings.gateway_host}:{settings.gateway_port + offset}",
+            apps.API: f"http://{settings.api_host}:{settings.api_port + offset}/graphql",
             apps.DELIVERY: f"{settings.webhook_consumer_group}, {settings.email_consumer_group}",
         }.get(
-            name,
+            service if service in (apps.GATEWAY, apps.API) else name,
             settings.alerts_consumer_group
             if name.startswith(f"{apps.ALERTS}-")
             else settings.consumer_group,

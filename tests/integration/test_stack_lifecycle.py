@@ -237,16 +237,23 @@ def test_up_names_the_service_and_the_cause_when_a_port_is_taken(tmp_path: Path)
 
 
 def test_up_with_workers_runs_the_ingest_path_and_down_stops_it(tmp_path: Path) -> None:
-    """The `make demo` path: gateway + 2 workers under the stack, postings land."""
+    """The `make demo` path, scaled: 2 gateways + 2 workers + 2 API instances under the
+    stack, each on its own ports; postings land and both API instances answer."""
     import asyncpg
 
     home = tmp_path / "apps"
     env = local_env(home)
+    for variable in ("JOBSTREAM_API_PORT", "JOBSTREAM_GATEWAY_PORT"):
+        env[variable] = str(free_ports_in_a_row(2))
+    env["JOBSTREAM_GATEWAY_METRICS_PORT"] = "0"
+    scaled = ("--workers", "2", "--gateways", "2", "--api-instances", "2")
     try:
-        jobstream(env, "up", "--workers", "2")
+        jobstream(env, "up", *scaled)
         started = pids(home)
-        assert {"gateway", "worker-1", "worker-2", "alerts-1", "api"} <= set(started)
-        again = jobstream(env, "up", "--workers", "2")
+        assert {"gateway", "gateway-2", "worker-1", "worker-2", "alerts-1", "api", "api-2"} <= set(
+            started
+        )
+        again = jobstream(env, "up", *scaled)
         assert "2 running" in again.stdout
         assert pids(home) == started, "a second `up --workers` must not restart anything"
 
@@ -273,16 +280,19 @@ def test_up_with_workers_runs_the_ingest_path_and_down_stops_it(tmp_path: Path) 
         assert names["worker-1"]
         assert names["worker-2"]
         assert names["api"]
+        assert names["api-2"]
+        assert names["gateway-2"]
         import urllib.request
 
-        api = f"http://127.0.0.1:{env['JOBSTREAM_API_PORT']}"
-        query = json.dumps({"query": '{ posting(id: "job-0-0000007") { id title } }'}).encode()
-        request = urllib.request.Request(
-            f"{api}/graphql", data=query, headers={"content-type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            answer = json.loads(response.read())
-        assert answer["data"]["posting"]["id"] == "job-0-0000007", answer
+        for offset in (0, 1):
+            api = f"http://127.0.0.1:{int(env['JOBSTREAM_API_PORT']) + offset}"
+            query = json.dumps({"query": '{ posting(id: "job-0-0000007") { id title } }'})
+            request = urllib.request.Request(
+                f"{api}/graphql", data=query.encode(), headers={"content-type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                answer = json.loads(response.read())
+            assert answer["data"]["posting"]["id"] == "job-0-0000007", answer
     finally:
         jobstream(env, "down", check=False)
     assert processes_under(home) == []
