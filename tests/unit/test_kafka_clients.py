@@ -10,7 +10,7 @@ import pytest
 
 from infra.stack import stack
 from infra.stack.paths import StackPaths
-from infra.stack.topics import TopicState
+from infra.stack.topics import ClusterState, TopicState
 from schemas import kafka
 from schemas.settings import Settings, load_settings
 from schemas.topics import topic_specs
@@ -120,10 +120,18 @@ def test_status_is_unhealthy_without_the_operations_topic(
     async def describe(settings: Settings, *, timeout: float) -> list[TopicState]:
         return present
 
+    async def cluster(settings: Settings, *, timeout: float) -> ClusterState:
+        return ClusterState(["1@127.0.0.1:9092"], 1)
+
     monkeypatch.setattr(stack, "describe_topics", describe)
+    monkeypatch.setattr(stack, "describe_cluster", cluster)
     status = stack._kafka_status(s, StackPaths.create(tmp_path))
     assert not status.healthy
     assert "missing topics" in status.detail
 
     present.append(TopicState(s.topic_operations, 1, 0))
     assert stack._kafka_status(s, StackPaths.create(tmp_path)).healthy
+    present.append(TopicState("postings.v1", 6, 0, replicas=3, under_replicated=2))
+    degraded = stack._kafka_status(s, StackPaths.create(tmp_path))
+    assert not degraded.healthy
+    assert "2 under-replicated, 0 offline partition(s)" in degraded.detail
