@@ -11,6 +11,8 @@ import asyncio
 import json
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -457,19 +459,29 @@ async def test_kill_9_of_the_alerts_worker_loses_and_repeats_nothing(
         rig.sink.terminate()
 
 
+@asynccontextmanager
+async def publishing(stack: Settings) -> AsyncIterator[tuple[Settings, asyncpg.Pool, Publisher]]:
+    """An empty ledger, a fresh alerts topic, a pool and a started publisher on them."""
+    await reset_alerts(stack)
+    topics = await make_topics(stack, partitions=1)
+    env = await make_alert_topics(stack, topics)
+    settings = stack.model_copy(update={"topic_alerts": env["JOBSTREAM_TOPIC_ALERTS"]})
+    pool = await asyncpg.create_pool(stack.postgres_dsn, min_size=2, max_size=3)
+    publisher = Publisher(settings)
+    await publisher.start()
+    try:
+        yield settings, pool, publisher
+    finally:
+        await publisher.stop()
+        await pool.close()
+
+
 async def test_publisher_marks_what_a_killed_publisher_wrote_instead_of_repeating_it(
     stack: Settings,
 ) -> None:
     """The window kill -9 rarely hits: records acked on alerts.v1, ledger rows not yet
     marked. The next round reads them back past the checkpoint and produces the rest."""
-    await reset_alerts(stack)
-    topics = await make_topics(stack, partitions=1)
-    env = await make_alert_topics(stack, topics)
-    settings = stack.model_copy(update={"topic_alerts": env["JOBSTREAM_TOPIC_ALERTS"]})
-    pool = await asyncpg.create_pool(stack.postgres_dsn, min_size=1, max_size=2)
-    publisher = Publisher(settings)
-    await publisher.start()
-    try:
+    async with publishing(stack) as (settings, pool, publisher):
         await pool.execute(
             "INSERT INTO alerts (saved_search_id, posting_id, version, score, committed_at)"
             " SELECT 'ss_' || (i % 3), 'p' || i, 1, 0.9, now() FROM generate_series(1, 10) i"
@@ -499,9 +511,6 @@ async def test_publisher_marks_what_a_killed_publisher_wrote_instead_of_repeatin
         assert sorted(a.sequence for a in on_topic) == sorted(sequences)
         assert len(on_topic) == 20
         assert await pool.fetchval("SELECT count(*) FROM alerts WHERE NOT published") == 0
-    finally:
-        await publisher.stop()
-        await pool.close()
 
 
 async def test_a_row_that_commits_late_is_read_after_what_readers_already_saw(
@@ -510,13 +519,6 @@ async def test_a_row_that_commits_late_is_read_after_what_readers_already_saw(
     """Two writers of one saved search's alerts (two alerts workers, or the matcher and a
     backfill): the one with the lower ledger sequence commits last. A reader resuming
     after what it saw -- the API's cursor, the published sequence -- still gets it."""
-    await reset_alerts(stack)
-    topics = await make_topics(stack, partitions=1)
-    env = await make_alert_topics(stack, topics)
-    settings = stack.model_copy(update={"topic_alerts": env["JOBSTREAM_TOPIC_ALERTS"]})
-    pool = await asyncpg.create_pool(stack.postgres_dsn, min_size=2, max_size=3)
-    publisher = Publisher(settings)
-    await publisher.start()
     insert = (
         "INSERT INTO alerts (saved_search_id, posting_id, version, score, committed_at)"
         " VALUES ('ss_late', $1, 1, 0.9, now()) RETURNING sequence"
@@ -525,21 +527,17 @@ async def test_a_row_that_commits_late_is_read_after_what_readers_already_saw(
         "SELECT published_sequence FROM alerts WHERE saved_search_id = 'ss_late'"
         " AND posting_id = $1"
     )
-    try:
-        async with pool.acquire() as slow:
-            tr = slow.transaction()
-            await tr.start()
-            early = await slow.fetchval(insert, "p-slow")  # drawn first, not committed
-            late = await pool.fetchval(insert, "p-fast")
-            assert early < late
-            assert await publisher.publish(pool) == 1  # the reader sees p-fast
-            seen = await pool.fetchval(cursor, "p-fast")
-            await tr.commit()
+    async with publishing(stack) as (_, pool, publisher), pool.acquire() as slow:
+        tr = slow.transaction()
+        await tr.start()
+        early = await slow.fetchval(insert, "p-slow")  # drawn first, not committed
+        late = await pool.fetchval(insert, "p-fast")
+        assert early < late
+        assert await publisher.publish(pool) == 1  # the reader sees p-fast
+        seen = await pool.fetchval(cursor, "p-fast")
+        await tr.commit()
         assert await publisher.publish(pool) == 1
         assert await pool.fetchval(cursor, "p-slow") > seen  # after the cursor: not lost
-    finally:
-        await publisher.stop()
-        await pool.close()
 
 
 def assert_titles_marked(
