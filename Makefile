@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint proto deps browser-deps system-deps up down status bench clean
+.PHONY: demo test chaos lint proto deps browser-deps system-deps up down status bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	bash infra/bootstrap.sh
@@ -52,7 +52,11 @@ demo: deps
 
 ## test: install and run the whole suite (lint, types, package boundary, unit, integration on a real stack)
 test: deps browser-deps lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --ignore=tests/chaos
+
+## chaos: kill brokers under the gateway on a three-node cluster (minutes; not in `make test`)
+chaos: deps
+	$(BIN)/python -m pytest -q -p no:cacheprovider -s tests/chaos
 
 lint: deps
 	$(BIN)/ruff check .

@@ -334,6 +334,13 @@ def _gateway_error(exc: IngestError, target: str) -> None:
             "Start it with [bold]jobstream gateway[/bold] (or `python -m gateway`), or point "
             "JOBSTREAM_GATEWAY_HOST / JOBSTREAM_GATEWAY_PORT (or --gateway) at a running one."
         )
+    elif exc.kafka_refused:
+        err.print(
+            f"[red]the gateway at {target} is up, but Kafka did not take the batches[/red] "
+            f"({exc.details})\nCheck the brokers with [bold]jobstream status[/bold] (too few "
+            "in sync for min.insync.replicas?); once they are back, run the same command "
+            "again: it resumes after the last acked batch."
+        )
     elif exc.code == grpc.StatusCode.UNAUTHENTICATED:
         err.print(
             f"[red]the gateway at {target} refused the key[/red] ({exc.details})\n"

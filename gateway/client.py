@@ -38,10 +38,12 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from gateway.wire import KAFKA_REFUSED, RESUME_DEADLINE_S
 from schemas.jobstream.v1 import ingest_pb2, ingest_pb2_grpc, posting_pb2
 
 PRODUCER_ID_KEY = "x-producer-id"
 MAX_SEQUENCE = 2**64 - 1  # IngestBatch.sequence is a uint64
+
 RETRYABLE = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED}
 )
@@ -66,7 +68,12 @@ class IngestError(Exception):
 
     @property
     def unreachable(self) -> bool:
-        return self.code in RETRYABLE
+        return self.code in RETRYABLE and not self.kafka_refused
+
+    @property
+    def kafka_refused(self) -> bool:
+        """The gateway answered, but Kafka did not take the batch (brokers gone)."""
+        return self.details.startswith(KAFKA_REFUSED)
 
 
 class _StreamBroken(Exception):
@@ -233,7 +240,9 @@ class IngestClient:
             ):
                 with attempt:
                     response = await self._stub.Resume(
-                        ingest_pb2.ResumeRequest(), metadata=self.metadata, timeout=10
+                        ingest_pb2.ResumeRequest(),
+                        metadata=self.metadata,
+                        timeout=RESUME_DEADLINE_S,
                     )
         except aio.AioRpcError as exc:
             raise IngestError(exc.code(), exc.details() or "", target=self.target) from None

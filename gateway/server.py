@@ -23,6 +23,7 @@ from gateway.kafka_writer import KafkaWriter, RecordFormat
 from gateway.limits import CallRateInterceptor
 from gateway.sequences import SequenceStore
 from gateway.service import IngestService, register
+from gateway.wire import RESUME_DEADLINE_S
 from schemas.auth import KeyRing
 from schemas.jobstream.v1 import ingest_pb2
 from schemas.settings import Settings
@@ -78,6 +79,7 @@ class Gateway:
             settings,
             self.writer.producer,
             topic=sequences_topic or settings.topic_gateway_sequences,
+            timeout_s=RESUME_DEADLINE_S - 2,
         )
         self.service = IngestService(settings, self.writer, self.sequences)
         self.keys = KeyRing(settings, "gateway")

@@ -48,7 +48,7 @@ from gateway.kafka_writer import KafkaWriter
 from gateway.limits import StreamSlots
 from gateway.sequences import SequenceStore, SequenceStoreError
 from gateway.session import End, ForeignProducer, ProducerState, Session
-from gateway.wire import Undecodable, lenient
+from gateway.wire import KAFKA_REFUSED, Undecodable, lenient
 from schemas.auth import Principal
 from schemas.jobstream.v1 import ingest_pb2, ingest_pb2_grpc
 from schemas.ratelimit import TokenBuckets
@@ -123,7 +123,7 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
         try:
             await self.sequences.catch_up()
         except SequenceStoreError as exc:
-            await _abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
+            await _abort(context, grpc.StatusCode.UNAVAILABLE, f"{KAFKA_REFUSED}: {exc}")
         await self._check_owner(context, producer_id, principal)
         last = self.sequences.last_acked(producer_id)
         log.info("resume", producer_id=producer_id, last_acked_sequence=last)
@@ -141,7 +141,7 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
         try:
             await self.sequences.catch_up()
         except SequenceStoreError as exc:
-            await _abort(context, grpc.StatusCode.UNAVAILABLE, str(exc))
+            await _abort(context, grpc.StatusCode.UNAVAILABLE, f"{KAFKA_REFUSED}: {exc}")
         await self._check_owner(context, producer_id, principal)
         live = self._producers.get(producer_id)
         replacing = live is not None and live.session is not None  # own id: _check_owner

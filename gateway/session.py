@@ -20,7 +20,7 @@ import structlog
 from gateway import metrics
 from gateway.budget import Budget
 from gateway.validation import Checked, check_batch
-from gateway.wire import Undecodable
+from gateway.wire import KAFKA_REFUSED, Undecodable
 from schemas.auth import Principal
 from schemas.domain import RejectReason
 from schemas.jobstream.v1 import ingest_pb2
@@ -99,6 +99,7 @@ class Session:
         self.budget = Budget(settings.max_inflight_per_stream)
         self.bytes = Budget(settings.max_inflight_bytes_per_stream)
         self.idle_s = settings.gateway_stream_idle_s
+        self.ack_timeout_s = settings.gateway_ack_timeout_s
         self.queue: asyncio.Queue[Batch | End] = asyncio.Queue()
         self.outbox: asyncio.Queue[Batch | End] = asyncio.Queue()
         self.high = 0
@@ -295,12 +296,28 @@ class Session:
         try:
             if previous is not None and not await previous:
                 raise RuntimeError("an earlier batch of this stream failed to reach Kafka")
-            futures = await self.service.writer.enqueue(checked.accepted, self.producer_id)
+            began = time.monotonic()
+            try:  # send() itself waits while no broker leads a partition
+                futures = await asyncio.wait_for(
+                    self.service.writer.enqueue(checked.accepted, self.producer_id),
+                    self.ack_timeout_s,
+                )
+            except TimeoutError:
+                raise TimeoutError(self._no_ack) from None
         except BaseException:
             enqueued.set_result(False)
             raise
         enqueued.set_result(True)
-        await asyncio.gather(*futures)
+        if not futures:
+            return
+        left = max(0.0, self.ack_timeout_s - (time.monotonic() - began))
+        _, pending = await asyncio.wait(futures, timeout=left)
+        if pending:  # left running: a late ack changes nothing, a late write is harmless
+            for late in pending:
+                late.add_done_callback(lambda f: f.cancelled() or f.exception())
+            raise TimeoutError(self._no_ack)
+        for future in futures:
+            future.result()  # the first failure, raised
 
     # --- settler ----------------------------------------------------------------------
     async def _settle(self) -> None:
@@ -337,7 +354,7 @@ class Session:
                         self._emit(
                             End(
                                 grpc.StatusCode.UNAVAILABLE,
-                                f"Kafka did not acknowledge the sequence record: {exc!r}",
+                                f"{KAFKA_REFUSED} for the sequence record: {exc!r}",
                             )
                         )
                         return
@@ -345,6 +362,13 @@ class Session:
                     self._emit(item)
         finally:
             await self._wind_down(backlog)
+
+    @property
+    def _no_ack(self) -> str:
+        return (
+            f"no acknowledgement within {self.ack_timeout_s:g} s "
+            "(JOBSTREAM_GATEWAY_ACK_TIMEOUT_S): are enough brokers in sync?"
+        )
 
     def _kafka_failure(self, item: Batch, error: BaseException) -> End:
         log.error(
@@ -356,7 +380,7 @@ class Session:
         self.release(item)
         return End(
             grpc.StatusCode.UNAVAILABLE,
-            f"Kafka did not acknowledge batch {item.sequence}: {error!r}; "
+            f"{KAFKA_REFUSED} for batch {item.sequence}: {error!r}; "
             "reconnect, call Resume and re-send",
         )
 

@@ -321,6 +321,14 @@ class Settings(BaseSettings):
         le=2**62,
         description="How far past its last acked sequence a producer's next batch may jump.",
     )
+    gateway_ack_timeout_s: float = Field(
+        20.0,
+        gt=0,
+        le=600,
+        description="How long the gateway waits for Kafka to acknowledge a batch before "
+        "ending the stream UNAVAILABLE (too few in-sync replicas, brokers gone); the client "
+        "resumes and re-sends, and the sink's version guard makes a late write harmless.",
+    )
     gateway_record_format: Literal["pack", "event"] = Field(
         "pack",
         description="pack: one Kafka record per partition per batch; event: one per posting.",
