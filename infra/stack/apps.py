@@ -26,8 +26,13 @@ def worker_name(index: int) -> str:
     return f"worker-{index}"
 
 
-def _env(**extra: str) -> dict[str, str]:
+def _env(settings: Settings, **extra: str) -> dict[str, str]:
+    """Our environment for a child, plus ``extra``; with a local cluster, every node's
+    address (the settings may name only the first)."""
     env = dict(os.environ)
+    if settings.kafka_brokers > 1:
+        env["JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS"] = settings.local_kafka_bootstrap
+        env["JOBSTREAM_KAFKA_BROKERS"] = str(settings.kafka_brokers)
     env.update(extra)
     env["PYTHONUNBUFFERED"] = "1"
     return env
@@ -47,13 +52,13 @@ def start_gateways(settings: Settings, paths: StackPaths, count: int = 1) -> str
         metrics = settings.gateway_metrics_port + i - 1 if settings.gateway_metrics_port else 0
         done.append(
             _start_server(
+                settings,
                 paths,
                 instance_name(GATEWAY, i),
                 "gateway",
                 settings.gateway_host,
                 port,
                 "JOBSTREAM_GATEWAY_PORT",
-                settings.startup_timeout_s,
                 JOBSTREAM_GATEWAY_PORT=str(port),
                 JOBSTREAM_GATEWAY_METRICS_PORT=str(metrics),
             )
@@ -68,13 +73,13 @@ def start_apis(settings: Settings, paths: StackPaths, count: int = 1) -> str:
         port = settings.api_port + i - 1
         done.append(
             _start_server(
+                settings,
                 paths,
                 instance_name(API, i),
                 "api",
                 settings.api_host,
                 port,
                 "JOBSTREAM_API_PORT",
-                settings.startup_timeout_s,
                 JOBSTREAM_API_PORT=str(port),
             )
         )
@@ -82,13 +87,13 @@ def start_apis(settings: Settings, paths: StackPaths, count: int = 1) -> str:
 
 
 def _start_server(
+    settings: Settings,
     paths: StackPaths,
     name: str,
     module: str,
     host: str,
     port: int,
     port_variable: str,
-    timeout: float,
     **env: str,
 ) -> str:
     """Spawn `python -m module` (with ``env`` on top of ours) and wait until it listens
@@ -104,9 +109,13 @@ def _start_server(
             log=log,
             hint=f"stop it, or set {port_variable}",
         )
-    proc = process.spawn([sys.executable, "-m", module], log=log, pidfile=pidfile, env=_env(**env))
+    proc = process.spawn(
+        [sys.executable, "-m", module], log=log, pidfile=pidfile, env=_env(settings, **env)
+    )
     if not process.wait_until(
-        lambda: process.port_open(host, port), timeout=timeout, alive=proc.is_running
+        lambda: process.port_open(host, port),
+        timeout=settings.startup_timeout_s,
+        alive=proc.is_running,
     ):
         process.stop(pidfile, timeout=5)
         raise ServiceError(
@@ -152,7 +161,7 @@ def _start_many(
             [sys.executable, "-m", module],
             log=paths.log(name),
             pidfile=paths.pidfile(name),
-            env=_env(**{f"JOBSTREAM_{port_var}_METRICS_PORT": str(port)}),
+            env=_env(settings, **{f"JOBSTREAM_{port_var}_METRICS_PORT": str(port)}),
         )
 
         # A worker serves /metrics as soon as it is configured: that is "started".
@@ -200,13 +209,13 @@ def start_delivery(settings: Settings, paths: StackPaths) -> str:
     port = settings.alerts_delivery_metrics_port
     if port:
         return _start_server(
+            settings,
             paths,
             DELIVERY,
             "streams.alerts.delivery",
             "127.0.0.1",
             port,
             "JOBSTREAM_ALERTS_DELIVERY_METRICS_PORT",
-            settings.startup_timeout_s,
         )
     if process.running(paths.pidfile(DELIVERY)) is not None:
         return "already running"
@@ -214,6 +223,6 @@ def start_delivery(settings: Settings, paths: StackPaths) -> str:
         [sys.executable, "-m", "streams.alerts.delivery"],
         log=paths.log(DELIVERY),
         pidfile=paths.pidfile(DELIVERY),
-        env=_env(),
+        env=_env(settings),
     )
     return "started"

@@ -9,6 +9,7 @@ infra/kafka/pom.xml; Maven caches them in ~/.m2 and we cache the resolved classp
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import shutil
@@ -245,7 +246,7 @@ def start(settings: Settings, paths: StackPaths) -> str:
     (paths.run / "kafka.version").write_text(f"{runtime.version} ({runtime.source})")
     for name, port, proc in started:  # a quorum needs most nodes up: start all, then wait
         if not process.wait_until(
-            lambda port=port: process.port_open(host, port),  # type: ignore[misc]
+            functools.partial(process.port_open, host, port),
             timeout=settings.startup_timeout_s,
             alive=proc.is_running,
         ):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -36,9 +35,6 @@ def up(
     on its own ports."""
     paths = StackPaths.create(settings.home)
     report("kafka", _kafka_module(settings).start(settings, paths))
-    if settings.kafka_brokers > 1:  # the processes started below reach every node
-        os.environ["JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS"] = settings.local_kafka_bootstrap
-        os.environ["JOBSTREAM_KAFKA_BROKERS"] = str(settings.kafka_brokers)
     created = asyncio.run(ensure_topics(settings, timeout=settings.startup_timeout_s))
     report("topics", f"created {', '.join(created)}" if created else "all present")
     report("postgres", postgres.start(settings, paths))

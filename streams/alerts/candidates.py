@@ -93,14 +93,21 @@ class _Buckets:
     def __init__(self) -> None:
         self._sets: dict[int, set[int]] = {}
         self._arrays: dict[int, I64] = {}
+        self._key_of: dict[int, int] = {}
 
     def add(self, key: int, slot: int) -> None:
         self._sets.setdefault(key, set()).add(slot)
+        self._key_of[slot] = key
         self._arrays.pop(key, None)
 
-    def discard(self, key: int, slot: int) -> None:
-        self._sets.get(key, set()).discard(slot)
+    def discard(self, slot: int) -> bool:
+        """Take ``slot`` out of its group; whether it was in one."""
+        key = self._key_of.pop(slot, None)
+        if key is None:
+            return False
+        self._sets[key].discard(slot)
         self._arrays.pop(key, None)
+        return True
 
     def get(self, key: int) -> I64 | None:
         found = self._arrays.get(key)
@@ -156,10 +163,8 @@ class CandidateIndex:
         self._ids: list[str | None] = []
         # lexical: slots by anchor lexeme, and each slot's lexemes as codes (0: padding)
         self._anchors = _Buckets()
-        self._anchor: dict[int, int] = {}
         # no query, or no anchor: slots by country code (-1: any), proposed to every posting
         self._always = _Buckets()
-        self._always_key: dict[int, int] = {}
         fields = ("model", "country", "city", "currency", "remote", "english", "job")
         self._codes = {f: _Codes() for f in fields}
         self._lexicon: dict[str, int] = {}
@@ -215,7 +220,7 @@ class CandidateIndex:
         query, mode = row["query"], row["mode"]
         vector = row["embedding"]
         if query and mode != "KEYWORD" and vector is not None:
-            self._vectors[slot] = _array(vector)
+            self._vectors[slot] = as_vector(vector)
             self._threshold[slot] = float(row["min_score"]) - SLACK
             self._model[slot] = self._codes["model"].code(row["embedding_model"])
         lexemes = sorted(set(row["lexemes"] or ()))
@@ -226,13 +231,11 @@ class CandidateIndex:
         self._city[slot] = c["city"].code(city.lower() if city and city.isascii() else None)
         if not query or (mode != "SEMANTIC" and anchor is None):
             self._always.add(country, slot)
-            self._always_key[slot] = country
         elif mode != "SEMANTIC" and anchor is not None:
             codes = [self._lexicon.setdefault(x, len(self._lexicon) + 1) for x in lexemes]
             self._lexeme_codes[slot, : len(codes[:LEXEMES])] = codes[:LEXEMES]
             key = self._lexicon.setdefault(anchor, len(self._lexicon) + 1)
             self._anchors.add(key, slot)
-            self._anchor[slot] = key
             self._spelling[slot] = self._spelling_of(row["lexical_query"])
         skills = frozenset(row["skills_all"] or ()), frozenset(row["skills_any"] or ())
         if skills[0] or skills[1]:
@@ -245,10 +248,10 @@ class CandidateIndex:
             c["job"].mask(row["employment_types"]),
         )
         self._ranges[slot] = [
-            _number(row["experience_min_years"]),
-            _number(row["experience_max_years"]),
-            _number(row["salary_min"]),
-            _number(row["after"]),
+            as_float(row["experience_min_years"]),
+            as_float(row["experience_max_years"]),
+            as_float(row["salary_min"]),
+            as_float(row["after"]),
         ]
 
     def remove(self, saved_id: str) -> None:
@@ -257,10 +260,8 @@ class CandidateIndex:
             return
         self._ids[slot] = None
         self._threshold[slot] = np.inf
-        if slot in self._always_key:
-            self._always.discard(self._always_key.pop(slot), slot)
-        if slot in self._anchor:
-            self._anchors.discard(self._anchor.pop(slot), slot)
+        self._always.discard(slot)
+        if self._anchors.discard(slot):
             self._lexeme_codes[slot] = 0
         self._spelling[slot] = -1
         self._skills.pop(slot, None)
@@ -356,7 +357,7 @@ class CandidateIndex:
             saved, floor = self._vectors[cols], self._threshold[cols]
             for start in range(0, len(members), CHUNK):
                 rows = members[start : start + CHUNK]
-                vectors = np.stack([_array(postings[i].embedding) for i in rows])
+                vectors = np.stack([as_vector(postings[i].embedding) for i in rows])
                 ii, jj = np.nonzero(vectors @ saved.T >= floor)
                 yield np.asarray(rows, dtype=np.int64)[ii], cols[jj]
 
@@ -411,13 +412,15 @@ def _city_code(codes: _Codes, city: str | None) -> int:
     return codes.known(city.lower()) if city.isascii() else ANY_CITY
 
 
-def _array(vector: Any) -> npt.NDArray[np.float32]:
+def as_vector(vector: Any) -> npt.NDArray[np.float32]:
+    """A pgvector value (or any array-like) as float32."""
     if hasattr(vector, "to_numpy"):
         vector = vector.to_numpy()
     return np.asarray(vector, dtype=np.float32)
 
 
-def _number(value: Any) -> float:
+def as_float(value: Any) -> float:
+    """A nullable number as a float, NULL as NaN (which no comparison accepts)."""
     return np.nan if value is None else float(value)
 
 

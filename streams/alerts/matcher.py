@@ -24,12 +24,10 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
-import numpy as np
 
-from streams.alerts.candidates import CandidateIndex, Posting
+from streams.alerts.candidates import CandidateIndex, Posting, as_float, as_vector
 from streams.alerts.sql import SCORE, canonical_skills, match_condition
 
 _CHANGED = """
@@ -114,13 +112,9 @@ class Matched:
 def posting_of(row: asyncpg.Record) -> Posting:
     """A :data:`FETCH` row as the index reads it."""
     vector = row["embedding"]
-
-    def number(value: Any) -> float:
-        return np.nan if value is None else float(value)
-
     return Posting(
         id=row["id"],
-        embedding=None if vector is None else np.asarray(vector.to_numpy(), dtype=np.float32),
+        embedding=None if vector is None else as_vector(vector),
         model=row["embedding_model"],
         lexemes=frozenset(row["lexemes"] or ()),
         country=row["country_code"],
@@ -128,11 +122,11 @@ def posting_of(row: asyncpg.Record) -> Posting:
         remote=row["remote_mode"],
         english=row["english_level"],
         employment=row["employment_type"],
-        experience_min=number(row["experience_min_years"]),
-        experience_max=number(row["experience_max_years"]),
-        salary_max=number(row["salary_max"]),
+        experience_min=as_float(row["experience_min_years"]),
+        experience_max=as_float(row["experience_max_years"]),
+        salary_max=as_float(row["salary_max"]),
         currency=row["salary_currency"],
-        posted=number(row["posted"]),
+        posted=as_float(row["posted"]),
         skills=frozenset(row["canonical"] or ()),
     )
 

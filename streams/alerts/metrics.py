@@ -9,6 +9,9 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from streams.metrics import WorkerMetrics
 
+# Seconds a poll (or one of its stages) may take: a few ms idle, tens of seconds on a backlog.
+POLL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
 
 @dataclass
 class AlertMetrics(WorkerMetrics):
@@ -43,7 +46,7 @@ class AlertMetrics(WorkerMetrics):
         self.batch_seconds = Histogram(
             "jobstream_alerts_batch_seconds",
             "Time to match one poll of invalidations and publish its alerts.",
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            buckets=POLL_BUCKETS,
             registry=r,
         )
         self.latency = Histogram(
@@ -72,6 +75,6 @@ class AlertMetrics(WorkerMetrics):
             "jobstream_alerts_stage_seconds",
             "Time per poll in each stage (match: candidates, verify and ledger; publish).",
             ["stage"],
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            buckets=POLL_BUCKETS,
             registry=r,
         )
