@@ -289,7 +289,16 @@ def _spawn(
 def expected_nodes(paths: StackPaths) -> int | None:
     """How many nodes this stack's Kafka data was formatted for (None: no local data)."""
     sized = paths.run / "kafka.nodes"
-    return int(sized.read_text()) if sized.exists() else None
+    if not sized.exists():
+        return None
+    text = sized.read_text().strip()
+    if not text.isdigit() or not 1 <= int(text) <= 5:
+        raise ServiceError(
+            NAME,
+            f"{sized} should hold the cluster's node count (1-5), not {text[:20]!r}",
+            hint="write the number of nodes the Kafka data was formatted for into it",
+        )
+    return int(text)
 
 
 def quorum(settings: Settings) -> dict[str, object] | None:

@@ -232,7 +232,10 @@ def _kafka_status(settings: Settings, paths: StackPaths) -> ServiceStatus:
     lagging = sum(t.under_replicated for t in topics)
     offline = sum(t.offline for t in topics)
     replicas = sorted({t.replicas for t in topics})
-    expected = kafka.expected_nodes(paths) or len(nodes.brokers)
+    try:
+        expected = kafka.expected_nodes(paths) or len(nodes.brokers)
+    except ServiceError:  # a damaged count file: `up` names it; status shows what answers
+        expected = len(nodes.brokers)
     missing = max(0, expected - len(nodes.brokers))
     brokers = f"{len(nodes.brokers)} of {expected} brokers" if missing else f"{expected} broker(s)"
     parts = [f"Kafka {kafka.version(paths)}", brokers]

@@ -140,3 +140,17 @@ def test_kraft_storage_formats_with_a_cluster_id_that_starts_with_a_dash(
     kafka._format_storage(kafka.resolve_runtime(defaults), config, paths, "kafka", cluster_id)
     meta = (paths.datadir("kafka") / "meta.properties").read_text()
     assert "cluster.id=-abcdefghijklmnopqrstu" in meta
+
+
+def test_a_damaged_node_count_file_is_named_not_a_traceback(tmp_path: Path) -> None:
+    from infra.stack import kafka
+    from infra.stack.errors import ServiceError
+    from infra.stack.paths import StackPaths
+
+    paths = StackPaths.create(tmp_path)
+    assert kafka.expected_nodes(paths) is None
+    (paths.run / "kafka.nodes").write_text("3\n")
+    assert kafka.expected_nodes(paths) == 3
+    (paths.run / "kafka.nodes").write_text("three")
+    with pytest.raises(ServiceError, match="node count"):
+        kafka.expected_nodes(paths)
