@@ -17,9 +17,21 @@ whose batch was recorded first. Only that key may resume or write under the id, 
 another publisher cannot take over, poison or stall a stream that is not its own.
 Records from before ownership carry none; the next key to write binds the id.
 
+Fencing across gateway instances: a stream records its sequences through a :class:`Claim`,
+a transactional producer whose id is derived from the producer id. Opening a claim makes
+Kafka bump that id's epoch, which aborts the previous holder's open transaction and
+makes its next one fail with ``ProducerFenced`` -- on whatever instance it runs. So two
+instances never both record (and so never both ack) for one producer id, and the new
+holder, which reads the topic to its end only after claiming, starts from every sequence
+the old one recorded. The old holder's in-flight postings may still reach the postings
+topic (they are not in the transaction: transaction markers would leave offset gaps the
+sink's checkpoints never close); they are the batches the producer re-sends to the new
+holder under the same sequences, which the sink's version rules absorb.
+
 The map is loaded at start (read the topic to its end) and caught up again on every
 ``Resume`` and at the start of every ``Ingest`` stream, so a producer that reconnects to
-another gateway instance still resumes where it was acked.
+another gateway instance still resumes where it was acked. The reader is
+``read_committed``: a record whose transaction was fenced or abandoned is never seen.
 """
 
 from __future__ import annotations
@@ -31,7 +43,7 @@ from datetime import UTC, datetime
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, ProducerFenced
 
 from schemas import kafka
 from schemas.settings import Settings
@@ -40,8 +52,18 @@ from schemas.topics import TopicSpec, create_missing, topic_spec
 log = structlog.get_logger("gateway.sequences")
 
 
+# Seconds an open sequence transaction of a crashed gateway blocks the topic's readers
+# (every read_committed reader stops at the oldest open transaction) before Kafka aborts
+# it. The crashed stream's producer, reconnecting, aborts it at once by claiming its id.
+TRANSACTION_TIMEOUT_S = 10
+
+
 class SequenceStoreError(RuntimeError):
     """The sequence topic cannot be created or read; the gateway cannot serve safely."""
+
+
+class ClaimTaken(SequenceStoreError):
+    """Another gateway instance claimed the producer id: this one may not ack for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,16 +106,10 @@ class SequenceStore:
     """In-memory ``producer id -> last acked sequence`` backed by a compacted topic."""
 
     def __init__(
-        self,
-        settings: Settings,
-        producer: AIOKafkaProducer,
-        *,
-        topic: str | None = None,
-        timeout_s: float = 30.0,
+        self, settings: Settings, *, topic: str | None = None, timeout_s: float = 30.0
     ) -> None:
         self.topic = topic or settings.topic_gateway_sequences
         self._settings = settings
-        self._producer = producer
         self._timeout = timeout_s
         self._acked: dict[str, int] = {}
         self._owners: dict[str, str] = {}
@@ -107,6 +123,7 @@ class SequenceStore:
             self._settings,
             "gateway-sequences",
             auto_offset_reset="earliest",
+            isolation_level="read_committed",
             # The background fetch parks at the log end for up to this long; catching
             # up after our own writes must not wait the default 500 ms for it.
             fetch_max_wait_ms=20,
@@ -162,14 +179,36 @@ class SequenceStore:
                 if acked.owner_key_id is not None:
                     self._owners.setdefault(producer_id, acked.owner_key_id)
 
-    async def record(self, producer_id: str, sequence: int, owner_key_id: str) -> None:
-        """Durably record ``sequence`` as acked (call only after its postings are acked),
-        binding the id to ``owner_key_id`` if nothing owns it yet."""
-        owner = self._owners.get(producer_id, owner_key_id)
-        key, value = encode_record(producer_id, sequence, owner)
-        await self._producer.send_and_wait(self.topic, value, key=key, partition=0)
+    async def claim(self, producer_id: str) -> Claim:
+        """Fence every other holder of ``producer_id`` (on any instance), then read the
+        topic to its end so the sequences they recorded are known."""
+        producer = kafka.producer(
+            self._settings,
+            "gateway-sequences",
+            transactional_id=f"{self.topic}/{producer_id}",
+            transaction_timeout_ms=TRANSACTION_TIMEOUT_S * 1000,
+        )
+        try:
+            await asyncio.wait_for(producer.start(), self._timeout)
+        except (TimeoutError, KafkaError) as exc:
+            await producer.stop()
+            raise SequenceStoreError(
+                f"cannot claim producer id {producer_id!r} in {self.topic}: {exc!r}"
+            ) from None
+        except BaseException:
+            await producer.stop()
+            raise
+        claim = Claim(self, producer_id, producer)
+        try:
+            await self.catch_up()
+        except BaseException:
+            await claim.release()
+            raise
+        return claim
+
+    def recorded(self, producer_id: str, sequence: int, owner_key_id: str) -> None:
         self._acked[producer_id] = max(sequence, self._acked.get(producer_id, 0))
-        self._owners.setdefault(producer_id, owner)
+        self._owners.setdefault(producer_id, owner_key_id)
 
     async def _ensure_topic(self) -> None:
         admin = kafka.admin(self._settings, "gateway-sequences", request_timeout_ms=10_000)
@@ -180,3 +219,32 @@ class SequenceStore:
                 log.info("created sequence topic", topic=self.topic)
         finally:
             await admin.close()
+
+
+class Claim:
+    """One instance's right to record sequences for one producer id, until fenced."""
+
+    def __init__(self, store: SequenceStore, producer_id: str, producer: AIOKafkaProducer):
+        self.store = store
+        self.producer_id = producer_id
+        self._producer = producer
+
+    async def record(self, sequence: int, owner_key_id: str) -> None:
+        """Durably record ``sequence`` as acked (call only after its postings are acked),
+        binding the id to ``owner_key_id`` if nothing owns it yet. Raises
+        :class:`ClaimTaken` once another instance claimed the id."""
+        store = self.store
+        owner = store.owner(self.producer_id) or owner_key_id
+        key, value = encode_record(self.producer_id, sequence, owner)
+        try:
+            async with self._producer.transaction():
+                await self._producer.send_and_wait(store.topic, value, key=key, partition=0)
+        except ProducerFenced:
+            raise ClaimTaken(
+                f"producer id {self.producer_id!r} is now streaming through another "
+                "gateway instance; this stream is closed, keep sending on the new one"
+            ) from None
+        store.recorded(self.producer_id, sequence, owner)
+
+    async def release(self) -> None:
+        await self._producer.stop()

@@ -77,7 +77,6 @@ class Gateway:
         self.writer = KafkaWriter(settings, settings.topic_postings, record_format=record_format)
         self.sequences = SequenceStore(
             settings,
-            self.writer.producer,
             topic=sequences_topic or settings.topic_gateway_sequences,
             timeout_s=RESUME_DEADLINE_S - 2,
         )

@@ -19,6 +19,7 @@ import structlog
 
 from gateway import metrics
 from gateway.budget import Budget
+from gateway.sequences import Claim, ClaimTaken
 from gateway.validation import Checked, check_batch
 from gateway.wire import KAFKA_REFUSED, Undecodable
 from schemas.auth import Principal
@@ -110,12 +111,16 @@ class Session:
         self._client_alive = True
         self._last_enqueued: asyncio.Future[bool] | None = None
         self._writes: set[asyncio.Task[None]] = set()
+        self.claim: Claim | None = None
 
     async def start(self) -> None:
-        """Raises ForeignProducer when another key bound the id while this one waited."""
-        await self.service.sequences.catch_up()
+        """Claim the producer id (fencing any other instance's stream of it) and load its
+        sequences. Raises ForeignProducer when another key bound the id meanwhile,
+        SequenceStoreError when Kafka does not answer."""
+        self.claim = await self.service.sequences.claim(self.producer_id)
         problem = self.service.foreign(self.producer_id, self.principal)
         if problem is not None:
+            await self.claim.release()
             raise problem
         self.high = self.service.sequences.last_acked(self.producer_id)
         self.state.session = self
@@ -343,25 +348,34 @@ class Session:
                     ready.append(nxt)
                 fresh = [b.sequence for b in ready if not b.duplicate]
                 if fresh:
-                    try:
-                        await self.service.sequences.record(
-                            self.producer_id, max(fresh), self.principal.key_id
-                        )
-                    except Exception as exc:
-                        log.error("sequence record failed", error=repr(exc))
+                    problem = await self._record(max(fresh))
+                    if problem is not None:
                         for item in ready:
                             self.release(item)
-                        self._emit(
-                            End(
-                                grpc.StatusCode.UNAVAILABLE,
-                                f"{KAFKA_REFUSED} for the sequence record: {exc!r}",
-                            )
-                        )
+                        self._emit(problem)
                         return
                 for item in ready:
                     self._emit(item)
         finally:
             await self._wind_down(backlog)
+
+    async def _record(self, sequence: int) -> End | None:
+        """Record ``sequence`` under this stream's claim; the End to close with if not."""
+        assert self.claim is not None  # start() claimed
+        try:
+            await asyncio.wait_for(
+                self.claim.record(sequence, self.principal.key_id), self.ack_timeout_s
+            )
+        except ClaimTaken as exc:
+            log.warning("producer id claimed elsewhere", producer_id=self.producer_id)
+            return End(grpc.StatusCode.ABORTED, str(exc))
+        except Exception as exc:
+            log.error("sequence record failed", error=repr(exc))
+            reason = self._no_ack if isinstance(exc, TimeoutError) else repr(exc)
+            return End(
+                grpc.StatusCode.UNAVAILABLE, f"{KAFKA_REFUSED} for the sequence record: {reason}"
+            )
+        return None
 
     @property
     def _no_ack(self) -> str:
@@ -414,6 +428,8 @@ class Session:
                     self.release(item)
             if self._writes:
                 await asyncio.wait(list(self._writes), timeout=60)
+            if self.claim is not None:
+                await self.claim.release()
         finally:
             self.service.sessions.discard(self)
             if self.state.session is self:

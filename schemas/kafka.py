@@ -45,8 +45,13 @@ def producer(
     linger_ms: int = 0,
     max_batch_size: int = 16 * 1024,
     request_timeout_ms: int = REQUEST_TIMEOUT_MS,
+    transactional_id: str | None = None,
+    transaction_timeout_ms: int = 60_000,
 ) -> AIOKafkaProducer:
-    """An idempotent acks=all producer (not started): acked means durable, never twice."""
+    """An idempotent acks=all producer (not started): acked means durable, never twice.
+
+    With a ``transactional_id``, starting it fences every earlier producer of that id
+    cluster-wide (Kafka bumps the id's epoch), and it may send only in transactions."""
     return AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         client_id=client_id(role),
@@ -57,6 +62,8 @@ def producer(
         linger_ms=linger_ms,
         max_batch_size=max_batch_size,
         request_timeout_ms=request_timeout_ms,
+        transactional_id=transactional_id,
+        transaction_timeout_ms=transaction_timeout_ms,
     )
 
 
@@ -70,8 +77,12 @@ def consumer(
     max_partition_fetch_bytes: int = MAX_MESSAGE_BYTES,
     fetch_max_bytes: int = 50 * 1024 * 1024,
     request_timeout_ms: int = REQUEST_TIMEOUT_MS,
+    isolation_level: Literal["read_uncommitted", "read_committed"] = "read_uncommitted",
 ) -> AIOKafkaConsumer:
-    """A consumer with no subscription and no auto-commit (not started): callers assign."""
+    """A consumer with no subscription and no auto-commit (not started): callers assign.
+
+    ``read_committed`` only where a topic is written in transactions (the gateway's
+    sequences): its end offset is then the last stable one, not the high watermark."""
     return AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         client_id=client_id(role),
@@ -82,6 +93,7 @@ def consumer(
         max_partition_fetch_bytes=max_partition_fetch_bytes,
         fetch_max_bytes=fetch_max_bytes,
         request_timeout_ms=request_timeout_ms,
+        isolation_level=isolation_level,
     )
 
 

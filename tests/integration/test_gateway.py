@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from pydantic import SecretStr
 
 from gateway.client import IngestClient
+from gateway.sequences import Claim
 from gateway.server import Gateway
 from schemas.jobstream.v1 import ingest_pb2, ingest_pb2_grpc, posting_pb2
 from schemas.settings import Settings
@@ -289,6 +290,44 @@ async def test_a_newer_stream_for_the_same_producer_takes_over(gateway: Gateway)
         assert await new.code() == grpc.StatusCode.OK
 
 
+async def test_a_stream_moved_to_another_gateway_instance_fences_the_first(
+    gateway: Gateway, gw_stack: Settings
+) -> None:
+    """Two instances behind one address: the producer reconnects to the second while
+    its stream on the first is still open (a half-open connection). The second claims
+    the id through Kafka, resumes from what the first recorded, and the first can never
+    ack again for it -- its next batch ends its stream ABORTED, and its sequence record
+    is not seen by anyone."""
+    p = uid()
+    producer = f"moved-{p}"
+    md = (("x-producer-id", producer), *PUBLISH_METADATA)
+    async with (
+        running_gateway(gw_stack, gateway_port=free_port()) as second,
+        channel(gateway) as first_ch,
+    ):
+        old = ingest_pb2_grpc.IngestServiceStub(first_ch).Ingest(metadata=md)
+        await old.write(batch(1, events(p, 2)))
+        assert (await old.read()).sequence == 1
+
+        again, fresh = await ingest(
+            second, [batch(1, events(p, 2)), batch(2, events(p, 2, start=2))], producer_id=producer
+        )
+        assert again.duplicate, "the second instance resumed from the first's record"
+        assert not fresh.duplicate
+
+        await old.write(batch(3, events(p, 2, start=4)))
+        with pytest.raises(aio.AioRpcError) as info:
+            await old.read()
+        assert info.value.code() == grpc.StatusCode.ABORTED
+        assert "another gateway instance" in (info.value.details() or "")
+
+        assert await resume(gateway, producer) == 2
+        assert await resume(second, producer) == 2
+        [third] = await ingest(second, [batch(3, events(p, 2, start=4))], producer_id=producer)
+        assert not third.duplicate, "the fenced instance's batch 3 was never recorded"
+        assert await resume(gateway, producer) == 3
+
+
 # --- restarts during a produce run --------------------------------------------------------
 
 
@@ -347,17 +386,17 @@ async def test_crash_window_duplicates_a_batch_but_loses_nothing(
     between): the producer re-sends, the batch is written again -- a duplicate the sink's
     version rules absorb -- and nothing is lost."""
     p = uid()
-    real_record = gateway.sequences.record
+    real_record = Claim.record
     calls = 0
 
-    async def flaky_record(producer_id: str, sequence: int, owner_key_id: str) -> None:
+    async def flaky_record(claim: Claim, sequence: int, owner_key_id: str) -> None:
         nonlocal calls
         calls += 1
         if calls == 3:
             raise ConnectionError("simulated crash before the sequence record")
-        await real_record(producer_id, sequence, owner_key_id)
+        await real_record(claim, sequence, owner_key_id)
 
-    monkeypatch.setattr(gateway.sequences, "record", flaky_record)
+    monkeypatch.setattr(Claim, "record", flaky_record)
     acked: list[ingest_pb2.IngestAck] = []
     client = IngestClient(
         gateway.address,
