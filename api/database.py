@@ -28,6 +28,7 @@ from typing import Any
 
 import asyncpg
 
+from schemas.db.errors import is_connection_error
 from schemas.errors import UnavailableError
 from schemas.settings import Settings
 
@@ -41,6 +42,16 @@ class DatabaseBusy(UnavailableError):
 
 class StatementTimeout(UnavailableError):
     """PostgreSQL cancelled a statement that ran past ``statement_timeout``."""
+
+
+class DatabaseUnreachable(UnavailableError):
+    """The connection was refused or lost (PostgreSQL down, restarting, failing over)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(
+            f"the database is unreachable ({type(exc).__name__}); retry shortly: the API "
+            "reconnects by itself once PostgreSQL answers again"
+        )
 
 
 _REQUEST_SLOTS: ContextVar[asyncio.Semaphore | None] = ContextVar(
@@ -89,8 +100,10 @@ class _Acquire:
                 f"no database connection became free within {self._pool.acquire_timeout_s:g} s"
                 " (JOBSTREAM_API_POOL_ACQUIRE_TIMEOUT_S): the server is busy, retry shortly"
             ) from None
-        except BaseException:
+        except BaseException as exc:
             self._release_slot()
+            if isinstance(exc, Exception) and is_connection_error(exc):
+                raise DatabaseUnreachable(exc) from None
             raise
 
     async def __aexit__(
@@ -109,6 +122,9 @@ class _Acquire:
                 " (JOBSTREAM_API_STATEMENT_TIMEOUT_S) and was cancelled: retry shortly or"
                 " narrow the request"
             ) from None
+        lost = isinstance(exc, Exception) and not isinstance(exc, TimeoutError)
+        if lost and exc is not None and is_connection_error(exc):  # mid-statement
+            raise DatabaseUnreachable(exc) from None
 
     def _release_slot(self) -> None:
         if self._held and self._slots is not None:

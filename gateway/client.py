@@ -135,6 +135,10 @@ class IngestClient:
             ("grpc.min_reconnect_backoff_ms", 100),
             ("grpc.max_reconnect_backoff_ms", 2_000),
             ("grpc.enable_retries", 0),
+            # Several gateways behind one target (a DNS name with several addresses, or
+            # "ipv4:10.0.0.1:50051,10.0.0.2:50051"): each call goes to the next ready one,
+            # so a reconnect after a gateway's loss lands on a live instance.
+            ("grpc.lb_policy_name", "round_robin"),
         ]
         self._channel: aio.Channel | None = None
         self._stub: ingest_pb2_grpc.IngestServiceStub | None = None

@@ -17,6 +17,10 @@ import asyncpg
 from aiokafka.errors import KafkaError, KafkaTimeoutError
 from asyncpg.exceptions import _base as asyncpg_base
 
+from schemas.db.errors import is_connection_error
+
+__all__ = ["describe", "error_class", "is_connection_error", "is_poison", "is_transient"]
+
 POISON_SQLSTATE_CLASSES = frozenset({"22", "23"})
 
 
@@ -44,20 +48,6 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(
         exc,
         asyncpg.PostgresError | asyncpg.InterfaceError | OSError | asyncio.TimeoutError,
-    )
-
-
-def is_connection_error(exc: BaseException) -> bool:
-    """The connection itself is suspect: drop pooled connections before retrying."""
-    return isinstance(
-        exc,
-        asyncpg.PostgresConnectionError
-        | asyncpg.InterfaceError
-        | asyncpg.CannotConnectNowError
-        | asyncpg.AdminShutdownError
-        | asyncpg.CrashShutdownError
-        | OSError
-        | asyncio.TimeoutError,
     )
 
 

@@ -671,6 +671,9 @@ def main() -> None:
     parser.add_argument("--format", choices=["pack", "event"], default="pack")
     parser.add_argument("--batch", type=int, default=1000, help="postings per IngestBatch")
     parser.add_argument("--window", type=int, default=8, help="un-acked batches in flight")
+    parser.add_argument(
+        "--kafka-brokers", type=int, default=1, help="a local cluster of this many nodes (RF 3)"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
 
@@ -689,7 +692,7 @@ def main() -> None:
     data = {"events": events, "queries": queries, "query_kinds": kinds, "copy_rows": rows}
     with (
         tempfile.TemporaryDirectory(prefix="bench-e2e-") as home,
-        local_stack(Path(home)) as settings,
+        local_stack(Path(home), kafka_brokers=args.kafka_brokers) as settings,
     ):
         result = asyncio.run(bench(settings, Path(home), args, data))
     load_after = os.getloadavg()
@@ -699,6 +702,7 @@ def main() -> None:
         "n": args.n,
         "format": args.format,
         "workers": args.workers,
+        "kafka_brokers": args.kafka_brokers,
         "embedder": "hash",
         "dim": DIM,
         "data": {"prep_seconds": round(prep_s, 1), "clustering": clustering},

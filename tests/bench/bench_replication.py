@@ -11,10 +11,13 @@ In one run, on private local clusters started with the stack's own code:
 - ``failover``: while one record is produced every 5 ms, kill -9 the leader of partition
   0; the time from the kill to the ack of the first record sent after it (and the
   longest gap between two acks), and after the node is started again, the time until
-  every partition's in-sync replicas are full again.
+  every partition's in-sync replicas are full again;
+- ``end_to_end``: ``bench_e2e.py`` (producer -> gateway -> Kafka -> sink -> PostgreSQL)
+  on a full local stack with one broker and then with the three-node cluster, E2E_N
+  postings each; postings/s acked and landed, and the ratios.
 
 Writes tests/bench/results/replication.json. Run: ``.venv/bin/python
-tests/bench/bench_replication.py`` (BENCH_RECORDS, BENCH_SIZE to change the load).
+tests/bench/bench_replication.py`` (BENCH_RECORDS, BENCH_SIZE, BENCH_E2E_N to change the load).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from tests.support.provision import free_ports_in_a_row  # noqa: E402
 RECORDS = int(os.environ.get("BENCH_RECORDS", 100_000))
 SIZE = int(os.environ.get("BENCH_SIZE", 2_000))  # a posting with its 384-d vector: ~2 KB
 TOPIC = "bench-replication"
+E2E_N = int(os.environ.get("BENCH_E2E_N", 50_000))
 RESULTS = ROOT / "tests" / "bench" / "results" / "replication.json"
 
 
@@ -218,6 +222,26 @@ async def run(single: Settings, three: Settings, home3: Path) -> dict[str, Any]:
     return out
 
 
+def end_to_end(tmp: Path) -> dict[str, Any]:
+    """The ingest path on one broker and on three (RF 3), one after the other."""
+    out: dict[str, Any] = {"postings": E2E_N}
+    for name, brokers in (("rf1_single_broker", 1), ("rf3_three_brokers", 3)):
+        result = tmp / f"e2e-{brokers}.json"
+        subprocess.run(
+            [sys.executable, str(ROOT / "tests" / "bench" / "bench_e2e.py"), "--n", str(E2E_N),
+             "--kafka-brokers", str(brokers), "--out", str(result)],
+            check=True, timeout=1800,
+        )  # fmt: skip
+        e2e = json.loads(result.read_text())["e2e"]
+        out[name] = {"per_s": e2e["per_s"], "seconds": e2e["seconds"]}
+        print(name, out[name], flush=True)
+    for stage in ("acked", "landed"):
+        out[f"ratio_rf3_vs_rf1_{stage}"] = round(
+            out["rf3_three_brokers"]["per_s"][stage] / out["rf1_single_broker"]["per_s"][stage], 2
+        )
+    return out
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-repl-") as tmp:
         home1, home3 = Path(tmp) / "one", Path(tmp) / "three"
@@ -240,6 +264,7 @@ def main() -> None:
         finally:
             local_kafka.stop(StackPaths.create(home1))
             local_kafka.stop(StackPaths.create(home3))
+        out["end_to_end"] = end_to_end(Path(tmp))
     write_result(RESULTS, out)
 
 

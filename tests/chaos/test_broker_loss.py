@@ -19,8 +19,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.integration.test_stack_lifecycle import jobstream, kafka_row, pids, until
-from tests.support.provision import free_ports_in_a_row, local_env
+from tests.support.cli import jobstream, kafka_row, pids, until
+from tests.support.provision import local_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -50,10 +50,7 @@ async def postings(env: dict[str, str]) -> int:
 
 def test_one_broker_lost_loses_nothing_two_lost_is_unavailable(tmp_path: Path) -> None:
     home = tmp_path / "chaos"
-    env = local_env(home)
-    base = free_ports_in_a_row(6)
-    env["JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{base}"
-    env["JOBSTREAM_KAFKA_CONTROLLER_PORT"] = str(base + 1)
+    env = local_env(home, kafka_brokers=3)
     env["JOBSTREAM_KAFKA_HEAP"] = "384m"
     acked = 0
     try:

@@ -306,6 +306,43 @@ async def test_an_exhausted_pool_answers_unavailable_quickly(
         assert (await lookup(client))[1]["data"] == {"posting": None}
 
 
+async def test_a_lost_database_connection_answers_unavailable_not_internal(
+    stack: Settings, topics: Topics
+) -> None:
+    """PostgreSQL going away under a statement (here: its backend terminated, as a
+    crash or a failover does) is UNAVAILABLE with "retry shortly", never INTERNAL; the
+    next request gets a fresh connection."""
+    settings = app_settings(
+        stack, topics, api_statement_timeout_s=60.0, graphql_timeout_s=60.0, embedder="hash"
+    )
+    async with served(settings) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+        async with postings_locked(stack):
+            waiting = asyncio.create_task(lookup(client))
+            await wait_until(
+                lambda: _one_waiting(stack), timeout=10, what="the lookup to wait in PostgreSQL"
+            )
+            conn = await asyncpg.connect(stack.postgres_dsn)
+            try:
+                await conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = $1",
+                    APPLICATION_NAME,
+                )
+            finally:
+                await conn.close()
+            status, doc = await asyncio.wait_for(waiting, 10)
+        assert status == 200, doc
+        [error] = doc["errors"]
+        assert error["extensions"]["code"] == "UNAVAILABLE", error
+        assert "database is unreachable" in error["message"]
+        assert "retry shortly" in error["message"]
+        assert (await lookup(client))[1]["data"] == {"posting": None}
+
+
+async def _one_waiting(stack: Settings) -> bool:
+    return await waiting_api_queries(stack) >= 1
+
+
 async def _all_waiting(stack: Settings) -> bool:
     return await waiting_api_queries(stack) >= POOL_MAX_SIZE
 

@@ -7,16 +7,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from tests.support.provision import free_port, free_ports_in_a_row, local_env
+from tests.support.cli import jobstream, kafka_row, pids, processes_under, until
+from tests.support.provision import free_port, local_env
 
 pytestmark = [
     pytest.mark.integration,
@@ -25,43 +23,6 @@ pytestmark = [
         reason="JOBSTREAM_TEST_EXTERNAL=1: the suite must not start local services",
     ),
 ]
-
-
-def jobstream(
-    env: dict[str, str], *args: str, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "infra", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if check and done.returncode != 0:
-        pytest.fail(
-            f"jobstream {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
-        )
-    return done
-
-
-def pids(home: Path) -> dict[str, int]:
-    found = {}
-    for pidfile in (home / "run").glob("*.pid"):
-        found[pidfile.stem] = json.loads(pidfile.read_text())["pid"]
-    return found
-
-
-def processes_under(home: Path) -> list[psutil.Process]:
-    """Every process whose command line mentions this stack's folder."""
-    mine = []
-    for proc in psutil.process_iter(["cmdline"]):
-        try:
-            if any(str(home) in part for part in proc.info["cmdline"] or []):
-                mine.append(proc)
-        except psutil.Error:
-            continue
-    return mine
 
 
 async def _produce(bootstrap: str, topic: str, n: int) -> None:
@@ -153,21 +114,6 @@ def kafka_topics_describe(bootstrap: str, topic: str) -> str:
     return done.stdout
 
 
-def kafka_row(env: dict[str, str]) -> dict[str, Any]:
-    status = json.loads(jobstream(env, "status", "--json", check=False).stdout)
-    row: dict[str, Any] = next(s for s in status if s["name"] == "kafka")
-    return row
-
-
-def until(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 def test_a_three_node_cluster_replicates_and_status_reports_a_lost_broker(
     tmp_path: Path,
 ) -> None:
@@ -176,10 +122,8 @@ def test_a_three_node_cluster_replicates_and_status_reports_a_lost_broker(
     leaves acks=all writes working and status naming the under-replicated partitions;
     `up` brings it back and the ISRs fill again; `down` stops exactly them."""
     home = tmp_path / "cluster"
-    env = local_env(home)
-    base = free_ports_in_a_row(6)
-    env["JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{base}"
-    env["JOBSTREAM_KAFKA_CONTROLLER_PORT"] = str(base + 1)
+    env = local_env(home, kafka_brokers=3)
+    base = int(env["JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS"].rsplit(":", 1)[1])
     every = ",".join(f"127.0.0.1:{base + 2 * i}" for i in range(3))
     try:
         jobstream(env, "up", "--kafka-brokers", "3")
@@ -234,67 +178,3 @@ def test_up_names_the_service_and_the_cause_when_a_port_is_taken(tmp_path: Path)
     assert "kafka" in done.stderr
     assert f"port {port} is already taken" in done.stderr
     assert "JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS" in done.stderr
-
-
-def test_up_with_workers_runs_the_ingest_path_and_down_stops_it(tmp_path: Path) -> None:
-    """The `make demo` path, scaled: 2 gateways + 2 workers + 2 API instances under the
-    stack, each on its own ports; postings land and both API instances answer."""
-    import asyncpg
-
-    home = tmp_path / "apps"
-    env = local_env(home)
-    for variable in ("JOBSTREAM_API_PORT", "JOBSTREAM_GATEWAY_PORT"):
-        env[variable] = str(free_ports_in_a_row(2))
-    env["JOBSTREAM_GATEWAY_METRICS_PORT"] = "0"
-    scaled = ("--workers", "2", "--gateways", "2", "--api-instances", "2")
-    try:
-        jobstream(env, "up", *scaled)
-        started = pids(home)
-        assert {"gateway", "gateway-2", "worker-1", "worker-2", "alerts-1", "api", "api-2"} <= set(
-            started
-        )
-        again = jobstream(env, "up", *scaled)
-        assert "2 running" in again.stdout
-        assert pids(home) == started, "a second `up --workers` must not restart anything"
-
-        done = jobstream(env, "produce", "--generate", "500", "--embedder", "hash", "--json")
-        assert json.loads(done.stdout)["accepted"] == 500
-
-        async def rows() -> int:
-            dsn = f"postgresql://postgres@127.0.0.1:{env['JOBSTREAM_POSTGRES_PORT']}/jobstream"
-            for _ in range(120):
-                conn = await asyncpg.connect(dsn)
-                try:
-                    count = int(await conn.fetchval("SELECT count(*) FROM postings"))
-                finally:
-                    await conn.close()
-                if count >= 500:
-                    return count
-                await asyncio.sleep(0.5)
-            return count
-
-        assert asyncio.run(rows()) == 500
-        status = json.loads(jobstream(env, "status", "--json").stdout)
-        names = {s["name"]: s["healthy"] for s in status}
-        assert names["gateway"]
-        assert names["worker-1"]
-        assert names["worker-2"]
-        assert names["api"]
-        assert names["api-2"]
-        assert names["gateway-2"]
-        import urllib.request
-
-        for offset in (0, 1):
-            api = f"http://127.0.0.1:{int(env['JOBSTREAM_API_PORT']) + offset}"
-            query = json.dumps({"query": '{ posting(id: "job-0-0000007") { id title } }'})
-            request = urllib.request.Request(
-                f"{api}/graphql", data=query.encode(), headers={"content-type": "application/json"}
-            )
-            with urllib.request.urlopen(request, timeout=30) as response:
-                answer = json.loads(response.read())
-            assert answer["data"]["posting"]["id"] == "job-0-0000007", answer
-    finally:
-        jobstream(env, "down", check=False)
-    assert processes_under(home) == []
-    for pid in started.values():
-        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

@@ -77,22 +77,25 @@ def docker_available() -> bool:
         return False
 
 
-def local_env(home: Path) -> dict[str, str]:
-    """Settings for a private local stack on free ports."""
+def local_env(home: Path, *, kafka_brokers: int = 1, instances: int = 1) -> dict[str, str]:
+    """Settings for a private local stack on free ports (a cluster's nodes take the ports
+    after the first one's, two each; ``instances`` gateways and API instances one each)."""
+    kafka = free_ports_in_a_row(2 * kafka_brokers)
     return {
         "JOBSTREAM_HOME": str(home),
-        "JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
-        "JOBSTREAM_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "JOBSTREAM_KAFKA_BROKERS": str(kafka_brokers),
+        "JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka}",
+        "JOBSTREAM_KAFKA_CONTROLLER_PORT": str(kafka + 1),
         "JOBSTREAM_POSTGRES_PORT": str(free_port()),
         "JOBSTREAM_REDIS_PORT": str(free_port()),
         "JOBSTREAM_KAFKA_HEAP": "512m",
         "JOBSTREAM_KAFKA_RUNTIME": "jvm",
-        "JOBSTREAM_GATEWAY_PORT": str(free_port()),
-        "JOBSTREAM_GATEWAY_METRICS_PORT": str(free_port()),
+        "JOBSTREAM_GATEWAY_PORT": str(free_ports_in_a_row(instances)),
+        "JOBSTREAM_GATEWAY_METRICS_PORT": str(free_ports_in_a_row(instances)),
         "JOBSTREAM_WORKER_METRICS_PORT": "0",
         "JOBSTREAM_ALERTS_METRICS_PORT": "0",
         "JOBSTREAM_ALERTS_DELIVERY_METRICS_PORT": str(free_port()),
-        "JOBSTREAM_API_PORT": str(free_port()),
+        "JOBSTREAM_API_PORT": str(free_ports_in_a_row(instances)),
         "JOBSTREAM_INGEST_TOKEN": PUBLISH_TOKEN,
         **RATE_LIMITS_OFF,
     }
@@ -113,10 +116,10 @@ def patched_env(values: dict[str, str]) -> Iterator[None]:
 
 
 @contextmanager
-def local_stack(home: Path) -> Iterator[Settings]:
+def local_stack(home: Path, *, kafka_brokers: int = 1) -> Iterator[Settings]:
     from infra.stack.stack import down, up
 
-    env = local_env(home)
+    env = local_env(home, kafka_brokers=kafka_brokers)
     with patched_env(env):
         settings = load_settings()
         try:
