@@ -54,7 +54,7 @@ demo: deps
 test: deps browser-deps lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider --ignore=tests/chaos
 
-## chaos: kill brokers under the gateway on a three-node cluster (minutes; not in `make test`)
+## chaos: 100,000 postings while brokers, gateways, workers, API, PostgreSQL and Redis are killed -9 (~15 min; not in `make test`)
 chaos: deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider -s tests/chaos
 

@@ -14,10 +14,13 @@ import asyncpg
 
 def is_connection_error(exc: BaseException) -> bool:
     """The connection itself is suspect (refused, lost, the server starting or shutting
-    down, a timeout): nothing about the statement or its data."""
+    down, a timeout): nothing about the statement or its data. ``InternalClientError`` is
+    what the pool's reset of a connection that died mid-statement raises ("cannot switch
+    to state ...")."""
     return isinstance(
         exc,
         asyncpg.PostgresConnectionError
+        | asyncpg.InternalClientError
         | asyncpg.InterfaceError
         | asyncpg.CannotConnectNowError
         | asyncpg.AdminShutdownError

@@ -144,11 +144,19 @@ class BatchSink:
         return BatchOutcome(events, len(changed), stale, len(poison), seconds)
 
     async def _write(self, step: Round) -> WriteResult:
-        """One round, retried while PostgreSQL is unavailable (offsets held meanwhile)."""
+        """One round, retried while PostgreSQL is unavailable (offsets held meanwhile).
+
+        A connection lost during COMMIT leaves the outcome unknown: the attempt may have
+        committed, outbox row included, and the retry then finds nothing to change. So
+        after such a loss the outbox's leftovers are published at once -- not at the
+        next relay round, seconds later, while the API caches serve the old versions."""
+        lost = False
 
         async def on_db_retry(exc: BaseException) -> None:
+            nonlocal lost
             self.metrics.retries.labels("database").inc()
             if is_connection_error(exc):
+                lost = True
                 await self.writer.reset()
 
         result: WriteResult = await retry_transient(
@@ -157,7 +165,17 @@ class BatchSink:
             max_wait_s=self.retry_max_s,
             on_retry=on_db_retry,
         )
+        if lost:
+            await self._relay_leftovers()
         return result
+
+    async def _relay_leftovers(self) -> None:
+        try:
+            sent = await self.invalidations.relay(await self.writer.pool(), older_than_s=0.0)
+        except Exception as exc:  # best effort: the periodic relay picks them up
+            log.warning("invalidation relay after a lost connection failed", error=repr(exc))
+            return
+        self.metrics.invalidations.inc(sent)
 
     async def _publish(self, result: WriteResult) -> None:
         """The write's invalidation, once its outbox row is committed (invariant 6 in

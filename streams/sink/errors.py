@@ -11,8 +11,6 @@ is recoverable, a wrongly dead-lettered posting is data loss until someone repla
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
 from aiokafka.errors import KafkaError, KafkaTimeoutError
 from asyncpg.exceptions import _base as asyncpg_base
@@ -45,10 +43,7 @@ def is_transient(exc: BaseException) -> bool:
         return False
     if isinstance(exc, KafkaError):
         return bool(exc.retriable) or isinstance(exc, KafkaTimeoutError)
-    return isinstance(
-        exc,
-        asyncpg.PostgresError | asyncpg.InterfaceError | OSError | asyncio.TimeoutError,
-    )
+    return is_connection_error(exc) or isinstance(exc, asyncpg.PostgresError)
 
 
 def error_class(exc: BaseException) -> str:

@@ -17,7 +17,8 @@ In one run, on private local clusters started with the stack's own code:
   postings each; postings/s acked and landed, and the ratios.
 
 Writes tests/bench/results/replication.json. Run: ``.venv/bin/python
-tests/bench/bench_replication.py`` (BENCH_RECORDS, BENCH_SIZE, BENCH_E2E_N to change the load).
+tests/bench/bench_replication.py`` (BENCH_RECORDS, BENCH_SIZE, BENCH_E2E_N to change the
+load; ``--e2e-only`` runs the end-to-end part alone and keeps the rest of the results).
 """
 
 from __future__ import annotations
@@ -243,6 +244,12 @@ def end_to_end(tmp: Path) -> dict[str, Any]:
 
 
 def main() -> None:
+    if "--e2e-only" in sys.argv[1:]:  # refresh only the end-to-end part of the results
+        with tempfile.TemporaryDirectory(prefix="bench-repl-") as tmp:
+            out = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+            out["end_to_end"] = end_to_end(Path(tmp))
+        write_result(RESULTS, out)
+        return
     with tempfile.TemporaryDirectory(prefix="bench-repl-") as tmp:
         home1, home3 = Path(tmp) / "one", Path(tmp) / "three"
         single = cluster(home1, 1)

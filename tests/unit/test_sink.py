@@ -329,6 +329,8 @@ def test_staging_rows_match_the_staging_columns() -> None:
         (asyncpg.TooManyConnectionsError("busy"), False, True),
         (asyncpg.AdminShutdownError("bye"), False, True),
         (asyncpg.ConnectionDoesNotExistError("gone"), False, True),
+        # what the pool's reset raises for a connection that died mid-statement
+        (asyncpg.InternalClientError("cannot switch to state 15"), False, True),
         (asyncpg.UndefinedTableError("migrations pending"), False, True),
         (ConnectionRefusedError(111, "refused"), False, True),
         (TimeoutError(), False, True),
@@ -352,6 +354,36 @@ def test_error_class_labels_and_connection_errors() -> None:
     assert is_connection_error(asyncpg.ConnectionDoesNotExistError("x"))
     assert is_connection_error(OSError())
     assert not is_connection_error(asyncpg.SerializationError("x"))
+
+
+async def test_a_lost_server_is_tried_again_within_half_a_second() -> None:
+    """Whatever the backoff has grown to, a refused connection is retried within
+    RECONNECT_MAX_S, so the first write after PostgreSQL returns is not seconds late;
+    other transient errors keep backing off."""
+    from streams.sink.retry import RECONNECT_MAX_S, retry_transient
+
+    waits: dict[str, list[float]] = {"refused": [], "serialization": []}
+    for kind, error in (
+        ("refused", ConnectionRefusedError(111, "refused")),
+        ("serialization", asyncpg.SerializationError("retry")),
+    ):
+        attempts = 0
+
+        async def flaky(error: BaseException = error) -> int:
+            nonlocal attempts
+            attempts += 1
+            if attempts <= 12:
+                raise error
+            return attempts
+
+        async def no_sleep(seconds: float) -> None:
+            waits[kind].append(seconds)  # noqa: B023
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("asyncio.sleep", no_sleep)
+            assert await retry_transient(flaky, what="test", max_wait_s=30.0) == 13
+    assert max(waits["refused"]) <= RECONNECT_MAX_S
+    assert max(waits["serialization"]) > RECONNECT_MAX_S
 
 
 async def test_retry_transient_retries_until_success_and_lets_bugs_through() -> None:
