@@ -126,7 +126,11 @@ def produce(
     window: Annotated[int, typer.Option("--window", min=1, help="Un-acked batches.")] = 8,
     gateway: Annotated[
         str | None,
-        typer.Option("--gateway", help="host:port, or several gateways as ipv4:HOST:PORT,HOST:PORT (round robin); default JOBSTREAM_GATEWAY_HOST:PORT."),
+        typer.Option(
+            "--gateway",
+            help="host:port, or several gateways as ipv4:HOST:PORT,HOST:PORT (round robin); "
+            "default JOBSTREAM_GATEWAY_HOST:PORT.",
+        ),
     ] = None,
     timeout: Annotated[
         float,
