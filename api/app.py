@@ -44,7 +44,7 @@ from api.graphql.errors import BAD_USER_INPUT
 from api.graphql.http import error_document, graphql_controller
 from api.graphql.schema import build_schema
 from api.health import EmbeddingCensus, health_report
-from api.metrics import CONTENT_TYPE, ApiMetrics
+from api.metrics import ApiMetrics
 from api.ratelimit import RateLimiter, client_id
 from api.search import PostingRepository
 from api.search.ranking import match_floor
@@ -191,8 +191,11 @@ async def health(state: State) -> Response[dict[str, Any]]:
 
 
 @get("/metrics")
-async def metrics(state: State) -> Response[bytes]:
-    return Response(resources_of(state).metrics.render(), media_type=CONTENT_TYPE)
+async def metrics(state: State, request: Request[Any, Any, Any]) -> Response[bytes]:
+    body, content_type = resources_of(state).metrics.render(request.headers.get("accept"))
+    # As a header, not media_type: Litestar appends "; charset=" to a text/ media type,
+    # and the type chosen already carries one.
+    return Response(body, headers={"content-type": content_type})
 
 
 def create_app(settings: Settings) -> Litestar:

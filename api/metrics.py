@@ -3,7 +3,7 @@
 Names: ``jobstream_api_graphql_operations_total{operation, outcome}``,
 ``jobstream_api_graphql_seconds{operation}`` and the cache's ``jobstream_cache_*``
 (hits/misses per kind and level, loads, generation, Redis health), which the
-TieredCache registers in this registry itself.
+TieredCache registers in this registry itself; plus ``process_*`` and ``python_*``.
 
 Each app owns its registry (no process globals), so two apps in one process -- as the
 tests run them -- count separately and never clash on metric names.
@@ -17,17 +17,18 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from graphql import FieldNode, GraphQLSchema, OperationDefinitionNode
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import Counter, Histogram
+from prometheus_client.exposition import choose_encoder
 from strawberry.extensions import SchemaExtension
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+from schemas.metrics import process_registry
 
 
 class ApiMetrics:
     """The API's metrics in a private registry; ``render()`` is the /metrics body."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = process_registry(auto_describe=True)
         self.operations = Counter(
             "jobstream_api_graphql_operations",
             "GraphQL operations by root fields and outcome (ok / error).",
@@ -46,8 +47,11 @@ class ApiMetrics:
         self.operations.labels(operation, "ok" if ok else "error").inc()
         self.latency.labels(operation).observe(seconds)
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+    def render(self, accept: str | None) -> tuple[bytes, str]:
+        """The body and its content type for a scraper's ``Accept`` header: OpenMetrics
+        when it asks for it, Prometheus text 0.0.4 otherwise (prometheus_client decides)."""
+        encoder, content_type = choose_encoder(accept or "")
+        return encoder(self.registry), content_type
 
 
 OTHER = "other"

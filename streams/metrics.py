@@ -1,4 +1,5 @@
-"""Prometheus metrics of a worker, in its own registry (no import-time globals).
+"""Prometheus metrics of a worker, in its own registry (no import-time globals) that also
+exports ``process_*`` and ``python_*`` (schemas/metrics.py).
 
 Served by prometheus_client's HTTP server on ``settings.worker_metrics_port`` (0 picks a
 free port; the chosen port is logged). Faust's own web server stays off.
@@ -10,12 +11,14 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from schemas.metrics import process_registry
+
 
 @dataclass
 class WorkerMetrics:
     """A worker's registry and its /metrics server (sink, alerts and delivery workers)."""
 
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    registry: CollectorRegistry = field(default_factory=process_registry)
 
     def serve(self, port: int, addr: str) -> int:
         """Start the /metrics HTTP server on ``addr`` (JOBSTREAM_METRICS_HOST) in a thread;
