@@ -36,6 +36,7 @@ from api.alerts.service import AlertService
 from api.alerts.store import AlertStore
 from api.alerts.watch import AlertWatch
 from api.cache import InvalidationListener, TieredCache
+from api.cache.outbox import OutboxWatch
 from api.database import open_pool
 from api.disconnect import CancelOnDisconnect
 from api.events import EventWriter
@@ -120,6 +121,11 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         listener = InvalidationListener(settings, cache)
         await listener.start()
         stack.push_async_callback(listener.stop)
+        outbox = OutboxWatch(
+            pool, cache, every_s=settings.api_outbox_watch_s, late_s=settings.api_outbox_late_s
+        )
+        outbox.start()
+        stack.push_async_callback(outbox.aclose)
         writer = EventWriter(settings)
         await writer.start()
         stack.push_async_callback(writer.stop)

@@ -215,6 +215,21 @@ class Settings(BaseSettings):
     api_pool_acquire_timeout_s: float = Field(
         2.0, gt=0, description="Longest wait for a free database connection (then UNAVAILABLE)."
     )
+    api_outbox_watch_s: float = Field(
+        0.25,
+        gt=0,
+        le=60,
+        description="How often each API instance reads the invalidation outbox for events "
+        "Kafka has not taken yet (a partition leader lost): with 0.25 s, cached postings "
+        "stay within the 1 s freshness bound through a broker failover.",
+    )
+    api_outbox_late_s: float = Field(
+        0.3,
+        ge=0,
+        le=60,
+        description="An outbox row older than this is late (its event not acked by Kafka "
+        "yet): its postings are evicted from every cache without waiting for the event.",
+    )
     api_request_db_connections: int = Field(
         2,
         ge=1,

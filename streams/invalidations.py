@@ -18,6 +18,7 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
 
+from schemas.db.outbox import OUTBOX_PENDING
 from schemas.jobstream.v1 import events_pb2
 from streams.sink import sql
 
@@ -59,7 +60,7 @@ class Invalidations:
 
     async def relay(self, pool: asyncpg.Pool, *, older_than_s: float, limit: int = 1000) -> int:
         """Re-publish rows a crashed worker left behind; returns how many were sent."""
-        rows = await pool.fetch(sql.OUTBOX_PENDING, older_than_s, limit)
+        rows = await pool.fetch(OUTBOX_PENDING, older_than_s, limit)
         if not rows:
             return 0
         futures = [await self._producer.send(self._topic, bytes(r["payload"])) for r in rows]

@@ -71,9 +71,3 @@ RETURNING id, version, deleted
 
 OUTBOX_INSERT = "INSERT INTO invalidation_outbox (payload) VALUES ($1) RETURNING id"
 OUTBOX_DELETE = "DELETE FROM invalidation_outbox WHERE id = ANY($1::bigint[])"
-OUTBOX_PENDING = """
-SELECT id, payload FROM invalidation_outbox
-WHERE created_at < now() - make_interval(secs => $1)
-ORDER BY id
-LIMIT $2
-"""
