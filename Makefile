@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test chaos lint proto deps browser-deps system-deps up down status bench clean
+.PHONY: demo test chaos lint proto deps browser-deps ops-deps system-deps up down status bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	bash infra/bootstrap.sh
@@ -22,6 +22,10 @@ deps: $(STAMP)
 # Debian's chromium for tests/browser (Playwright drives it; `playwright install` is never run).
 browser-deps:
 	bash infra/bootstrap.sh --chromium
+
+# Debian's promtool and amtool for the infra/prometheus, infra/grafana and infra/alertmanager checks.
+ops-deps:
+	bash infra/bootstrap.sh --ops
 
 ## demo: install, start the stack, create a demo publish key, stream 10,000 postings with real multilingual-e5 embeddings
 # The UI works from the first second (postings appear as they land). Vectors are kept in
@@ -51,7 +55,7 @@ demo: deps
 	echo "  stop:     $(BIN)/jobstream down"
 
 ## test: install and run the whole suite (lint, types, package boundary, unit, integration on a real stack)
-test: deps browser-deps lint
+test: deps browser-deps ops-deps lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider --ignore=tests/chaos
 
 ## chaos: 100,000 postings while brokers, gateways, workers, API, PostgreSQL and Redis are killed -9 (~15 min; not in `make test`)

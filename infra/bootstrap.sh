@@ -2,10 +2,37 @@
 # Installs what pip cannot: a JDK 17+ and Maven for the Kafka broker. Debian/Ubuntu only;
 # elsewhere it only checks and tells what is missing. Safe to run again.
 # --chromium (make test): also Debian's chromium, for the browser tests and Lighthouse.
+# --ops (make test): also Debian's prometheus and prometheus-alertmanager, for promtool and
+# amtool (the infra/prometheus and infra/alertmanager checks); their daemons stay stopped.
 set -euo pipefail
 
 with_chromium=0
 [[ "${1:-}" == "--chromium" ]] && with_chromium=1
+
+if [[ "${1:-}" == "--ops" ]]; then
+  command -v promtool >/dev/null && command -v amtool >/dev/null && exit 0
+  if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+    echo "bootstrap: promtool/amtool are missing (not root, or no apt-get): install Debian's prometheus and prometheus-alertmanager; the monitoring tests fail without them" >&2
+    exit 0
+  fi
+  echo "bootstrap: installing prometheus and prometheus-alertmanager with apt-get (promtool, amtool)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  # Only the tools are wanted: a policy-rc.d keeps the packages from starting their daemons
+  # (Alertmanager's default port, 9093, is the local Kafka controller's).
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
+  # Not fatal here: the monitoring tests then fail, saying how to install them.
+  if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+    prometheus prometheus-alertmanager; }; then
+    echo "bootstrap: could not install prometheus/prometheus-alertmanager; the monitoring tests will fail" >&2
+  elif [[ -d /run/systemd/system ]]; then
+    systemctl disable --quiet prometheus prometheus-alertmanager || true
+  fi
+  exit 0
+fi
 
 need=()
 if ((with_chromium)); then
