@@ -7,11 +7,17 @@ dead-lettered with its exact bytes (sliced from the pack, not re-encoded) and th
 the pack lands. A pack with more than ``JOBSTREAM_PACK_MAX_EVENTS`` members is one poison
 record, dead-lettered once and whole (a million empty members must not become a million
 letters and log lines).
+
+Nothing else is read: a record whose content-type names another format (JSON, Avro,
+text) or whose undecodable value is JSON -- a producer that bypassed the gateway, such as
+kcat or Kafka Connect -- is poison of class ``unsupported_format``, its reason naming the
+two protobuf messages and :data:`RECORD_CONTRACT`.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,9 +33,11 @@ from schemas.domain import (
     validate_record,
 )
 from schemas.jobstream.v1 import posting_pb2
-from schemas.topics import CONTENT_TYPE_PACK, partition_for
+from schemas.topics import CONTENT_TYPE_EVENT, CONTENT_TYPE_PACK, partition_for
 
 _PACK_HEADER = CONTENT_TYPE_PACK.encode()  # compared once per record
+# What a producer that bypasses the gateway must write (keys, partitioner, headers).
+RECORD_CONTRACT = "docs/record-contract.md"
 Headers = tuple[tuple[str, bytes], ...]
 
 
@@ -47,6 +55,14 @@ class Record:
     @property
     def is_pack(self) -> bool:
         return any(k.lower() == "content-type" and v == _PACK_HEADER for k, v in self.headers)
+
+    @property
+    def content_type(self) -> str | None:
+        """The producer's content-type header, if it sent one."""
+        for k, v in self.headers:
+            if k.lower() == "content-type":
+                return v.decode("utf-8", "replace")
+        return None
 
 
 def record_of(message: Any) -> Record:
@@ -102,6 +118,44 @@ class OversizedPack(PoisonRecord):
     error_class = "pack_too_large"
 
 
+class UnsupportedFormat(UndecodableRecord):
+    """JSON (or any format but protobuf) from a producer that bypassed the gateway: its
+    own class, so the letter says what to change rather than "corrupt bytes"."""
+
+    error_class = "unsupported_format"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"{what}: postings.v1 accepts only protobuf, a jobstream.v1.PostingEvent keyed by "
+            f"its id (content-type: {CONTENT_TYPE_EVENT}) or a jobstream.v1.PostingEventPack "
+            f"(content-type: {CONTENT_TYPE_PACK}); see {RECORD_CONTRACT}"
+        )
+
+
+def decode_single(record: Record, *, dim: int) -> LogEvent:
+    """One non-pack record as an event; UnsupportedFormat when it declares or carries
+    another format (JSON is sniffed only once protobuf failed: the hot path pays nothing)."""
+    declared = record.content_type
+    if declared is not None and "protobuf" not in declared.lower():
+        raise UnsupportedFormat(f"content-type {declared[:100]!r}")
+    try:
+        return decode_record(record.key, record.value, dim=dim)
+    except UndecodableRecord:
+        if _is_json(record.value):
+            raise UnsupportedFormat("the value is JSON") from None
+        raise
+
+
+def _is_json(value: bytes | None) -> bool:
+    if not value or value.lstrip()[:1] not in (b"{", b"["):
+        return False
+    try:
+        json.loads(value)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
 def decode_records(
     records: list[Record], *, dim: int, partitions: PartitionCount, pack_max: int
 ) -> tuple[list[Decoded], list[Poison]]:
@@ -116,7 +170,7 @@ def decode_records(
             _decode_pack(record, dim, partitions, pack_max, decoded, poison)
             continue
         try:
-            event = decode_record(record.key, record.value, dim=dim)
+            event = decode_single(record, dim=dim)
         except PoisonRecord as exc:
             poison.append(Poison(record, record.value, exc.error_class, exc.message))
         except Exception as exc:  # a bug in validation must not stop the partition

@@ -240,6 +240,37 @@ def test_a_pack_that_is_not_a_pack_is_one_undecodable_record() -> None:
     assert [(p.error_class, p.pack_index) for p in poison] == [("undecodable", None)]
 
 
+def test_json_or_another_declared_format_is_unsupported_and_names_the_contract() -> None:
+    """A producer that bypassed the gateway: JSON by header or by sniffing, never when the
+    bytes are a valid event under a protobuf content type."""
+    as_json = b'{"id": "j1", "version": 1, "title": "T"}'
+    protobuf = (("content-type", b"application/x-protobuf"),)
+    records = [
+        record(b"j1", as_json, 0),  # no header: sniffed once protobuf failed
+        record(b"j2", b"[1, 2]", 1, headers=(("content-type", b"application/json"),)),
+        record(b"j3", encode_event(posting("j3")), 2, headers=(("Content-Type", b"text/x"),)),
+        record(b"j4", encode_event(posting("j4")), 3, headers=protobuf),
+        record(b"j5", b"{not json", 4),
+        record(b"j6", b"[" * 100_000, 5),  # deeper than json nests: not JSON, no crash
+    ]  # fmt: skip
+    decoded, poison = decode_records(records, dim=8, partitions=lambda _: None, pack_max=100)
+    assert [d.event.id for d in decoded] == ["j4"]
+    assert [(p.record.offset, p.error_class) for p in poison] == [
+        (0, "unsupported_format"),
+        (1, "unsupported_format"),
+        (2, "unsupported_format"),
+        (4, "undecodable"),
+        (5, "undecodable"),
+    ]
+    assert poison[0].message.startswith("the value is JSON: postings.v1 accepts only protobuf")
+    assert "content-type 'application/json'" in poison[1].message
+    for p in poison[:3]:
+        assert "jobstream.v1.PostingEvent" in p.message
+        assert "jobstream.v1.PostingEventPack" in p.message
+        assert p.message.endswith("see docs/record-contract.md")
+        assert p.value == records[p.record.offset].value
+
+
 def test_a_pack_over_the_member_cap_is_one_poison_record() -> None:
     headers = (("content-type", CONTENT_TYPE_PACK.encode()),)
     rec = record(None, pack(*[b""] * 1_000_000), 3, headers=headers)
