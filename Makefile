@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test chaos lint proto deps browser-deps ops-deps system-deps up down status bench clean
+.PHONY: demo test chaos load lint proto deps browser-deps ops-deps system-deps up down status bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	bash infra/bootstrap.sh
@@ -61,6 +61,14 @@ test: deps browser-deps ops-deps lint
 ## chaos: 100,000 postings while brokers, gateways, workers, API, PostgreSQL and Redis are killed -9 (~15 min; not in `make test`)
 chaos: deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider -s tests/chaos
+
+## load: k6 load tests against `make demo`'s stack (run that first; ~3 min; not in `make test`)
+# k6 is built at a pinned version from the Go module proxy into .tools/bin (skipped when
+# there); results in tests/bench/results/load*.json. LOAD_ARGS="--duration 10 --scenarios cached".
+LOAD_ARGS ?=
+load: deps
+	bash tests/load/install_k6.sh
+	$(BIN)/python tests/load/run_load.py $(LOAD_ARGS)
 
 lint: deps
 	$(BIN)/ruff check .

@@ -29,10 +29,15 @@ Phases, against ``python -m api --workers W`` (W = ``--workers``, 2 by default),
 4. cross-check: ``hey`` (if installed) on one cached query at c=32, alternated with our own
    closed loop on the same query (``--cross-rounds`` pairs, medians).
 
+The Zipf and hot texts come from ``tests/load/queries.json``, which the k6 scripts read
+too. ``--url`` runs phase 3 alone against an API already running (no stack of its own):
+``make load`` uses it to set our closed loop beside k6's on the same stack.
+
 Run (one bench at a time; about 4 minutes)::
 
     .venv/bin/python tests/bench/bench_query_path.py          # -> results/query_path.json
     .venv/bin/python tests/bench/bench_query_path.py --embedder hash --out /tmp/qp-hash.json
+    .venv/bin/python tests/bench/bench_query_path.py --url http://127.0.0.1:8100 --duration 20
 """
 
 from __future__ import annotations
@@ -82,6 +87,7 @@ from tests.bench.bench_api import (  # noqa: E402
     zipf_indices,
 )
 from tests.bench.bench_e2e import make_postings  # noqa: E402
+from tests.load import queries as shared  # noqa: E402
 from tests.support.bench import (  # noqa: E402
     COPY_COLUMNS,
     copy_rows,
@@ -103,10 +109,7 @@ TARGETS = {
     "zipf_p99_ms": 100.0,
     "cached_req_per_s": 2000.0,
 }
-SEARCH_DOC = (
-    "query S($q: String!, $m: SearchMode) { search(query: $q, first: 10, mode: $m)"
-    " { edges { score node { id title company } } } }"
-)
+SEARCH_DOC = shared.SEARCH_DOC
 console = Console()
 
 
@@ -190,13 +193,16 @@ async def bench(
     with console.status("COPY into postings, IVFFlat via VectorIndexManager.check()"):
         out["corpus"] = await load_corpus(settings, served_rows(args.n, args.model))
     console.print(f"corpus: {out['corpus']}")
-    need = 30 + args.rounds * 3 * args.per_round + args.zipf_distinct + HOT
+    listed = shared.load()
+    zipf_texts, hot = listed["zipf"]["texts"][: args.zipf_distinct], listed["hot"][:HOT]
+    taken = set(zipf_texts) | set(hot)
+    texts = [t for t in texts if t not in taken]  # uncached texts are asked once only
+    need = 30 + args.rounds * 3 * args.per_round
     if len(texts) < need:
         raise RuntimeError(f"{len(texts)} distinct query texts, {need} needed")
     warm, texts = texts[:30], texts[30:]
     unc_n = args.rounds * 3 * args.per_round
-    uncached, texts = texts[:unc_n], texts[unc_n:]
-    zipf_texts, hot = texts[: args.zipf_distinct], texts[args.zipf_distinct :][:HOT]
+    uncached = texts[:unc_n]
 
     env = {"JOBSTREAM_EMBEDDER": args.embedder}
     if args.omp_threads:
@@ -296,6 +302,28 @@ async def bench(
     return out
 
 
+async def cached_against(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Phase 3 alone against a running API (``--url``): the same hot texts and closed loop,
+    so ``make load`` can set this figure beside k6's cached scenario on the same stack."""
+    payloads = [body(t) for t in shared.load()["hot"][:HOT]]
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=60)
+    ) as session:
+        api = Api(session, url.rstrip("/"))
+        for p in payloads:
+            await post_again(api, p)
+            await post_again(api, p)
+        return await closed_loop(
+            api,
+            lambda i: payloads[i % HOT],
+            concurrency=args.concurrency,
+            duration=args.duration,
+            max_requests=args.max_requests,
+            progress=None,
+            label="cached",
+        )
+
+
 async def where_time_goes(settings: Settings, texts: list[str], model: str) -> dict[str, Any]:
     """EXPLAIN ANALYZE of the KEYWORD and HYBRID statements for a few of the run's texts
     (the words as typed, without alias groups), beside how many postings they match."""
@@ -377,7 +405,20 @@ def main() -> None:
     parser.add_argument("--max-requests", type=int, default=200_000)
     parser.add_argument("--quiet-wait", type=float, default=120.0, help="max s to wait for idle")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--url", default="", help="only the cached phase, against the API at this base URL"
+    )
+    parser.add_argument("--concurrency", type=int, default=32, help="with --url")
     args = parser.parse_args()
+    if args.url:
+        cached = asyncio.run(cached_against(args.url, args))
+        cached.update(url=args.url, git_commit=git_commit(), machine=machine())
+        console.print(
+            f"cached, {HOT} hot HYBRID queries, c={args.concurrency}: {cached['req_per_s']}"
+            f" req/s, p99 {cached['p99_ms']} ms, errors {cached['errors']}"
+        )
+        write_result(args.out, cached, console.print)
+        return
     args.model = make_embedder(args.embedder, DIM).name
 
     from tests.support.provision import local_stack

@@ -1,0 +1,44 @@
+// (2) A Zipf mix (s = 1.1 over queries.json's 500 texts, HYBRID) with the API's own
+// embedder (e5 by default): a text not seen before is embedded by the model in the API
+// process, then cached -- bench_query_path.py's phase 2 on the same texts.
+//
+// Thresholds: README, from cold, c=32: 400-612 req/s, p99 605-809 ms (the issue's target
+// p99 <= 100 ms is missed; embedding-bound). ZIPF_P99_MS guards that figure. A later run on
+// the same stack starts warm (the texts' pages and vectors stay in Redis), so its p99 is
+// far lower; load.json records which it was by the hit rate seen.
+import { graphql, searchBody, QUERIES, VUS, DURATION, limit } from './lib.js';
+
+const TEXTS = QUERIES.zipf.texts.map(searchBody);
+// cumulative weights of rank r: r^-s, normalised
+const CDF = (() => {
+  const w = TEXTS.map((_, i) => Math.pow(i + 1, -QUERIES.zipf.s));
+  const total = w.reduce((a, b) => a + b, 0);
+  let acc = 0;
+  return w.map((x) => (acc += x / total));
+})();
+
+function draw() {
+  const u = Math.random();
+  let lo = 0;
+  let hi = CDF.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (CDF[mid] < u) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export const options = {
+  vus: VUS,
+  duration: DURATION,
+  thresholds: {
+    http_req_duration: [`p(99)<${limit('ZIPF_P99_MS', 1000)}`],
+    graphql_errors: ['rate<0.01'],
+  },
+  summaryTrendStats: ['avg', 'min', 'med', 'p(90)', 'p(95)', 'p(99)', 'max'],
+};
+
+export default function () {
+  graphql(TEXTS[draw()]);
+}
