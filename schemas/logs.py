@@ -4,7 +4,8 @@ Only entry points call :func:`configure`; library code just calls ``structlog.ge
 so tests keep structlog's defaults. structlog hands its events to the standard library,
 and one stderr handler renders those and the libraries' own stdlib records (Faust,
 aiokafka, uvicorn) alike: JSON lines when stderr is not a terminal, so a process's output
-is machine-readable end to end; readable columns when it is.
+is machine-readable end to end; readable columns when it is. A line logged inside a span
+carries its ``trace_id`` and ``span_id`` (:mod:`schemas.tracing`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import TextIO
 
 import structlog
 
+from schemas.tracing import add_trace_ids
+
 # Chatty at INFO and not actionable for an operator.
 QUIET_LOGGERS = ("aiokafka", "faust.transport.drivers.aiokafka", "mode.timers")
 
@@ -23,6 +26,7 @@ _SHARED: list[structlog.typing.Processor] = [
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
+    add_trace_ids,  # trace_id, span_id: a line found in the logs leads to its trace
 ]
 
 
