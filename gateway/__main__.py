@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 from gateway.server import GatewayStartError, serve
+from schemas import tracing
 from schemas.logs import configure
 from schemas.settings import settings_or_exit
 
@@ -13,6 +14,7 @@ from schemas.settings import settings_or_exit
 def main() -> int:
     settings = settings_or_exit()
     configure(settings.log_level)
+    tracing.configure(tracing.GATEWAY)
     try:
         asyncio.run(serve(settings))
     except GatewayStartError as exc:

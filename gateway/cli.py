@@ -59,6 +59,7 @@ def gateway_command(
     Example: [bold]jobstream gateway[/bold]
     """
     from gateway.server import GatewayStartError, serve
+    from schemas import tracing
     from schemas.logs import configure
 
     if record_format not in (None, "pack", "event"):
@@ -68,6 +69,7 @@ def gateway_command(
     if port is not None:
         settings = settings.model_copy(update={"gateway_port": port})
     configure(settings.log_level)
+    tracing.configure(tracing.GATEWAY)
     fmt: Literal["pack", "event"] | None = (
         None if record_format is None else "pack" if record_format == "pack" else "event"
     )

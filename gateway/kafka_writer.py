@@ -13,7 +13,8 @@ Two record layouts, chosen per gateway (``record_format``):
   later single-event record of the posting lands next to it. Per-record costs (the
   Kafka producer, Faust's per-event overhead) are then paid once per pack.
 
-Both carry the ``producer-id`` header.
+Both carry the ``producer-id`` header, and ``traceparent``/``tracestate`` of the batch's
+span (:mod:`schemas.tracing`) when one is active.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from aiokafka import AIOKafkaProducer
 from schemas import kafka
 from schemas.settings import Settings
 from schemas.topics import CONTENT_TYPE_EVENT, CONTENT_TYPE_PACK, partition_for
+from schemas.tracing import kafka_headers
 
 RecordFormat = Literal["event", "pack"]
 # Packs: the layout proto/jobstream/v1/posting.proto describes for the gateway, and the
@@ -121,6 +123,7 @@ class KafkaWriter:
         headers = [
             ("producer-id", producer_id.encode()),
             ("content-type", CONTENT_TYPE_EVENT.encode()),
+            *kafka_headers(),
         ]
         futures = []
         for posting_id, value in records:
@@ -137,6 +140,7 @@ class KafkaWriter:
         headers = [
             ("producer-id", producer_id.encode()),
             ("content-type", CONTENT_TYPE_PACK.encode()),
+            *kafka_headers(),
         ]
         by_partition: dict[int, list[bytes]] = {}
         count = len(self._partitions)

@@ -53,6 +53,7 @@ from schemas.auth import Principal
 from schemas.jobstream.v1 import ingest_pb2, ingest_pb2_grpc
 from schemas.ratelimit import TokenBuckets
 from schemas.settings import Settings
+from schemas.tracing import extract
 
 PRODUCER_ID_KEY = "x-producer-id"
 PRODUCER_ID_PATTERN = re.compile(r"[A-Za-z0-9._:@/+=-]{1,200}", re.ASCII)
@@ -185,7 +186,9 @@ class IngestService(ingest_pb2_grpc.IngestServiceServicer):
             state.waiting -= 1
             raise
         state.waiting -= 1
-        session = Session(self, producer_id, principal, state, request_iterator)
+        # The producer's W3C traceparent, if it sent one: each batch's span continues it.
+        parent = extract(context.invocation_metadata())
+        session = Session(self, producer_id, principal, state, request_iterator, parent)
         try:
             await session.start()
         except BaseException as exc:

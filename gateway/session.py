@@ -2,6 +2,10 @@
 
 The protocol it keeps (budgets, pipelining, ordered acks, sequence rules, one stream per
 producer id) is described in :mod:`gateway.service`, which opens the sessions.
+
+Each batch is a span ("ingest batch", from its arrival to its ack) continuing the
+producer's ``traceparent`` when the stream's metadata carried one; its write task runs
+inside it, so the records it writes carry its context (:mod:`gateway.kafka_writer`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from typing import TYPE_CHECKING
 
 import grpc
 import structlog
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from gateway import metrics
 from gateway.budget import Budget
@@ -25,11 +32,13 @@ from gateway.wire import KAFKA_REFUSED, Undecodable
 from schemas.auth import Principal
 from schemas.domain import RejectReason
 from schemas.jobstream.v1 import ingest_pb2
+from schemas.tracing import tracer
 
 if TYPE_CHECKING:
     from gateway.service import IngestService
 
 log = structlog.get_logger("gateway.session")
+TRACE_SCOPE = "jobstream.gateway"
 
 
 class ForeignProducer(Exception):
@@ -53,6 +62,7 @@ class Batch:
     duplicate: bool
     permits: tuple[tuple[Budget, int], ...]  # what release() gives back
     started: float
+    span: Span  # ended by Session.release
     written: asyncio.Task[None] | None = None
 
     def ack(self) -> ingest_pb2.IngestAck:
@@ -87,8 +97,10 @@ class Session:
         principal: Principal,
         state: ProducerState,
         requests: AsyncIterator[ingest_pb2.IngestBatch | Undecodable],
+        trace_parent: Context | None = None,
     ) -> None:
         self.service = service
+        self.trace_parent = trace_parent
         self.producer_id = producer_id
         self.principal = principal
         self.state = state
@@ -145,9 +157,11 @@ class Session:
                 self.release(item)
 
     def release(self, item: Batch) -> None:
+        """The batch is done with (acked, failed or abandoned): exactly once per batch."""
         for budget, n in item.permits:
             budget.release(n)
         metrics.INFLIGHT.dec(len(item.checked.accepted) + len(item.checked.rejections))
+        item.span.end()
 
     # --- reader -----------------------------------------------------------------------
     async def _read(self) -> None:
@@ -178,11 +192,11 @@ class Session:
                 if problem is not None:
                     end = problem
                     return
-                started = time.monotonic()
+                started, arrived_ns = time.monotonic(), time.time_ns()
                 n = len(batch.postings)
                 await self._pace(n)
                 permits = await self._acquire(n, batch.ByteSize())
-                self.queue.put_nowait(self._admit(batch, permits, started))
+                self.queue.put_nowait(self._admit(batch, permits, started, arrived_ns))
         except asyncio.CancelledError:
             end = self._stop_reason or End()
         except Exception as exc:  # the client went away mid-read, or sent garbage
@@ -268,6 +282,7 @@ class Session:
         batch: ingest_pb2.IngestBatch,
         permits: tuple[tuple[Budget, int], ...],
         started: float,
+        arrived_ns: int,
     ) -> Batch:
         checked = check_batch(
             list(batch.postings),
@@ -277,13 +292,27 @@ class Session:
         )
         metrics.INFLIGHT.inc(len(batch.postings))
         duplicate = batch.sequence <= self.high
-        item = Batch(batch.sequence, checked, duplicate, permits, started)
+        span = tracer(TRACE_SCOPE).start_span(
+            "ingest batch",
+            context=self.trace_parent,
+            kind=SpanKind.SERVER,
+            start_time=arrived_ns,  # budget and rate waits included
+            attributes={
+                "jobstream.producer_id": self.producer_id,
+                "jobstream.batch.sequence": batch.sequence,
+                "jobstream.batch.accepted": len(checked.accepted),
+                "jobstream.batch.rejected": len(checked.rejections),
+                "jobstream.batch.duplicate": duplicate,
+            },
+        )
+        item = Batch(batch.sequence, checked, duplicate, permits, started, span)
         if duplicate or not checked.accepted:
             self.high = max(self.high, batch.sequence)
             return item
         self.high = batch.sequence
         enqueued: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        task = asyncio.create_task(self._write(checked, self._last_enqueued, enqueued))
+        with trace.use_span(span):  # the task copies the context: its records carry the span
+            task = asyncio.create_task(self._write(checked, self._last_enqueued, enqueued))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
         task.add_done_callback(_observe)
@@ -385,12 +414,15 @@ class Session:
         )
 
     def _kafka_failure(self, item: Batch, error: BaseException) -> End:
-        log.error(
-            "kafka write failed",
-            producer_id=self.producer_id,
-            sequence=item.sequence,
-            error=repr(error),
-        )
+        with trace.use_span(item.span):
+            log.error(
+                "kafka write failed",
+                producer_id=self.producer_id,
+                sequence=item.sequence,
+                error=repr(error),
+            )
+        item.span.record_exception(error)
+        item.span.set_status(StatusCode.ERROR, "Kafka refused the batch")
         self.release(item)
         return End(
             grpc.StatusCode.UNAVAILABLE,

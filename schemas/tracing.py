@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -141,7 +141,9 @@ def linked_span(
 
 
 # --- logs -------------------------------------------------------------------------------
-def add_trace_ids(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def add_trace_ids(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """structlog processor: ``trace_id`` and ``span_id`` of the active span, if any."""
     span_context = trace.get_current_span().get_span_context()
     if span_context.is_valid:
