@@ -27,6 +27,7 @@ from typing import Any
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanContext, SpanKind, Tracer, TracerProvider
+from opentelemetry.util.types import Attributes
 
 GATEWAY = "jobstream-gateway"
 WORKER = "jobstream-worker"
@@ -126,7 +127,7 @@ def carried(headers_of_records: Iterable[Headers]) -> list[SpanContext]:
 
 @contextmanager
 def linked_span(
-    scope: str, name: str, headers_of_records: Iterable[Headers], **attributes: Any
+    scope: str, name: str, headers_of_records: Iterable[Headers], attributes: Attributes = None
 ) -> Iterator[Span]:
     """The current span for work on records of many traces: a root of its own, linked to
     each context the records carry (their headers are not even read when the span does

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 
 from schemas.db.outbox import OUTBOX_PENDING
 from schemas.jobstream.v1 import events_pb2
+from schemas.tracing import kafka_headers
 from streams.sink import sql
 
 log = structlog.get_logger("streams.invalidations")
@@ -54,8 +55,9 @@ class Invalidations:
         self._topic = topic
 
     async def publish(self, pool: asyncpg.Pool, outbox_id: int, payload: bytes) -> None:
-        """Send one event (acks=all), then drop its outbox row."""
-        await self._producer.send_and_wait(self._topic, payload)
+        """Send one event (acks=all) carrying the current trace context (the batch's
+        span), then drop its outbox row."""
+        await self._producer.send_and_wait(self._topic, payload, headers=kafka_headers())
         await pool.execute(sql.OUTBOX_DELETE, [outbox_id])
 
     async def relay(self, pool: asyncpg.Pool, *, older_than_s: float, limit: int = 1000) -> int:

@@ -18,11 +18,13 @@ from schemas.settings import Settings
 def run_worker(settings: Settings) -> NoReturn:
     import faust
 
+    from schemas import tracing
     from schemas.logs import configure
     from streams.app import create_app
     from streams.metrics import SinkMetrics
 
     configure(settings.log_level)
+    tracing.configure(tracing.WORKER)
     log = structlog.get_logger("streams.worker")
     metrics = SinkMetrics()
     try:

@@ -5,6 +5,10 @@ event committed in PostgreSQL (or stale), or the record acked by the dead-letter
 and the invalidation event acked. Only then may the caller mark the offsets done.
 Per-record problems never raise; transient failures are retried forever here (the
 offsets are held meanwhile); anything else is a bug and propagates.
+
+Each batch is a span ("sink batch") linked to the trace contexts its records carry (a
+batch mixes the batches of many producers, so none is its parent); the invalidation it
+publishes carries the span's context (:mod:`schemas.tracing`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from schemas.domain import VersionReset
+from schemas.tracing import linked_span
 from streams.dead_letters import DeadLetters
 from streams.invalidations import Invalidations
 from streams.metrics import SinkMetrics
@@ -25,6 +30,7 @@ from streams.sink.retry import retry_transient
 from streams.sink.writer import PostingsWriter, WriteResult
 
 log = structlog.get_logger("streams.sink")
+TRACE_SCOPE = "jobstream.streams"
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,24 @@ class BatchSink:
         self.retry_max_s = retry_max_s
 
     async def process(self, records: Sequence[Record]) -> BatchOutcome:
+        with linked_span(
+            TRACE_SCOPE,
+            "sink batch",
+            (r.headers for r in records),
+            {"jobstream.records": len(records)},
+        ) as span:
+            outcome = await self._process(records)
+            span.set_attributes(
+                {
+                    "jobstream.events": outcome.events,
+                    "jobstream.changed": outcome.changed,
+                    "jobstream.stale": outcome.stale,
+                    "jobstream.dead_lettered": outcome.dead_lettered,
+                }
+            )
+        return outcome
+
+    async def _process(self, records: Sequence[Record]) -> BatchOutcome:
         started = time.perf_counter()
         m = self.metrics
         decoded, poison = decode_records(
