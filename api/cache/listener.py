@@ -35,8 +35,10 @@ from api.cache.tiered import TieredCache
 from schemas import kafka
 from schemas.jobstream.v1 import events_pb2
 from schemas.settings import Settings
+from schemas.tracing import linked_span
 
 log = structlog.get_logger("api.cache.listener")
+TRACE_SCOPE = "jobstream.api"
 
 CONNECTED_WITHIN_S = 5.0
 MAX_CATCH_UP = 100_000  # events replayed at start; further back, purging L2 is cheaper
@@ -250,7 +252,14 @@ class InvalidationListener:
             batches = await consumer.getmany(timeout_ms=self._poll_ms, max_records=1000)
             for tp, records in batches.items():
                 for record in records:
-                    self._apply(tp.partition, record.offset, record.value)
+                    # Its own trace, linked to the sink batch that published it.
+                    with linked_span(
+                        TRACE_SCOPE,
+                        "cache eviction",
+                        [record.headers],
+                        {"jobstream.partition": tp.partition, "jobstream.offset": record.offset},
+                    ):
+                        self._apply(tp.partition, record.offset, record.value)
             if batches:
                 await self._caught_up()
 
