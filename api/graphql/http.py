@@ -6,6 +6,10 @@ controller reads the request's JSON with limits (:mod:`api.graphql.body`) and an
 every such problem as a GraphQL error document with ``extensions.code`` so clients parse
 one format. Result errors are classified again here as a safety net (``classify`` is
 idempotent).
+
+Answers are ``application/json`` or, when the client prefers it,
+``application/graphql-response+json`` with the spec's status codes (:mod:`api.graphql.media`).
+GraphiQL's page loads its scripts from the API itself (:mod:`api.web.graphiql`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,15 @@ from strawberry.types import ExecutionResult
 from api.graphql import body
 from api.graphql.context import Context
 from api.graphql.errors import BAD_USER_INPUT, classify_all
+from api.graphql.media import GRAPHQL_RESPONSE, JSON, not_executed, response_type, status_of
 from api.graphql.schema import ApiSchema
+from api.web import graphiql
+from api.web.assets import Assets
+
+# Per-request facts in ``request.state``: the negotiated media type, and the status of a
+# request refused before execution (set by process_result, applied by execute_request).
+_MEDIA_TYPE = "graphql_media_type"
+_REFUSED = "graphql_refused_status"
 
 
 def error_document(message: str, code: str = BAD_USER_INPUT, **extra: Any) -> dict[str, Any]:
@@ -54,6 +66,8 @@ def graphql_controller(schema: ApiSchema, path: str = "/graphql") -> type[GraphQ
         async def execute_request(
             self, request: Request[Any, Any, Any], context: Any, root_value: Any
         ) -> Response[Any]:
+            media_type = response_type(request.headers.get("accept"))
+            request.state[_MEDIA_TYPE] = media_type
             try:
                 response: Response[Any] = await self.run(
                     request, context=context, root_value=root_value
@@ -62,9 +76,23 @@ def graphql_controller(schema: ApiSchema, path: str = "/graphql") -> type[GraphQ
                 return Response(
                     error_document(exc.reason),
                     status_code=exc.status_code,
-                    media_type=MediaType.JSON,
+                    media_type=media_type,
                 )
+            if media_type == GRAPHQL_RESPONSE and response.media_type == JSON:
+                response.media_type = GRAPHQL_RESPONSE
+                refused = request.state.get(_REFUSED)
+                if refused is not None and response.status_code == 200:
+                    response.status_code = refused
             return response
+
+        async def render_graphql_ide(self, request: Request[Any, Any, Any]) -> Response[str]:
+            """GraphiQL with its scripts and styles served by this app (no CDN)."""
+            assets: Assets = request.app.state.web_assets
+            return Response(
+                graphiql.page(assets),
+                media_type=MediaType.HTML,
+                headers={"cache-control": "no-cache"},
+            )
 
         def parse_json(self, data: str | bytes) -> Any:
             """Request JSON read with limits (api.graphql.body): hostile JSON is a 400."""
@@ -77,6 +105,14 @@ def graphql_controller(schema: ApiSchema, path: str = "/graphql") -> type[GraphQ
             self, request: Any, result: ExecutionResult
         ) -> GraphQLHTTPResponse:
             result.errors = classify_all(result.errors)
-            return process_result(result)
+            processed = process_result(result)
+            state = request.state
+            if state.get(_MEDIA_TYPE) == GRAPHQL_RESPONSE and not_executed(
+                result.data, result.errors
+            ):
+                assert result.errors is not None  # not_executed: there are some
+                processed.pop("data", None)  # the spec: not run, so no data entry
+                state[_REFUSED] = status_of(result.errors)
+            return processed
 
     return Controller

@@ -4,13 +4,17 @@ The files are small and read once at import of the app: the URL carries the firs
 hex digits of the content's SHA-256 (``/static/app.3f2a…css``), so a deploy that changes
 a file changes its URL and browsers may keep every version forever (``immutable``).
 The unhashed name answers too, with a short cache and an ETag, for hand-typed URLs.
+GraphiQL's vendored files (static/graphiql/, see :mod:`api.web.graphiql`) are served the
+same way, under their file names.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+from api.web import graphiql
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 LONG_CACHE = "public, max-age=31536000, immutable"
@@ -35,9 +39,14 @@ class Asset:
         return "/static/" + self.hashed
 
 
-def _load(name: str) -> Asset:
-    body = (STATIC_DIR / name).read_bytes()
+WEB_FILES = ("app.css", "app.js", "icon.svg")
+
+
+def _load(source: str) -> Asset:
+    """The file ``source`` (a path under static/), served under its file name."""
+    body = (STATIC_DIR / source).read_bytes()
     digest = hashlib.sha256(body).hexdigest()
+    name = PurePosixPath(source).name
     stem, _, ext = name.rpartition(".")
     return Asset(
         name=name,
@@ -49,16 +58,26 @@ def _load(name: str) -> Asset:
 
 
 class Assets:
-    """The app's static files by served name (hashed and plain)."""
+    """The app's static files by served name (hashed and plain) and by source path."""
 
-    def __init__(self, names: tuple[str, ...] = ("app.css", "app.js", "icon.svg")) -> None:
+    def __init__(self, sources: tuple[str, ...] | None = None) -> None:
+        if sources is None:
+            sources = WEB_FILES + graphiql.asset_names()
         self.by_name: dict[str, Asset] = {}
+        self.by_source: dict[str, Asset] = {}
         self.urls: dict[str, str] = {}
-        for name in names:
-            asset = _load(name)
+        for source in sources:
+            asset = _load(source)
+            if asset.name in self.by_name:
+                raise ValueError(f"two static files are served as {asset.name!r}")
             self.by_name[asset.hashed] = asset
             self.by_name[asset.name] = asset
-            self.urls[name] = asset.url
+            self.by_source[source] = asset
+            self.urls[source] = asset.url
+
+    def source(self, path: str) -> Asset | None:
+        """The asset read from ``path`` (under static/), or None."""
+        return self.by_source.get(path)
 
     def find(self, served: str) -> tuple[Asset, str] | None:
         """The asset for a served name and its Cache-Control value, or None."""

@@ -3,8 +3,9 @@
 The pages load only their own hashed assets (no inline script or style, no third-party
 origin), so the policy can be strict: nothing but ``'self'``, no framing
 (``frame-ancestors 'none'`` clickjacking guard), no plugins, no ``<base>`` rewriting,
-forms posting only back here. ``/graphql`` keeps its own page (GraphiQL loads its
-scripts inline and from a CDN), so it gets every header but the policy.
+forms posting only back here. ``/graphql`` keeps its own page (GraphiQL's bootstrap
+script and style are inline; its files come from /static/), so it gets every header but
+the policy.
 """
 
 from __future__ import annotations
