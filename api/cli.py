@@ -41,6 +41,7 @@ def api_command(
     import uvicorn
 
     from api.app import create_app
+    from schemas import tracing
     from schemas.logs import configure
     from schemas.settings import settings_or_exit
 
@@ -56,6 +57,7 @@ def api_command(
         "proxy_headers": False,
     }
     if settings.api_workers == 1:
+        tracing.configure(tracing.API)  # with several, each worker process does
         uvicorn.run(served(create_app(settings)), **server)
         return
     # Worker processes import the app themselves: pass the overrides through the
@@ -75,11 +77,13 @@ def api_command(
 def app_from_environment() -> Litestar:
     """The app for one of several server processes (uvicorn's ``factory``)."""
     from api.app import create_app
+    from schemas import tracing
     from schemas.logs import configure
     from schemas.settings import load_settings
 
     settings = load_settings()
     configure(settings.log_level)
+    tracing.configure(tracing.API)
     return served(create_app(settings))
 
 

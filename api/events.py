@@ -2,7 +2,8 @@
 
 One record per event (the gateway's ``event`` layout): key = posting id, value =
 ``encode_event(event)``, headers ``content-type`` (:data:`CONTENT_TYPE_EVENT`) and
-``producer-id: api``. The producer is acks=all and idempotent, and :meth:`publish`
+``producer-id: api``, plus the GraphQL operation's trace context (``traceparent``, which the
+sink's batch span links to). The producer is acks=all and idempotent, and :meth:`publish`
 returns only after Kafka acknowledged the record, so an accepted mutation is durably in
 the log (invariant 2, docs/architecture.md). The API never writes the read model; the
 sink does.
@@ -21,6 +22,7 @@ from schemas.domain import LogEvent, encode_event
 from schemas.errors import UnavailableError
 from schemas.settings import Settings
 from schemas.topics import CONTENT_TYPE_EVENT
+from schemas.tracing import kafka_headers
 
 log = structlog.get_logger("api.events")
 
@@ -96,7 +98,7 @@ class EventWriter:
                     self._settings.topic_postings,
                     encode_event(event),
                     key=event.id.encode("utf-8"),
-                    headers=self._headers,
+                    headers=[*self._headers, *kafka_headers()],
                 ),
                 self._timeout_s,
             )

@@ -15,7 +15,8 @@
   cache's key (schema, document, rules) never repeats;
 - errors: :class:`~api.graphql.errors.ErrorCodes` gives every error an
   ``extensions.code`` and masks unexpected ones;
-- metrics: :class:`~api.metrics.OperationMetrics`.
+- metrics: :class:`~api.metrics.OperationMetrics`;
+- traces: :class:`~api.graphql.tracing.OperationSpan`, first, so the rest runs in its span.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from api.graphql.deadline import within
 from api.graphql.errors import ErrorCodes, classify_all
 from api.graphql.mutations import Mutation
 from api.graphql.queries import Query
+from api.graphql.tracing import OperationSpan
 from api.graphql.types import LONG_SCALAR, Long
 from api.metrics import OperationMetrics
 from schemas.settings import Settings
@@ -130,6 +132,7 @@ def build_schema(
     ]
     costs = CostCache(limits.max_page_size, DOCUMENT_CACHE_SIZE)
     extensions: list[Any] = [
+        OperationSpan,
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: AddValidationRules(rules),
         lambda: DocumentCache(maxsize=DOCUMENT_CACHE_SIZE),
