@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test chaos load lint proto deps browser-deps ops-deps system-deps up down status bench clean
+.PHONY: demo test chaos load lint proto deps browser-deps ops-deps graphql-http-deps graphiql-assets system-deps up down status bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	bash infra/bootstrap.sh
@@ -26,6 +26,21 @@ browser-deps:
 # Debian's promtool and amtool for the infra/prometheus, infra/grafana and infra/alertmanager checks.
 ops-deps:
 	bash infra/bootstrap.sh --ops
+
+# Debian's node and npm, and the graphql-http conformance audit (tests/graphql_http, pinned by
+# its package-lock.json; `npm ci` again only when the lock file changed).
+AUDIT_DIR := tests/graphql_http
+graphql-http-deps:
+	bash infra/bootstrap.sh --node
+	@if [[ ! $(AUDIT_DIR)/node_modules/.package-lock.json -nt $(AUDIT_DIR)/package-lock.json ]]; then \
+	  if command -v npm >/dev/null; then cd $(AUDIT_DIR) && npm ci --no-audit --no-fund --loglevel=error; \
+	  else echo "npm is missing: the graphql-http audit test will fail" >&2; fi; \
+	fi
+
+## graphiql-assets: re-fetch GraphiQL's scripts and styles from npm into api/web/static/graphiql/ (committed; after a Strawberry upgrade)
+graphiql-assets: deps
+	bash infra/bootstrap.sh --node
+	$(BIN)/python -m api.web.graphiql_vendor
 
 ## demo: install, start the stack, create a demo publish key, stream 10,000 postings with real multilingual-e5 embeddings
 # The UI works from the first second (postings appear as they land). Vectors are kept in
@@ -55,7 +70,7 @@ demo: deps
 	echo "  stop:     $(BIN)/jobstream down"
 
 ## test: install and run the whole suite (lint, types, package boundary, unit, integration on a real stack)
-test: deps browser-deps ops-deps lint
+test: deps browser-deps ops-deps graphql-http-deps lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider --ignore=tests/chaos
 
 ## chaos: 100,000 postings while brokers, gateways, workers, API, PostgreSQL and Redis are killed -9 (~15 min; not in `make test`)

@@ -4,7 +4,24 @@
 # --chromium (make test): also Debian's chromium, for the browser tests and Lighthouse.
 # --ops (make test): also Debian's prometheus and prometheus-alertmanager, for promtool and
 # amtool (the infra/prometheus and infra/alertmanager checks); their daemons stay stopped.
+# --node (make test, make graphiql-assets): also Debian's nodejs and npm, for the
+# graphql-http conformance audit (tests/graphql_http) and re-fetching GraphiQL's files.
 set -euo pipefail
+
+if [[ "${1:-}" == "--node" ]]; then
+  command -v node >/dev/null && command -v npm >/dev/null && exit 0
+  if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+    echo "bootstrap: node/npm are missing (not root, or no apt-get): install Debian's nodejs and npm; the graphql-http audit test fails without them" >&2
+    exit 0
+  fi
+  echo "bootstrap: installing nodejs and npm with apt-get (the graphql-http audit)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  # Not fatal here: the audit test then fails, saying how to install them.
+  if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm; }; then
+    echo "bootstrap: could not install nodejs/npm; the graphql-http audit test will fail" >&2
+  fi
+  exit 0
+fi
 
 with_chromium=0
 [[ "${1:-}" == "--chromium" ]] && with_chromium=1
