@@ -223,11 +223,23 @@ def dlq_list(
         str | None, typer.Option("--error-class", help="Only letters of this class.")
     ] = None,
     topic: TopicFlag = None,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide",
+            help="Also when, from where and whether redriven: one line per letter, "
+            "past the terminal's edge (for grep, less -S).",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """The dead letters, oldest first, with counts per error class and what was redriven.
 
+    The posting id comes from the payload, else from the record key; the reason is
+    wrapped, never cut.
+
     Examples: [bold]jobstream dlq list[/bold] ·
+    [bold]jobstream dlq list --wide | grep unsupported_format[/bold] ·
     [bold]jobstream dlq list --error-class db_check_violation --limit 10 --json[/bold] ·
     [bold]jobstream dlq list --topic alerts.v1.webhook-dlq[/bold]
     """
@@ -252,20 +264,10 @@ def dlq_list(
         f"[bold]{summary.total:,}[/bold] dead letter(s) in {dlq} "
         f"({classes}); {summary.redriven:,} redriven"
     )
-    if not rows:
-        return
-    table = Table("letter", "dead-lettered", "error class", "posting", "from", "redriven", "why")
-    for r in rows:
-        table.add_row(
-            f"{r['partition']}:{r['offset']}",
-            str(r["dead_lettered_at"])[:19],
-            str(r["error_class"]),
-            str(r["posting_id"] or "-"),
-            str(r["origin"]),
-            "yes" if r["redriven"] else "",
-            str(r["error_message"])[:80],
-        )
-    out.print(table)
+    if rows:
+        from streams.ops.dlq_table import print_letters
+
+        print_letters(out, rows, wide=wide)
 
 
 def dead_letter_topic(s: Settings, topic: str | None) -> str:

@@ -17,6 +17,7 @@ from aiokafka import TopicPartition
 from google.protobuf.json_format import MessageToDict
 
 from schemas.domain import PoisonRecord, decode_event
+from schemas.domain.limits import ID_PATTERN
 from schemas.jobstream.v1 import posting_pb2
 from schemas.settings import Settings
 from streams import dead_letters as dl
@@ -107,9 +108,26 @@ class DeadLetter:
 
     @property
     def posting_id(self) -> str | None:
-        """The event's id when the bytes parse as a PostingEvent (even an invalid one)."""
+        """The event's id when the bytes parse as a PostingEvent (even an invalid one),
+        else the key when it can be one: an event record is keyed by its id, and so is
+        what other producers (kcat, Kafka Connect) usually write, JSON included."""
         msg = self.proto()
-        return msg.id if msg is not None and msg.id else None
+        if msg is not None and msg.id:
+            return msg.id
+        return self.key_id
+
+    @property
+    def key_id(self) -> str | None:
+        """The key as a posting id; None when it cannot be one or is the coordinates a
+        letter without key and value is given (``topic:partition:offset``)."""
+        if self.key is None:
+            return None
+        try:
+            key = self.key.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        origin = ":".join(str(self.header(h)) for h in (dl.H_TOPIC, dl.H_PARTITION, dl.H_OFFSET))
+        return key if ID_PATTERN.fullmatch(key) and key != origin else None
 
     def proto(self) -> posting_pb2.PostingEvent | None:
         if not self.value:

@@ -212,3 +212,51 @@ def test_which_letters_a_redrive_skips() -> None:
     assert _skip_reason(item, {"0:7": {}}, None, 3) == "already_redriven"
     assert _skip_reason(item, {}, frozenset({"undecodable"}), 3) == "other_error_class"
     assert _skip_reason(letter(**{H_REDRIVE_COUNT: "3"}), {}, None, 3) == "max_redrives"
+
+
+# --- dlq list -------------------------------------------------------------------------
+def test_a_letters_posting_id_comes_from_the_key_unless_the_key_is_coordinates() -> None:
+    def keyed(key: bytes | None) -> DeadLetter:
+        origin = ((dl.H_TOPIC, b"postings.v1"), (dl.H_PARTITION, b"2"), (dl.H_OFFSET, b"9"))
+        return DeadLetter("postings.v1.dlq", 0, 7, 0, key, b'{"id": "x"}', origin)
+
+    assert keyed(b"json-1").posting_id == "json-1"
+    assert keyed(b"postings.v1:2:9").posting_id is None  # a minimal letter's key
+    assert keyed(b"has space").posting_id is None
+    assert keyed(b"\xff\xfe").posting_id is None
+    assert keyed(None).posting_id is None
+
+
+def test_dlq_list_wraps_the_whole_reason_on_an_80_column_terminal() -> None:
+    import io
+
+    from rich.console import Console
+
+    from streams.ops.dlq_table import print_letters
+
+    reason = (
+        "the value is JSON: postings.v1 accepts only protobuf, a jobstream.v1.PostingEvent "
+        "(content-type: application/x-protobuf; messageType=jobstream.v1.PostingEvent) or a "
+        "jobstream.v1.PostingEventPack [not markup] " + "x" * 150 + "; see docs/record-contract.md"
+    )
+    row = {
+        "partition": 0, "offset": 12, "dead_lettered_at": "2026-01-01T00:00:00+00:00",
+        "error_class": "unsupported_format", "posting_id": "a-rather-long-posting-id-0001",
+        "origin": "postings.v1:2:14", "redriven": True, "error_message": reason,
+    }  # fmt: skip
+    for wide, width in ((False, 80), (True, len(reason) + 120)):
+        console = Console(file=io.StringIO(), width=80, color_system=None)
+        print_letters(console, [row, row], wide=wide)
+        lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+        assert "…" not in "".join(lines)
+        assert max(map(len, lines)) <= width
+        body = [line for line in lines if line.startswith("│")]
+        if wide:  # one line per letter, past the terminal's edge
+            assert len(body) == 2
+            assert all(reason in line and "postings.v1:2:14" in line for line in body)
+        else:
+            why = "".join("".join(line.split("│")[-2].split()) for line in body)
+            assert why == "".join(reason.split()) * 2
+            assert "a-rather-long-posting-id-0001" in "".join(
+                line.split("│")[3].strip() for line in body
+            )
