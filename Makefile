@@ -40,7 +40,7 @@ graphql-http-deps:
 ## graphiql-assets: re-fetch GraphiQL's scripts and styles from npm into api/web/static/graphiql/ (committed; after a Strawberry upgrade)
 graphiql-assets: deps
 	bash infra/bootstrap.sh --node
-	$(BIN)/python -m api.web.graphiql_vendor
+	$(BIN)/python -m api.graphql.graphiql_vendor
 
 ## demo: install, start the stack, create a demo publish key, stream 10,000 postings with real multilingual-e5 embeddings
 # The UI works from the first second (postings appear as they land). Vectors are kept in

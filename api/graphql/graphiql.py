@@ -3,8 +3,8 @@
 Strawberry's page (``strawberry/static/graphiql.html``) loads React, ReactDOM, js-cookie,
 GraphiQL and its explorer plugin from unpkg.com at pinned versions, so without internet
 it stays a blank "Loading...". The same files, fetched from the npm registry at exactly
-those versions (``make graphiql-assets``: :mod:`api.web.graphiql_vendor`), are committed
-under ``static/graphiql/`` (its README.md says where each came from) and served as hashed
+those versions (``make graphiql-assets``: :mod:`api.graphql.graphiql_vendor`), are committed
+under ``api/web/static/graphiql/`` (its README.md says where each came from) and served as hashed
 ``/static/`` assets with year-long caching. :func:`page` is Strawberry's page with each
 CDN URL replaced by the local one and its SRI hash computed from the local bytes, so a
 Strawberry upgrade that pins other files fails loudly (:class:`MissingAsset`) instead of

@@ -1,7 +1,7 @@
-"""Re-fetch GraphiQL's files from the npm registry: ``python -m api.web.graphiql_vendor``
+"""Re-fetch GraphiQL's files from the npm registry: ``python -m api.graphql.graphiql_vendor``
 (``make graphiql-assets``), after a Strawberry upgrade changes the versions its page pins.
 
-For each CDN file of Strawberry's page (:func:`api.web.graphiql.cdn_files`) it runs
+For each CDN file of Strawberry's page (:func:`api.graphql.graphiql.cdn_files`) it runs
 ``npm pack <package>@<version>`` (npm checks the tarball against the registry's
 integrity), takes the file out of the tarball, refuses it unless its SRI hash is the one
 the page pins (so the bytes are exactly what Strawberry's page loads from the CDN),
@@ -22,8 +22,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from api.graphql.graphiql import DIRECTORY, CdnFile, cdn_files, sri
 from api.web.assets import STATIC_DIR
-from api.web.graphiql import DIRECTORY, CdnFile, cdn_files, sri
 
 VENDOR_DIR = STATIC_DIR / DIRECTORY
 README = VENDOR_DIR / "README.md"
@@ -128,10 +128,10 @@ def readme(fetched: list[Fetched]) -> str:
             "# GraphiQL's files, vendored",
             "",
             "The scripts and styles Strawberry's GraphiQL page loads from unpkg.com, served by",
-            "the API from here (`api/web/graphiql.py`) so `/graphql` works without internet.",
+            "the API from here (`api/graphql/graphiql.py`) so `/graphql` works without internet.",
             "Fetched from the npm registry at the versions the page pins; each file's SRI hash",
             "is the page's own. Written by `make graphiql-assets`",
-            "(`python -m api.web.graphiql_vendor`): do not edit by hand.",
+            "(`python -m api.graphql.graphiql_vendor`): do not edit by hand.",
             "",
             "| file | npm package | version | path in the package | sha256 |",
             "| --- | --- | --- | --- | --- |",

@@ -9,12 +9,12 @@ idempotent).
 
 Answers are ``application/json`` or, when the client prefers it,
 ``application/graphql-response+json`` with the spec's status codes (:mod:`api.graphql.media`).
-GraphiQL's page loads its scripts from the API itself (:mod:`api.web.graphiql`).
+GraphiQL's page loads its scripts from the API itself (:mod:`api.graphql.graphiql`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cross_web import HTTPException
 from litestar import Request, Response
@@ -25,13 +25,14 @@ from strawberry.litestar.controller import GraphQLController
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
-from api.graphql import body
+from api.graphql import body, graphiql
 from api.graphql.context import Context
 from api.graphql.errors import BAD_USER_INPUT, classify_all
 from api.graphql.media import GRAPHQL_RESPONSE, JSON, not_executed, response_type, status_of
 from api.graphql.schema import ApiSchema
-from api.web import graphiql
-from api.web.assets import Assets
+
+if TYPE_CHECKING:
+    from api.web.assets import Assets
 
 # Per-request facts in ``request.state``: the negotiated media type, and the status of a
 # request refused before execution (set by process_result, applied by execute_request).

@@ -4,7 +4,7 @@ The files are small and read once at import of the app: the URL carries the firs
 hex digits of the content's SHA-256 (``/static/app.3f2a…css``), so a deploy that changes
 a file changes its URL and browsers may keep every version forever (``immutable``).
 The unhashed name answers too, with a short cache and an ETag, for hand-typed URLs.
-GraphiQL's vendored files (static/graphiql/, see :mod:`api.web.graphiql`) are served the
+GraphiQL's vendored files (static/graphiql/, see :mod:`api.graphql.graphiql`) are served the
 same way, under their file names.
 """
 
@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from api.web import graphiql
+from api.graphql import graphiql
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 LONG_CACHE = "public, max-age=31536000, immutable"
