@@ -13,12 +13,14 @@ In one run, on private local clusters started with the stack's own code:
   longest gap between two acks), and after the node is started again, the time until
   every partition's in-sync replicas are full again;
 - ``end_to_end``: ``bench_e2e.py`` (producer -> gateway -> Kafka -> sink -> PostgreSQL)
-  on a full local stack with one broker and then with the three-node cluster, E2E_N
-  postings each; postings/s acked and landed, and the ratios.
+  on a full local stack with one broker and with the three-node cluster, E2E_N postings
+  each, the two alternated E2E_ROUNDS times; postings/s acked and landed (medians), and
+  the ratios.
 
 Writes tests/bench/results/replication.json. Run: ``.venv/bin/python
-tests/bench/bench_replication.py`` (BENCH_RECORDS, BENCH_SIZE, BENCH_E2E_N to change the
-load; ``--e2e-only`` runs the end-to-end part alone and keeps the rest of the results).
+tests/bench/bench_replication.py`` (BENCH_RECORDS, BENCH_SIZE, BENCH_E2E_N and
+BENCH_E2E_ROUNDS change the load; ``--e2e-only`` runs the end-to-end part alone and keeps
+the rest of the results).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import json
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,7 +55,8 @@ from tests.support.provision import free_ports_in_a_row  # noqa: E402
 RECORDS = int(os.environ.get("BENCH_RECORDS", 100_000))
 SIZE = int(os.environ.get("BENCH_SIZE", 2_000))  # a posting with its 384-d vector: ~2 KB
 TOPIC = "bench-replication"
-E2E_N = int(os.environ.get("BENCH_E2E_N", 50_000))
+E2E_N = int(os.environ.get("BENCH_E2E_N", 30_000))
+E2E_ROUNDS = int(os.environ.get("BENCH_E2E_ROUNDS", 2))
 RESULTS = ROOT / "tests" / "bench" / "results" / "replication.json"
 
 
@@ -224,21 +228,35 @@ async def run(single: Settings, three: Settings, home3: Path) -> dict[str, Any]:
 
 
 def end_to_end(tmp: Path) -> dict[str, Any]:
-    """The ingest path on one broker and on three (RF 3), one after the other."""
-    out: dict[str, Any] = {"postings": E2E_N}
-    for name, brokers in (("rf1_single_broker", 1), ("rf3_three_brokers", 3)):
-        result = tmp / f"e2e-{brokers}.json"
-        subprocess.run(
-            [sys.executable, str(ROOT / "tests" / "bench" / "bench_e2e.py"), "--n", str(E2E_N),
-             "--kafka-brokers", str(brokers), "--out", str(result)],
-            check=True, timeout=1800,
-        )  # fmt: skip
-        e2e = json.loads(result.read_text())["e2e"]
-        out[name] = {"per_s": e2e["per_s"], "seconds": e2e["seconds"]}
-        print(name, out[name], flush=True)
+    """The ingest path on one broker and on three (RF 3), alternated E2E_ROUNDS times so
+    a noisy neighbour weighs on both; the median of each."""
+    out: dict[str, Any] = {"postings": E2E_N, "rounds": E2E_ROUNDS}
+    shapes = (("rf1_single_broker", 1), ("rf3_three_brokers", 3))
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in shapes}
+    for round_ in range(E2E_ROUNDS):
+        for name, brokers in shapes:
+            result = tmp / f"e2e-{brokers}-{round_}.json"
+            subprocess.run(
+                [sys.executable, str(ROOT / "tests" / "bench" / "bench_e2e.py"),
+                 "--n", str(E2E_N), "--kafka-brokers", str(brokers), "--out", str(result)],
+                check=True, timeout=1800,
+            )  # fmt: skip
+            e2e = json.loads(result.read_text())["e2e"]
+            runs[name].append({"per_s": e2e["per_s"], "seconds": e2e["seconds"]})
+            print(name, runs[name][-1], flush=True)
+    for name, _ in shapes:
+        out[name] = {
+            "runs": runs[name],
+            "median_per_s": {
+                stage: statistics.median(r["per_s"][stage] for r in runs[name])
+                for stage in ("acked", "landed")
+            },
+        }
     for stage in ("acked", "landed"):
         out[f"ratio_rf3_vs_rf1_{stage}"] = round(
-            out["rf3_three_brokers"]["per_s"][stage] / out["rf1_single_broker"]["per_s"][stage], 2
+            out["rf3_three_brokers"]["median_per_s"][stage]
+            / out["rf1_single_broker"]["median_per_s"][stage],
+            2,
         )
     return out
 
