@@ -261,3 +261,32 @@ def test_alert_me_creates_an_alert_without_javascript(
         assert all(h.startswith("/alerts/ss_") for h in hrefs), hrefs  # links on this site
     finally:
         context.close()
+
+
+def test_graphiql_runs_a_query_offline(browser: Any, base_url: str, artifacts: Path) -> None:
+    """GraphiQL at /graphql with every request to another origin refused (no internet):
+    its scripts and styles come from the API, the editor renders and runs a query."""
+    context = browser.new_context(viewport=DESKTOP, base_url=base_url)
+    context.set_default_timeout(20_000)
+    elsewhere: list[str] = []
+
+    def offline(route: Any) -> None:
+        if route.request.url.startswith(base_url):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", offline)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto("/graphql?q=" + "{ __typename }")
+        page.get_by_role("button", name="Execute query (Ctrl-Enter)").click()
+        page.locator(".result-window").get_by_text('"Query"').wait_for()
+        shot(page, artifacts, "graphiql")
+    finally:
+        context.close()
+    assert elsewhere == []
+    assert errors == []
