@@ -127,15 +127,26 @@ def offsets_reset(
     execute: Annotated[
         bool, typer.Option("--execute", help="Commit the new offsets (default: dry run).")
     ] = False,
+    exact: Annotated[
+        bool,
+        typer.Option(
+            "--exact",
+            help="Count the postings to reprocess by reading every record (default: past "
+            "1,000 records, an estimate from 100 spread over the range).",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Move a stopped group's offsets; a dry run (old → new per partition) unless --execute.
 
-    Refused while the group has active members: stop the workers first. After a reset
-    the workers reprocess from the new offsets; the version rules make that harmless.
+    Refused while the group has active members: stop the workers first (a dry run says
+    so). Counts the postings to reprocess, not Kafka records: a pack record holds ~90.
+    After a reset the workers reprocess from the new offsets; the version rules make
+    that harmless.
 
     Examples:
     [bold]jobstream offsets reset --group jobstream-sink --to-earliest[/bold] (dry run) ·
+    [bold]jobstream offsets reset -g jobstream-sink --to-earliest --exact --json[/bold] ·
     [bold]jobstream offsets reset -g jobstream-sink --to-datetime 2026-11-27T02:00:00Z --execute[/bold] ·
     [bold]jobstream offsets reset -g jobstream-sink --to-offset 0:1200 --to-offset 3:0 --execute[/bold] ·
     [bold]jobstream offsets reset -g jobstream-sink --shift-by -1000 --execute[/bold]
@@ -147,13 +158,26 @@ def offsets_reset(
         spec = reset_spec(to_earliest, to_latest, to_datetime, to_offset, shift_by)
     except UsageError as exc:
         raise fail(exc) from None
-    plan = run(reset_offsets(settings(), group=group, spec=spec, topic=topic, execute=execute))
+    with progress_bar("counting postings", quiet=as_json) as progress:
+        task = progress.add_task("records", total=None)
+        plan = run(
+            reset_offsets(
+                settings(),
+                group=group,
+                spec=spec,
+                topic=topic,
+                execute=execute,
+                exact=exact,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        )
     if as_json:
         emit_json(plan.to_json())
         return
+    about = "≈" if plan.postings_estimated else ""
     verb = "committed" if plan.executed else "dry run — would commit"
     table = Table(
-        "partition", "old", "", "new", "log end", "to reprocess",
+        "partition", "old", "", "new", "log end", "records", "postings",
         title=f"group {plan.group} on {plan.topic}, {spec.describe()}: {verb}",
     )  # fmt: skip
     for r in plan.rows:
@@ -163,13 +187,22 @@ def offsets_reset(
             "→",
             f"[bold]{r.new:,}[/bold]" if r.changed else f"{r.new:,}",
             f"{r.log_end:,}",
-            f"{r.log_end - r.new:,}",
+            f"{r.records:,}",
+            f"{about}{r.postings:,}",
         )
     out.print(table)
+    work = (
+        f"{about}{plan.postings_to_reprocess:,} postings to reprocess "
+        f"({plan.records_to_reprocess:,} records"
+        + (", estimated from a sample; --exact reads them all)" if about else ")")
+    )
     if plan.executed:
-        out.print(f"[green]offsets committed[/green]; {plan.to_reprocess:,} records to reprocess")
+        out.print(f"[green]offsets committed[/green]; {work}")
+    elif plan.refusal:
+        out.print(f"[yellow]dry run[/yellow]: nothing changed; {work}")
+        out.print(f"[red]--execute would be refused now[/red]: {plan.refusal}", highlight=False)
     else:
-        out.print("[yellow]dry run[/yellow]: nothing changed; add --execute to commit")
+        out.print(f"[yellow]dry run[/yellow]: nothing changed; {work}; add --execute to commit")
 
 
 def reset_spec(

@@ -62,17 +62,20 @@ async def consumer(
     group: str | None = None,
     timeout_s: float | None = None,
     role: str = "ops",
+    fetch_bytes: int = 16 * 1024 * 1024,
 ) -> AsyncIterator[AIOKafkaConsumer]:
     """A consumer with no subscription: callers ``assign`` partitions. With ``group`` it can
-    commit for that group (generation -1, allowed only while the group has no members)."""
+    commit for that group (generation -1, allowed only while the group has no members).
+    ``fetch_bytes`` per partition and fetch: less when reading single records here and
+    there (the broker still returns a first batch larger than that)."""
     client = kafka.consumer(
         settings,
         role,
         group_id=group,
         auto_offset_reset="earliest",
         request_timeout_ms=REQUEST_TIMEOUT_MS,
-        max_partition_fetch_bytes=16 * 1024 * 1024,
-        fetch_max_bytes=64 * 1024 * 1024,
+        max_partition_fetch_bytes=fetch_bytes,
+        fetch_max_bytes=4 * fetch_bytes,
     )
     try:
         await start_client(client, settings, timeout_s or CONNECT_TIMEOUT_S)

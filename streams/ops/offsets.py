@@ -5,12 +5,13 @@ with ``execute``. It is refused while the group has members: a live worker would
 overwrite the new offsets with its own at its next commit, and the broker itself rejects
 a commit from outside a group that has members, so the refusal is enforced twice.
 After a reset the workers reprocess; the version rules make that harmless (invariant 4 in
-docs/architecture.md).
+docs/architecture.md). A dry run says whether ``execute`` would be refused, and every
+plan counts the posting events to reprocess, not the records (a pack holds ~90).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -20,6 +21,7 @@ from aiokafka.errors import GroupCoordinatorNotAvailableError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from schemas.settings import Settings
+from streams.ops.census import Progress, count_events
 from streams.ops.errors import OpsError, UsageError
 from streams.ops.group import GroupState, describe_group_with, known_groups
 from streams.ops.kafka import admin_client, consumer, log_bounds, partitions_of
@@ -99,10 +101,15 @@ class ResetRow:
     new: int
     log_start: int
     log_end: int
+    postings: int = 0  # posting events from ``new`` to the log end (a pack holds ~90)
 
     @property
     def changed(self) -> bool:
         return self.old != self.new
+
+    @property
+    def records(self) -> int:
+        return self.log_end - self.new
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -112,7 +119,8 @@ class ResetRow:
             "new": self.new,
             "log_start": self.log_start,
             "log_end": self.log_end,
-            "reprocess": self.log_end - self.new,
+            "records": self.records,
+            "postings": self.postings,
         }
 
 
@@ -123,10 +131,16 @@ class ResetPlan:
     spec: ResetSpec
     rows: list[ResetRow]
     executed: bool = False
+    postings_estimated: bool = False  # counted from a sample of the records
+    refusal: str | None = None  # why --execute is refused now (the group has members)
 
     @property
-    def to_reprocess(self) -> int:
-        return sum(r.log_end - r.new for r in self.rows)
+    def records_to_reprocess(self) -> int:
+        return sum(r.records for r in self.rows)
+
+    @property
+    def postings_to_reprocess(self) -> int:
+        return sum(r.postings for r in self.rows)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -134,7 +148,10 @@ class ResetPlan:
             "topic": self.topic,
             "reset": self.spec.describe(),
             "executed": self.executed,
-            "to_reprocess": self.to_reprocess,
+            "execute_refused": self.refusal,
+            "postings_to_reprocess": self.postings_to_reprocess,
+            "postings_estimated": self.postings_estimated,
+            "records_to_reprocess": self.records_to_reprocess,
             "partitions": [r.to_json() for r in self.rows],
         }
 
@@ -196,17 +213,26 @@ async def show_offsets(
     return OffsetsReport(state, rows)
 
 
+def refusal(state: GroupState) -> str | None:
+    """Why a reset cannot be committed now, and how to make it possible; None when it can."""
+    if not state.active:
+        return None
+    members = (
+        ", ".join(f"{m.client_id}@{m.host.lstrip('/')}" for m in state.members) or "members joining"
+    )
+    return (
+        f"consumer group {state.group!r} is {state.state} with {len(state.members)} active "
+        f"member(s) ({members}); stop its workers first: `jobstream down` stops what "
+        "`jobstream up --workers N` started (then `jobstream up` alone brings back Kafka, "
+        "PostgreSQL and Redis), Ctrl-C or SIGTERM stops a `jobstream worker`; a worker "
+        "killed -9 stays a member until its session times out"
+    )
+
+
 def refuse_if_active(state: GroupState) -> None:
-    if state.active:
-        members = (
-            ", ".join(f"{m.client_id}@{m.host.lstrip('/')}" for m in state.members)
-            or "members joining"
-        )
-        raise OpsError(
-            f"consumer group {state.group!r} is {state.state} with {len(state.members)} active "
-            f"member(s) ({members}); stop its workers first (`jobstream down`, or stop each "
-            "`jobstream worker`), then run the reset again. Nothing was changed."
-        )
+    reason = refusal(state)
+    if reason:
+        raise OpsError(f"{reason}. Then run the reset again. Nothing was changed.")
 
 
 async def reset_offsets(
@@ -216,8 +242,12 @@ async def reset_offsets(
     spec: ResetSpec,
     topic: str | None = None,
     execute: bool = False,
+    exact: bool = False,
+    progress: Progress | None = None,
 ) -> ResetPlan:
-    """Plan (and with ``execute`` commit) new offsets for ``group`` on ``topic``."""
+    """Plan (and with ``execute`` commit) new offsets for ``group`` on ``topic``, with the
+    posting events to reprocess counted (sampled past a size unless ``exact``;
+    :mod:`streams.ops.census`), ``progress`` told of the records read."""
     name = topic or settings.topic_postings
     async with admin_client(settings) as admin:
         state, committed = await _known_group(admin, group)
@@ -231,26 +261,54 @@ async def reset_offsets(
             ResetRow(name, tp.partition, committed.get(tp), targets[tp], starts[tp], ends[tp])
             for tp in tps
         ]
-        plan = ResetPlan(group, name, spec, rows)
-        if not execute:
-            return plan
-        changes = {TopicPartition(name, r.partition): r.new for r in rows if r.changed}
-        if changes:
-            client.assign(list(changes))
-            try:
-                await client.commit(changes)
-            except KafkaError as exc:
-                raise OpsError(
-                    f"the broker refused the new offsets for group {group!r} ({exc}); a worker "
-                    "probably joined the group meanwhile: stop it and run the reset again"
-                ) from None
+        if execute:
+            await _commit(client, group, name, rows)
+    if execute:
+        await _check_committed(settings, group, name, rows)
+    counted = await count_events(
+        settings,
+        name,
+        {r.partition: (r.new, r.log_end) for r in rows},
+        exact=exact,
+        progress=progress,
+    )
+    rows = [replace(r, postings=counted.events[r.partition]) for r in rows]
+    return ResetPlan(
+        group,
+        name,
+        spec,
+        rows,
+        executed=execute,
+        postings_estimated=counted.estimated,
+        refusal=None if execute else refusal(state),
+    )
+
+
+async def _commit(client: Any, group: str, topic: str, rows: list[ResetRow]) -> None:
+    changes = {TopicPartition(topic, r.partition): r.new for r in rows if r.changed}
+    if not changes:
+        return
+    client.assign(list(changes))
+    try:
+        await client.commit(changes)
+    except KafkaError as exc:
+        raise OpsError(
+            f"the broker refused the new offsets for group {group!r} ({exc}); a worker "
+            "probably joined the group meanwhile: stop it and run the reset again"
+        ) from None
+
+
+async def _check_committed(
+    settings: Settings, group: str, topic: str, rows: list[ResetRow]
+) -> None:
     async with admin_client(settings) as admin:
         after = await committed_offsets(admin, group)
-    wrong = [r for r in rows if r.changed and after.get(TopicPartition(name, r.partition)) != r.new]
+    wrong = [
+        r for r in rows if r.changed and after.get(TopicPartition(topic, r.partition)) != r.new
+    ]
     if wrong:
         parts = [r.partition for r in wrong]
         raise OpsError(f"offsets not committed as planned for partitions {parts}")
-    return ResetPlan(group, name, spec, rows, executed=True)
 
 
 async def _targets(

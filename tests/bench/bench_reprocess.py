@@ -318,7 +318,7 @@ async def bench(settings: Settings, logs: Path, n: int, worker_counts: list[int]
         plan = await reset_offsets(
             ops, group=topics.group, spec=ResetSpec("earliest"), execute=True
         )
-        assert plan.to_reprocess == total
+        assert plan.records_to_reprocess == total
         result, workers = await run_workers(topics, logs, count, total, n, f"re{count}-")
         for w in workers:
             w.terminate()

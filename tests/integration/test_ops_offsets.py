@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -76,7 +77,17 @@ async def test_reset_refused_while_running_then_to_earliest_reprocesses_and_chan
 
         dry = await cli_json(topics, "offsets", "reset", "-g", topics.group, "--to-earliest")
         assert dry["executed"] is False
-        assert dry["to_reprocess"] == sum(ends.values())
+        assert dry["records_to_reprocess"] == sum(ends.values())
+        assert dry["records_to_reprocess"] < len(events)  # half of them came in packs
+        assert dry["postings_to_reprocess"] == len(events)
+        assert dry["postings_estimated"] is False
+        assert "1 active member(s)" in dry["execute_refused"]
+        assert "`jobstream down`" in dry["execute_refused"]
+        code, out, _ = await cli(topics, "offsets", "reset", "-g", topics.group, "--to-earliest")
+        assert code == 0
+        said = " ".join(out.split())
+        assert "--execute would be refused now: consumer group" in said
+        assert f"{len(events):,} postings to reprocess ({sum(ends.values()):,} records)" in said
         assert (await committed_and_end(topics))[0] == committed
 
         await stop(worker, settings)
@@ -135,7 +146,8 @@ async def test_reset_to_a_datetime_replays_only_what_came_after_it(
             "--to-datetime", cut.isoformat(), "--execute",
         )  # fmt: skip
         assert {p["partition"]: p["new"] for p in plan["partitions"]} == first_late
-        assert plan["to_reprocess"] == len(late)
+        assert plan["postings_to_reprocess"] == plan["records_to_reprocess"] == len(late)
+        assert plan["execute_refused"] is None
         worker = WorkerProcess(topics, tmp_path, "again").start()
         await wait_caught_up(topics, timeout=90)
         assert sorted(await table(stack)) == sorted(p.id for p in late)
@@ -200,3 +212,49 @@ async def test_reset_to_offsets_shift_and_latest_on_a_stopped_group(stack: Setti
     code, _, err = await cli(topics, "offsets", "reset", "-g", topics.group, "--to-offset", "7:0")
     assert code == 2
     assert "has partitions 0..1" in err
+
+
+async def test_postings_to_reprocess_are_sampled_past_a_thousand_records_and_exact_on_demand(
+    stack: Settings,
+) -> None:
+    """Partition 0 holds packs of 3 events, partition 1 single events: counted exactly
+    below the threshold, estimated past it (uniform here, so the estimate is exact too)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from schemas.topics import CONTENT_TYPE_PACK
+    from streams.ops import census
+    from tests.support.sink import pack_of
+
+    topics = await make_topics(stack, partitions=2)
+    pack = (None, pack_of([b"a", b"b", b"c"]), [("content-type", CONTENT_TYPE_PACK.encode())], 0)
+    packs, singles = 700, census.EXACT_MAX_RECORDS - 700 + 50
+    await produce(stack, topics.postings, [pack] * packs + [(b"k", b"v", [], 1)] * singles)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=stack.kafka_bootstrap_servers, group_id=topics.group
+    )
+    await consumer.start()
+    try:  # a group that committed and left
+        consumer.assign([TopicPartition(topics.postings, 0)])
+        await consumer.commit({TopicPartition(topics.postings, 0): 600})
+    finally:
+        await consumer.stop()
+
+    def postings(plan: Any) -> list[tuple[int, int]]:
+        return [(p["records"], p["postings"]) for p in plan["partitions"]]
+
+    latest = await cli_json(topics, "offsets", "reset", "-g", topics.group, "--shift-by", "0")
+    assert postings(latest) == [(100, 300), (singles, singles)]
+    assert latest["postings_estimated"] is False
+    assert latest["execute_refused"] is None
+    sampled = await cli_json(topics, "offsets", "reset", "-g", topics.group, "--to-earliest")
+    assert sampled["records_to_reprocess"] == packs + singles > census.EXACT_MAX_RECORDS
+    assert sampled["postings_estimated"] is True
+    assert postings(sampled) == [(packs, 3 * packs), (singles, singles)]
+    code, out, _ = await cli(topics, "offsets", "reset", "-g", topics.group, "--to-earliest")
+    assert code == 0
+    assert "estimated from a sample; --exact reads them all" in " ".join(out.split())
+    exact = await cli_json(
+        topics, "offsets", "reset", "-g", topics.group, "--to-earliest", "--exact"
+    )
+    assert exact["postings_estimated"] is False
+    assert exact["postings_to_reprocess"] == 3 * packs + singles
