@@ -8,7 +8,7 @@
 //
 // Thresholds: MUTATION_P99_MS (p99 of the publish round trip) and error rate < 1 %.
 import { check } from 'k6';
-import { graphql, DURATION, limit } from './lib.js';
+import { graphql, DURATION, limit, COUNTED } from './lib.js';
 
 const TOKEN = __ENV.LOAD_API_KEY;
 const RATE = Number(__ENV.RATE || 20);
@@ -34,6 +34,7 @@ export const options = {
     },
   },
   thresholds: {
+    ...COUNTED,
     'http_req_duration{phase:load}': [`p(99)<${limit('MUTATION_P99_MS', 500)}`],
     'graphql_errors{phase:load}': ['rate<0.01'],
   },

@@ -7,7 +7,7 @@
 // WEB_P99_MS for every page.
 import http from 'k6/http';
 import { check } from 'k6';
-import { graphql, QUERIES, BASE, DURATION, searchBody, limit } from './lib.js';
+import { graphql, QUERIES, BASE, DURATION, searchBody, limit, COUNTED } from './lib.js';
 
 const P99 = limit('WEB_P99_MS', 300);
 
@@ -15,6 +15,7 @@ export const options = {
   vus: Number(__ENV.WEB_VUS || 8),
   duration: DURATION,
   thresholds: {
+    ...COUNTED,
     'http_req_duration{page:home}': [`p(99)<${P99}`],
     'http_req_duration{page:search}': [`p(99)<${P99}`],
     'http_req_duration{page:posting}': [`p(99)<${P99}`],
