@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 import numpy as np
@@ -31,6 +32,7 @@ from streams.sink import sql
 from streams.sink.batch import dedupe, rounds
 from streams.sink.errors import error_class, is_connection_error, is_poison, is_transient
 from streams.sink.records import (
+    RECORD_CONTRACT,
     Decoded,
     Poison,
     Record,
@@ -269,6 +271,7 @@ def test_json_or_another_declared_format_is_unsupported_and_names_the_contract()
         assert "jobstream.v1.PostingEventPack" in p.message
         assert p.message.endswith("see docs/record-contract.md")
         assert p.value == records[p.record.offset].value
+    assert (Path(__file__).parents[2] / RECORD_CONTRACT).is_file()
 
 
 def test_a_pack_over_the_member_cap_is_one_poison_record() -> None:
