@@ -11,7 +11,7 @@ import { check } from 'k6';
 import { graphql, DURATION, limit, COUNTED } from './lib.js';
 
 const TOKEN = __ENV.LOAD_API_KEY;
-const RATE = Number(__ENV.RATE || 20);
+const RATE = Number(__ENV.RATE || 10);
 const POOL = Number(__ENV.POOL || 200);
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 const PUBLISH =
