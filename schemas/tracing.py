@@ -26,6 +26,7 @@ from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.trace import Span, SpanContext, SpanKind, Tracer, TracerProvider
 from opentelemetry.util.types import Attributes
 
@@ -89,6 +90,13 @@ def _tracer(provider: TracerProvider, scope: str) -> Tracer:
 
 
 # --- carrying the context ---------------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _fields(propagator: TextMapPropagator) -> frozenset[str]:
+    """The header names the propagators read (``traceparent``, ...): computed per call
+    otherwise, on every request."""
+    return frozenset(propagator.fields)
+
+
 def kafka_headers(context: Context | None = None) -> list[tuple[str, bytes]]:
     """``traceparent``/``tracestate`` of ``context`` (the current one by default) as Kafka
     record headers; none when no span is active."""
@@ -100,7 +108,7 @@ def kafka_headers(context: Context | None = None) -> list[tuple[str, bytes]]:
 def extract(pairs: Iterable[tuple[str, str | bytes]] | None) -> Context:
     """The context carried by Kafka record headers, gRPC metadata or HTTP header items
     (an empty one when none)."""
-    fields = propagate.get_global_textmap().fields
+    fields = _fields(propagate.get_global_textmap())
     carrier = {
         k.lower(): v if isinstance(v, str) else v.decode(errors="replace")
         for k, v in pairs or ()
@@ -112,7 +120,7 @@ def extract(pairs: Iterable[tuple[str, str | bytes]] | None) -> Context:
 def carried(headers_of_records: Iterable[Headers]) -> list[SpanContext]:
     """The distinct span contexts a batch of records carries. Records written by one
     gateway batch share theirs, so each distinct header set is parsed once."""
-    fields = propagate.get_global_textmap().fields
+    fields = _fields(propagate.get_global_textmap())
     distinct = {
         tuple(h for h in headers if h[0].lower() in fields) for headers in headers_of_records
     }

@@ -30,6 +30,9 @@ class OperationSpan(SchemaExtension):
         request = getattr(context.context, "request", None)
         parent = extract(request.headers.items()) if request is not None else None
         span = tracer(TRACE_SCOPE).start_span("GraphQL", context=parent, kind=SpanKind.SERVER)
+        if not span.is_recording() and not span.get_span_context().is_valid:
+            yield  # no SDK and no caller's trace: nothing to carry (the common case)
+            return
         with trace.use_span(span, end_on_exit=True):
             yield
             if not span.is_recording():
