@@ -4,12 +4,13 @@ The sink commits a batch and its Invalidation in one transaction, then publishes
 event to Kafka and deletes the row. While Kafka cannot take the event -- the partition's
 leader lost, its election takes seconds -- the postings are already visible in
 PostgreSQL but no instance hears of them, and cached copies would outlive the 1 s bound
-(invariant 6; the chaos run measured 2-4 s before this). So every instance also reads the
-outbox every ``every_s``: a row older than ``late_s`` is an invalidation Kafka has not
-taken yet, and its postings are evicted here at once, L1 and L2 (the Kafka event evicts
-them again when it comes: evicting twice is harmless, and a reload after the eviction
-reads the committed row). A row on the normal path lives milliseconds and is never seen.
-Search pages follow the data generation, which only the log moves.
+(invariant 6 in docs/architecture.md; the chaos run measured 2-4 s before this). So
+every instance also reads the outbox every ``every_s``: a row older than ``late_s`` is an
+invalidation Kafka has not taken yet, and its postings are evicted here at once, L1 and
+L2 (the Kafka event evicts them again when it comes: evicting twice is harmless, and a
+reload after the eviction reads the committed row). A row on the normal path lives
+milliseconds and is never seen. Search pages follow the data generation, which only the
+log moves.
 """
 
 from __future__ import annotations
