@@ -27,6 +27,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -144,6 +145,20 @@ class LoadApi:
                 self.proc.wait()
 
 
+def children_cpu_s() -> float:
+    """CPU seconds (user + system) of every finished child so far: a client's cost per
+    request is the difference around its run (both clients share the cores with the API)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def with_client_cpu(result: dict[str, Any], cpu_s: float) -> dict[str, Any]:
+    result["client_cpu_s"] = round(cpu_s, 2)
+    if result.get("requests"):
+        result["client_cpu_us_per_req"] = round(cpu_s / result["requests"] * 1e6, 1)
+    return result
+
+
 def k6_version() -> str:
     return subprocess.run([K6, "version"], capture_output=True, text=True).stdout.strip()
 
@@ -154,10 +169,13 @@ def run_k6(name: str, env: dict[str, str]) -> dict[str, Any]:
     cmd = [str(K6), "run", "--quiet", "--no-color", "--summary-export", str(out)]
     cmd.append(str(HERE / SCRIPTS[name]))
     print(f"k6 {name}: {' '.join(cmd[1:])}", flush=True)
+    cpu = children_cpu_s()
     run = subprocess.run(cmd, env={**os.environ, **env}, cwd=HERE, check=False)
+    cpu = children_cpu_s() - cpu
     if not out.is_file():
         return {"k6_exit_code": run.returncode, "error": "k6 wrote no summary"}
-    return {"k6_exit_code": run.returncode, **condense(json.loads(out.read_text()), env)}
+    result = {"k6_exit_code": run.returncode, **condense(json.loads(out.read_text()), env)}
+    return with_client_cpu(result, cpu)
 
 
 def condense(summary: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
@@ -198,9 +216,10 @@ def python_cached(url: str, vus: int, seconds: float) -> dict[str, Any]:
     cmd = [sys.executable, str(ROOT / "tests" / "bench" / "bench_query_path.py"), "--url", url]
     cmd += ["--duration", f"{seconds:g}", "--concurrency", str(vus), "--out", str(out)]
     print(f"python cached: {' '.join(cmd[1:])}", flush=True)
+    cpu = children_cpu_s()
     subprocess.run(cmd, check=True, cwd=ROOT)
     result: dict[str, Any] = json.loads(out.read_text())
-    return result
+    return with_client_cpu(result, children_cpu_s() - cpu)
 
 
 def cached_agreement(
@@ -243,7 +262,12 @@ def cached_agreement(
             "errors": sum(x["errors"] for x in py_runs),
         },
         "rounds": [
-            {"k6_req_per_s": k["req_per_s"], "python_req_per_s": p["req_per_s"]}
+            {
+                "k6_req_per_s": k["req_per_s"],
+                "python_req_per_s": p["req_per_s"],
+                "k6_client_cpu_us_per_req": k.get("client_cpu_us_per_req"),
+                "python_client_cpu_us_per_req": p.get("client_cpu_us_per_req"),
+            }
             for k, p in zip(k6_runs, py_runs, strict=True)
         ],
         "ratio_k6_over_python": ratio,
@@ -257,7 +281,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="s per scenario")
     parser.add_argument("--vus", type=int, default=32, help="cached and Zipf concurrency")
     parser.add_argument(
-        "--rounds", type=int, default=2, help="cached: k6/Python alternations (ABBA)"
+        "--rounds", type=int, default=4, help="cached: k6/Python alternations (ABBA)"
     )
     parser.add_argument("--workers", type=int, default=2, help="load API processes")
     parser.add_argument("--url", default="", help="an API to load instead of starting one")
