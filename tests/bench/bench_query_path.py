@@ -313,7 +313,8 @@ async def cached_against(url: str, args: argparse.Namespace) -> dict[str, Any]:
         for p in payloads:
             await post_again(api, p)
             await post_again(api, p)
-        return await closed_loop(
+        cpu = time.process_time()
+        out = await closed_loop(
             api,
             lambda i: payloads[i % HOT],
             concurrency=args.concurrency,
@@ -322,6 +323,10 @@ async def cached_against(url: str, args: argparse.Namespace) -> dict[str, Any]:
             progress=None,
             label="cached",
         )
+        cpu = time.process_time() - cpu  # this process: the load generator alone
+        out["client_cpu_s"] = round(cpu, 2)
+        out["client_cpu_us_per_req"] = round(cpu / max(1, out["requests"]) * 1e6, 1)
+        return out
 
 
 async def where_time_goes(settings: Settings, texts: list[str], model: str) -> dict[str, Any]:
