@@ -6,7 +6,8 @@
 // runs do not grow the demo; teardown() deletes them (a tombstone at a later version), so
 // they leave the search results when the run ends.
 //
-// Thresholds: MUTATION_P99_MS (p99 of the publish round trip) and error rate < 1 %.
+// Thresholds: MUTATION_P99_MS (250) for the publish round trip (embedding and Kafka's ack;
+// measured at 10/s on a quiet machine: p50 48 ms, p99 86 ms) and error rate < 1 %.
 import { check } from 'k6';
 import { graphql, DURATION, limit, COUNTED } from './lib.js';
 
@@ -35,7 +36,7 @@ export const options = {
   },
   thresholds: {
     ...COUNTED,
-    'http_req_duration{phase:load}': [`p(99)<${limit('MUTATION_P99_MS', 500)}`],
+    'http_req_duration{phase:load}': [`p(99)<${limit('MUTATION_P99_MS', 250)}`],
     'graphql_errors{phase:load}': ['rate<0.01'],
   },
   summaryTrendStats: ['avg', 'min', 'med', 'p(90)', 'p(95)', 'p(99)', 'max'],

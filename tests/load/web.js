@@ -3,13 +3,13 @@
 //
 // Thresholds per page (tag `page`): README "Performance (operations and web)", bench_web.py
 // at 10,000 postings, one request at a time: 8-147 ms on a page's first request (a new
-// text is embedded), 2-7 ms warm. Under WEB_VUS concurrent users the bound is
-// WEB_P99_MS for every page.
+// text is embedded), 2-7 ms warm; make load, 8 users, quiet machine: ~340 pages/s, p99
+// 41 (home) / 90 (search) / 80 ms (posting). WEB_P99_MS (200) bounds every page.
 import http from 'k6/http';
 import { check } from 'k6';
 import { graphql, QUERIES, BASE, DURATION, searchBody, limit, COUNTED } from './lib.js';
 
-const P99 = limit('WEB_P99_MS', 300);
+const P99 = limit('WEB_P99_MS', 200);
 
 export const options = {
   vus: Number(__ENV.WEB_VUS || 8),
