@@ -460,8 +460,6 @@ class Session:
                     self.release(item)
             if self._writes:
                 await asyncio.wait(list(self._writes), timeout=60)
-            if self.claim is not None:
-                await self.claim.release()
         finally:
             self.service.sessions.discard(self)
             if self.state.session is self:
@@ -469,6 +467,8 @@ class Session:
             self.state.lock.release()
             self.service.forget_if_idle(self.producer_id, self.state)
             log.info("stream closed", producer_id=self.producer_id, last_sequence=self.high)
+            if self.claim is not None:  # a next stream's claim fences this one anyway
+                await self.claim.release()
 
 
 async def _outcome(item: Batch) -> BaseException | None:

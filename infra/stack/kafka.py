@@ -301,6 +301,19 @@ def expected_nodes(paths: StackPaths) -> int | None:
     return int(text)
 
 
+def cluster_wide(settings: Settings, paths: StackPaths) -> Settings:
+    """``settings`` with every local node's address when this stack runs a cluster: any
+    live node then answers for it, whichever node the settings name is down."""
+    try:
+        nodes = expected_nodes(paths) or settings.kafka_brokers
+    except ServiceError:
+        nodes = settings.kafka_brokers
+    if nodes <= 1:
+        return settings
+    sized = settings.model_copy(update={"kafka_brokers": nodes})
+    return sized.model_copy(update={"kafka_bootstrap_servers": sized.local_kafka_bootstrap})
+
+
 def quorum(settings: Settings) -> dict[str, object] | None:
     """The KRaft controller quorum as Kafka's own tool reports it (leader, voters, the
     largest follower lag), or None when the tool or the cluster does not answer."""

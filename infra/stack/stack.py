@@ -90,6 +90,7 @@ class ServiceStatus:
 def status(settings: Settings) -> list[ServiceStatus]:
     """Each service's health; addresses and details never carry a password."""
     paths = StackPaths.create(settings.home)
+    settings = kafka.cluster_wide(settings, paths)
     kafka_status = _kafka_status(settings, paths)
     reachable = not kafka_status.detail.startswith("unreachable")
     return [

@@ -37,6 +37,7 @@ import urllib.error
 import urllib.request
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ import numpy as np
 
 from gateway.client import IngestClient
 from gateway.generator import embedding_text, generate
+from schemas.db.errors import is_connection_error
 from schemas.domain import from_json
 from schemas.embedding import make_embedder
 from schemas.jobstream.v1 import ingest_pb2, posting_pb2
@@ -145,11 +147,15 @@ def workload(plan: Plan) -> Workload:
     return Workload(events, expected, ids[:HOT], counts)
 
 
+Hook = Callable[[str], None]  # called with a victim's name, in a thread
+
+
 class Run:
     """One chaos run against a stack that `jobstream up SHAPE` started under ``env``."""
 
-    def __init__(self, env: dict[str, str], plan: Plan) -> None:
+    def __init__(self, env: dict[str, str], plan: Plan, on_killed: Hook | None = None) -> None:
         self.env = env
+        self.on_killed = on_killed
         self.home = Path(env["JOBSTREAM_HOME"])
         self.plan = plan
         self.rng = random.Random(plan.seed + 1)
@@ -189,6 +195,8 @@ class Run:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     entry["already_gone"] = True
+            if self.on_killed is not None:  # what an operator sees while it is down
+                await asyncio.to_thread(self.on_killed, victim)
             await asyncio.sleep(self.rng.uniform(*self.plan.down_s))
             began = time.monotonic()
             code, said = await self.up()
@@ -261,18 +269,19 @@ class Run:
                 await self.probe(api, query, hot, committed)
 
     async def committed(self, ids: list[str]) -> dict[str, tuple[int, bool]] | None:
+        """What PostgreSQL has committed for ``ids``; None while it is down."""
         try:
             conn = await asyncpg.connect(self.dsn, timeout=2)
-        except (OSError, asyncpg.PostgresError, TimeoutError):
-            return None
-        try:
-            rows = await conn.fetch(
-                "SELECT id, version, deleted FROM postings WHERE id = ANY($1)", ids
-            )
-        except (OSError, asyncpg.PostgresError):
-            return None
-        finally:
-            await conn.close()
+            try:
+                rows = await conn.fetch(
+                    "SELECT id, version, deleted FROM postings WHERE id = ANY($1)", ids
+                )
+            finally:
+                await conn.close(timeout=2)
+        except Exception as exc:
+            if is_connection_error(exc) or isinstance(exc, asyncpg.PostgresError):
+                return None
+            raise
         return {r["id"]: (int(r["version"]), bool(r["deleted"])) for r in rows}
 
     async def probe(
@@ -406,16 +415,26 @@ class Run:
         return len(acked - set(await self.rows(sorted(acked))))
 
 
-def chaos(env: dict[str, str], plan: Plan, out: Path | None = None) -> dict[str, Any]:
+def chaos(
+    env: dict[str, str],
+    plan: Plan,
+    out: Path | None = None,
+    *,
+    on_up: Callable[[], None] | None = None,
+    on_killed: Hook | None = None,
+) -> dict[str, Any]:
     """Start the scaled stack, run ``plan`` against it, stop it; the report (also written
-    to ``out`` as JSON)."""
+    to ``out`` as JSON). ``on_up`` inspects the stack once it is up, ``on_killed`` after
+    each kill, before the restart."""
     prepared = time.monotonic()
     work = workload(plan)
     prep_s = time.monotonic() - prepared
-    run = Run(env, plan)
+    run = Run(env, plan, on_killed)
     try:
         code, said = asyncio.run(run.up())
         assert code == 0, said
+        if on_up is not None:
+            on_up()
         outcome = asyncio.run(run.run(work))
     finally:
         asyncio.run(run.cli("down"))

@@ -470,7 +470,8 @@ async def test_last_page_falls_back_to_exact(
 async def test_similar_of_many_postings_goes_through_the_index_in_one_statement(
     ivfflat: int, repo: PostingRepository, pool: asyncpg.Pool, rows: list[Row]
 ) -> None:
-    sources = [r for r in rows if not r.deleted and r.embedding is not None][:10]
+    # 30 sources: the mean recall of 10 swung by 0.05 with IVFFlat's random k-means.
+    sources = [r for r in rows if not r.deleted and r.embedding is not None][:30]
     found = await repo.similar_many([r.id for r in sources] + ["unknown"], first=10)
     assert repo.stats.index_searches == 1
     assert found["unknown"] == []

@@ -6,14 +6,13 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import psutil
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from tests.support.cli import jobstream, kafka_row, pids, processes_under, until
+from tests.support.cli import jobstream, pids, processes_under
 from tests.support.provision import free_port, local_env
 
 pytestmark = [
@@ -98,67 +97,6 @@ def test_up_is_idempotent_survives_kill_9_and_down_leaves_nothing(tmp_path: Path
 
     jobstream(env, "down", "--purge")
     assert not (home / "data").exists()
-
-
-def kafka_topics_describe(bootstrap: str, topic: str) -> str:
-    """Kafka's own `kafka-topics --describe`, from the jars `up` runs."""
-    from infra.stack.kafka import java, resolve_runtime
-    from schemas.settings import load_settings
-
-    runtime = resolve_runtime(load_settings())
-    done = subprocess.run(
-        [java(), "-cp", runtime.classpath, "org.apache.kafka.tools.TopicCommand",
-         "--bootstrap-server", bootstrap, "--describe", "--topic", topic],
-        capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
-    return done.stdout
-
-
-def test_a_three_node_cluster_replicates_and_status_reports_a_lost_broker(
-    tmp_path: Path,
-) -> None:
-    """`up --kafka-brokers 3`: three KRaft nodes, every topic with 3 replicas and
-    min.insync.replicas 2 (as Kafka's own tool reports them); a kill -9 of one node
-    leaves acks=all writes working and status naming the under-replicated partitions;
-    `up` brings it back and the ISRs fill again; `down` stops exactly them."""
-    home = tmp_path / "cluster"
-    env = local_env(home, kafka_brokers=3)
-    base = int(env["JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS"].rsplit(":", 1)[1])
-    every = ",".join(f"127.0.0.1:{base + 2 * i}" for i in range(3))
-    try:
-        jobstream(env, "up", "--kafka-brokers", "3")
-        started = pids(home)
-        assert {"kafka", "kafka-2", "kafka-3"} <= set(started)
-        row = kafka_row(env)
-        assert row["healthy"], row["detail"]
-        extra = row["extra"]
-        assert extra["brokers"] == [f"{i + 1}@127.0.0.1:{base + 2 * i}" for i in range(3)]
-        assert extra["quorum"]["voters"] == [1, 2, 3]
-        assert {t["replicas"] for t in extra["topics"]} == {3}
-        described = kafka_topics_describe(every, "postings.v1")
-        assert "ReplicationFactor: 3" in described
-        assert "min.insync.replicas=2" in described
-
-        asyncio.run(_produce(every, "postings.v1", 200))
-        os.kill(started["kafka-3"], signal.SIGKILL)
-        until(
-            lambda: kafka_row(env)["extra"].get("under_replicated_partitions", 0) > 0,
-            60,
-            "status to report under-replicated partitions",
-        )
-        row = kafka_row(env)
-        assert not row["healthy"]
-        assert "2 of 3 brokers" in row["detail"]
-        assert jobstream(env, "status", check=False).returncode == 1
-        asyncio.run(_produce(every, "postings.v1", 200))  # 2 in sync: acks=all still works
-
-        jobstream(env, "up", "--kafka-brokers", "3")
-        assert pids(home)["kafka"] == started["kafka"]  # only the lost node restarted
-        until(lambda: kafka_row(env)["healthy"], 90, "the ISRs to fill again")
-        assert asyncio.run(_count(every, "postings.v1")) == 400
-    finally:
-        jobstream(env, "down", check=False)
-    assert processes_under(home) == []
 
 
 def test_up_names_the_service_and_the_cause_when_a_port_is_taken(tmp_path: Path) -> None:

@@ -64,3 +64,17 @@ def until(check: Any, timeout: float, what: str) -> None:
             return
         time.sleep(1)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def kafka_topics_describe(bootstrap: str, topic: str) -> str:
+    """Kafka's own `kafka-topics --describe`, from the jars `up` runs."""
+    from infra.stack.kafka import java, resolve_runtime
+    from schemas.settings import load_settings
+
+    runtime = resolve_runtime(load_settings())
+    done = subprocess.run(
+        [java(), "-cp", runtime.classpath, "org.apache.kafka.tools.TopicCommand",
+         "--bootstrap-server", bootstrap, "--describe", "--topic", topic],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    return done.stdout
