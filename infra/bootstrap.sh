@@ -8,66 +8,50 @@
 # graphql-http conformance audit (tests/graphql_http) and re-fetching GraphiQL's files.
 set -euo pipefail
 
-if [[ "${1:-}" == "--node" ]]; then
-  command -v node >/dev/null && command -v npm >/dev/null && exit 0
+# optional_tools WHAT "COMMANDS" PACKAGES...: install PACKAGES with apt-get unless every
+# command in COMMANDS is found. Never fatal: the tests that need them fail saying how to
+# install them (WHAT names those tests).
+optional_tools() {
+  local what=$1 commands=$2 missing=0 cmd
+  shift 2
+  for cmd in $commands; do command -v "$cmd" >/dev/null || missing=1; done
+  ((missing)) || return 0
   if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
-    echo "bootstrap: node/npm are missing (not root, or no apt-get): install Debian's nodejs and npm; the graphql-http audit test fails without them" >&2
-    exit 0
+    echo "bootstrap: $commands missing (not root, or no apt-get): install Debian's $*; $what fail without them" >&2
+    return 0
   fi
-  echo "bootstrap: installing nodejs and npm with apt-get (the graphql-http audit)" >&2
+  echo "bootstrap: installing $* with apt-get ($what)" >&2
   export DEBIAN_FRONTEND=noninteractive
-  # Not fatal here: the audit test then fails, saying how to install them.
-  if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm; }; then
-    echo "bootstrap: could not install nodejs/npm; the graphql-http audit test will fail" >&2
+  if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@"; }; then
+    echo "bootstrap: could not install $*; $what will fail" >&2
+    return 1
   fi
-  exit 0
-fi
+}
 
-with_chromium=0
-[[ "${1:-}" == "--chromium" ]] && with_chromium=1
-
-if [[ "${1:-}" == "--ops" ]]; then
-  command -v promtool >/dev/null && command -v amtool >/dev/null && exit 0
-  if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
-    echo "bootstrap: promtool/amtool are missing (not root, or no apt-get): install Debian's prometheus and prometheus-alertmanager; the monitoring tests fail without them" >&2
-    exit 0
-  fi
-  echo "bootstrap: installing prometheus and prometheus-alertmanager with apt-get (promtool, amtool)" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  # Only the tools are wanted: a policy-rc.d keeps the packages from starting their daemons
-  # (Alertmanager's default port, 9093, is the local Kafka controller's).
-  policy=/usr/sbin/policy-rc.d
-  if [[ ! -e $policy ]]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
-    trap 'rm -f "$policy"' EXIT
-  fi
-  # Not fatal here: the monitoring tests then fail, saying how to install them.
-  if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends \
-    prometheus prometheus-alertmanager; }; then
-    echo "bootstrap: could not install prometheus/prometheus-alertmanager; the monitoring tests will fail" >&2
-  elif [[ -d /run/systemd/system ]]; then
-    systemctl disable --quiet prometheus prometheus-alertmanager || true
-  fi
-  exit 0
-fi
+case "${1:-}" in
+  --chromium)
+    optional_tools "the browser tests (JOBSTREAM_SKIP_BROWSER_TESTS=1 skips them)" \
+      chromium chromium fonts-dejavu-core || true
+    exit 0 ;;
+  --node)
+    optional_tools "the graphql-http audit test" "node npm" nodejs npm || true
+    exit 0 ;;
+  --ops)
+    # Only the tools are wanted: a policy-rc.d keeps the packages from starting their
+    # daemons (Alertmanager's default port, 9093, is the local Kafka controller's).
+    policy=/usr/sbin/policy-rc.d
+    if [[ ! -e $policy ]] && [[ $(id -u) -eq 0 ]]; then
+      printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
+      trap 'rm -f "$policy"' EXIT
+    fi
+    if optional_tools "the monitoring tests" "promtool amtool" \
+      prometheus prometheus-alertmanager && [[ -d /run/systemd/system ]]; then
+      systemctl disable --quiet prometheus prometheus-alertmanager || true
+    fi
+    exit 0 ;;
+esac
 
 need=()
-if ((with_chromium)); then
-  if ! command -v chromium >/dev/null; then
-    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-      echo "bootstrap: installing chromium with apt-get (browser tests)" >&2
-      export DEBIAN_FRONTEND=noninteractive
-      # Not fatal here: the browser tests then fail, saying how to install it.
-      if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends \
-        chromium fonts-dejavu-core; }; then
-        echo "bootstrap: could not install chromium; the browser tests will fail (JOBSTREAM_SKIP_BROWSER_TESTS=1 skips them)" >&2
-      fi
-    else
-      echo "bootstrap: chromium is missing (not root, or no apt-get): install it, or JOBSTREAM_SKIP_BROWSER_TESTS=1 skips the browser tests" >&2
-    fi
-  fi
-  exit 0
-fi
 java_ok() {
   command -v java >/dev/null || return 1
   local v
