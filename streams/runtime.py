@@ -32,7 +32,6 @@ from streams.index import IndexPolicy, VectorIndexManager
 from streams.invalidations import Invalidations
 from streams.metrics import SinkMetrics
 from streams.sink.batch import BatchSink
-from streams.sink.errors import is_connection_error
 from streams.sink.records import chunks, record_of
 from streams.sink.retry import retry_transient
 from streams.sink.writer import PostingsWriter
@@ -170,17 +169,8 @@ class SinkRuntime:
             self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, end - done))
 
     async def relay_invalidations(self, *, older_than_s: float = 10.0) -> None:
-        if not self._started.is_set() or self.sink is None:
-            return
-        try:
-            sent = await self.sink.invalidations.relay(
-                await self.writer.pool(), older_than_s=older_than_s
-            )
-            self.metrics.invalidations.inc(sent)
-        except Exception as exc:  # best effort: the rows stay for the next round
-            if is_connection_error(exc):
-                await self.writer.reset()
-            log.warning("invalidation relay failed", error=repr(exc))
+        if self._started.is_set() and self.sink is not None:
+            await self.sink.relay_leftovers(older_than_s=older_than_s)
 
     async def check_index(self) -> None:
         if not self._started.is_set():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from infra.stack import process
+from infra.stack import kafka, process
 from infra.stack.errors import ServiceError
 from infra.stack.paths import StackPaths
 from schemas.settings import Settings
@@ -30,9 +30,10 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
     """Our environment for a child, plus ``extra``; with a local cluster, every node's
     address (the settings may name only the first)."""
     env = dict(os.environ)
-    if settings.kafka_brokers > 1:
-        env["JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS"] = settings.local_kafka_bootstrap
-        env["JOBSTREAM_KAFKA_BROKERS"] = str(settings.kafka_brokers)
+    cluster = kafka.cluster_wide(settings, StackPaths.create(settings.home))
+    if cluster.kafka_brokers > 1:
+        env["JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS"] = cluster.kafka_bootstrap_servers
+        env["JOBSTREAM_KAFKA_BROKERS"] = str(cluster.kafka_brokers)
     env.update(extra)
     env["PYTHONUNBUFFERED"] = "1"
     return env

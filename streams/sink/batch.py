@@ -190,14 +190,20 @@ class BatchSink:
             on_retry=on_db_retry,
         )
         if lost:
-            await self._relay_leftovers()
+            await self.relay_leftovers(older_than_s=0.0)
         return result
 
-    async def _relay_leftovers(self) -> None:
+    async def relay_leftovers(self, *, older_than_s: float) -> None:
+        """Publish outbox rows older than ``older_than_s`` (a crashed worker's, or a lost
+        COMMIT's); best effort: the rows stay for the next round."""
         try:
-            sent = await self.invalidations.relay(await self.writer.pool(), older_than_s=0.0)
-        except Exception as exc:  # best effort: the periodic relay picks them up
-            log.warning("invalidation relay after a lost connection failed", error=repr(exc))
+            sent = await self.invalidations.relay(
+                await self.writer.pool(), older_than_s=older_than_s
+            )
+        except Exception as exc:
+            if is_connection_error(exc):
+                await self.writer.reset()
+            log.warning("invalidation relay failed", error=repr(exc))
             return
         self.metrics.invalidations.inc(sent)
 

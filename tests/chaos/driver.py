@@ -218,13 +218,8 @@ class Run:
             print(f"chaos: {entry}", file=sys.stderr, flush=True)
 
     async def up(self) -> tuple[int, str]:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "infra", "up", *SHAPE,
-            env={**os.environ, **self.env},
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-        out, _ = await proc.communicate()
-        return proc.returncode or 0, out.decode(errors="replace")
+        """`jobstream up` with the run's shape: its exit code and everything it said."""
+        return await self.cli("up", *SHAPE, stderr=asyncio.subprocess.STDOUT)
 
     # --- the producers ------------------------------------------------------------------
     async def produce(self, events: list[posting_pb2.PostingEvent], name: str) -> None:
@@ -380,11 +375,12 @@ class Run:
         except (ValueError, KeyError, TypeError):
             return None
 
-    async def cli(self, *args: str) -> tuple[int, str]:
+    async def cli(self, *args: str, stderr: int = asyncio.subprocess.DEVNULL) -> tuple[int, str]:
+        """`jobstream ARGS` on this stack: its exit code and its standard output."""
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "infra", *args,
             env={**os.environ, **self.env},
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=stderr,
         )  # fmt: skip
         out, _ = await proc.communicate()
         return proc.returncode or 0, out.decode(errors="replace")
