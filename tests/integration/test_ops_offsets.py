@@ -229,8 +229,12 @@ async def test_postings_to_reprocess_are_sampled_past_a_thousand_records_and_exa
     pack = (None, pack_of([b"a", b"b", b"c"]), [("content-type", CONTENT_TYPE_PACK.encode())], 0)
     packs, singles = 700, census.EXACT_MAX_RECORDS - 700 + 50
     await produce(stack, topics.postings, [pack] * packs + [(b"k", b"v", [], 1)] * singles)
+    # No auto-commit: closing would commit the position it resolved on assign ("latest",
+    # 700) over the 600 below whenever that lookup beat the commit.
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=stack.kafka_bootstrap_servers, group_id=topics.group
+        bootstrap_servers=stack.kafka_bootstrap_servers,
+        group_id=topics.group,
+        enable_auto_commit=False,
     )
     await consumer.start()
     try:  # a group that committed and left
