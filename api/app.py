@@ -118,11 +118,15 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         metrics = ApiMetrics()
         cache = TieredCache(settings, redis, registry=metrics.registry)
         stack.push_async_callback(cache.aclose)
-        listener = InvalidationListener(settings, cache)
+        listener = InvalidationListener(settings, cache, freshness=metrics.freshness)
         await listener.start()
         stack.push_async_callback(listener.stop)
         outbox = OutboxWatch(
-            pool, cache, every_s=settings.api_outbox_watch_s, late_s=settings.api_outbox_late_s
+            pool,
+            cache,
+            every_s=settings.api_outbox_watch_s,
+            late_s=settings.api_outbox_late_s,
+            freshness=metrics.freshness,
         )
         outbox.start()
         stack.push_async_callback(outbox.aclose)

@@ -1,7 +1,8 @@
 """Prometheus metrics of one API app: GraphQL operations and the cache's counters.
 
 Names: ``jobstream_api_graphql_operations_total{operation, outcome}``,
-``jobstream_api_graphql_seconds{operation}`` and the cache's ``jobstream_cache_*``
+``jobstream_api_graphql_seconds{operation}``, ``jobstream_api_freshness_seconds{path}``
+(commit -> eviction, invariant 6) and the cache's ``jobstream_cache_*``
 (hits/misses per kind and level, loads, generation, Redis health), which the
 TieredCache registers in this registry itself; plus ``process_*`` and ``python_*``.
 
@@ -21,6 +22,7 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.exposition import choose_encoder
 from strawberry.extensions import SchemaExtension
 
+from api.cache.stats import FRESHNESS_PATHS
 from schemas.metrics import process_registry
 
 
@@ -42,6 +44,18 @@ class ApiMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
+
+        self.freshness = Histogram(
+            "jobstream_api_freshness_seconds",
+            "From the sink's commit of a posting change (Invalidation.committed_at, set in "
+            "the batch's transaction) to this instance evicting it; path: kafka (the "
+            "invalidation log) or outbox (the outbox watch, when Kafka is late).",
+            ["path"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 5, 10, 30),
+            registry=self.registry,
+        )
+        for path in FRESHNESS_PATHS:  # both series exist from the start (rules read them)
+            self.freshness.labels(path)
 
     def observe(self, operation: str, seconds: float, *, ok: bool) -> None:
         self.operations.labels(operation, "ok" if ok else "error").inc()

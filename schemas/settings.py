@@ -82,6 +82,14 @@ class Settings(BaseSettings):
         "auto = Docker when an engine answers and KAFKA_HOME is unset.",
     )
     kafka_heap: str = Field("768m", pattern=r"^\d+[mMgG]$", description="Local broker JVM heap.")
+    kafka_metrics_port: int = Field(
+        9404,
+        ge=0,
+        le=65535,
+        description="Local node i's broker metrics (the Prometheus JMX exporter agent, "
+        "infra/kafka/jmx-exporter.yml) on this port + i - 1, on 127.0.0.1; 0 runs the "
+        "brokers without the agent.",
+    )
     kafka_brokers: int = Field(
         1,
         ge=1,

@@ -30,7 +30,9 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from google.protobuf.message import DecodeError
+from prometheus_client import Histogram
 
+from api.cache.stats import observe_freshness
 from api.cache.tiered import TieredCache
 from schemas import kafka
 from schemas.jobstream.v1 import events_pb2
@@ -73,8 +75,10 @@ class InvalidationListener:
         *,
         ready_timeout_s: float = 5.0,
         poll_ms: int = 200,
+        freshness: Histogram | None = None,
     ) -> None:
         self._settings = settings
+        self._freshness = freshness
         self._cache = cache
         self._topic = settings.topic_invalidations
         self._ready_timeout_s = ready_timeout_s
@@ -278,6 +282,8 @@ class InvalidationListener:
         now = time.time()
         self._events += 1
         self._last_event_at = now
+        if self._ready.is_set():  # not the catch-up replay of what happened before we joined
+            observe_freshness(self._freshness, "kafka", event, now)
         if event.HasField("committed_at"):
             committed = event.committed_at.seconds + event.committed_at.nanos / 1e9
             self._last_delay_s = round(now - committed, 4)

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import asyncpg
 import structlog
 from google.protobuf.message import DecodeError
+from prometheus_client import Histogram
 
+from api.cache.stats import observe_freshness
 from api.cache.tiered import POSTING, TieredCache
 from schemas.db.outbox import OUTBOX_PENDING
 from schemas.jobstream.v1 import events_pb2
@@ -35,9 +38,16 @@ class OutboxWatch:
     """Evicts the postings of invalidations that are committed but not yet in Kafka."""
 
     def __init__(
-        self, pool: asyncpg.Pool, cache: TieredCache, *, every_s: float, late_s: float
+        self,
+        pool: asyncpg.Pool,
+        cache: TieredCache,
+        *,
+        every_s: float,
+        late_s: float,
+        freshness: Histogram | None = None,
     ) -> None:
         self._pool = pool
+        self._freshness = freshness
         self._cache = cache
         self._every_s = every_s
         self._late_s = late_s
@@ -73,14 +83,19 @@ class OutboxWatch:
         fresh = [r for r in rows if int(r["id"]) not in self._seen]
         self._seen = present
         ids: list[str] = []
+        events = []
         for row in fresh:
             try:
                 event = events_pb2.Invalidation.FromString(bytes(row["payload"]))
             except DecodeError:
                 continue
             ids.extend(p.id for p in event.postings)
+            events.append(event)
         if ids:
             await self._cache.evict(POSTING, ids)
+            now = time.time()
+            for event in events:
+                observe_freshness(self._freshness, "outbox", event, now)
             self.evicted += len(ids)
             log.info("evicted postings of invalidations Kafka has not taken", postings=len(ids))
         return len(ids)

@@ -5,8 +5,26 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from schemas.jobstream.v1 import events_pb2
+
+FRESHNESS_PATHS = ("kafka", "outbox")
+"""How an invalidation reached an instance: the log, or the outbox watch (outbox.py)."""
+
+
+def observe_freshness(
+    freshness: Histogram | None, path: str, event: events_pb2.Invalidation, now: float
+) -> None:
+    """Record seconds from the event's commit (``committed_at``, set in the sink's
+    transaction) to ``now``, its eviction here; never negative (the sink's clock may run
+    ahead of ours); nothing for an event without ``committed_at``."""
+    if freshness is None or not event.HasField("committed_at"):
+        return
+    committed = event.committed_at.seconds + event.committed_at.nanos / 1e9
+    freshness.labels(path).observe(max(0.0, now - committed))
 
 
 @dataclass(slots=True)

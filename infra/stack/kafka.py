@@ -5,10 +5,15 @@
 The jars come from an existing KAFKA_HOME or, by default, from Maven Central through
 infra/kafka/pom.xml; Maven caches them in ~/.m2 and we cache the resolved classpath in
 ~/.cache/jobstream, so only the first `up` on a machine needs the network.
+
+Each node also loads the Prometheus JMX exporter as a Java agent (resolved by the same
+pom), serving its broker metrics on ``JOBSTREAM_KAFKA_METRICS_PORT`` + node - 1 with the
+MBeans infra/kafka/jmx-exporter.yml names; port 0 runs the brokers without it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import re
@@ -29,6 +34,7 @@ from schemas.settings import Settings
 NAME = "kafka"
 POM = Path(__file__).resolve().parent.parent / "kafka" / "pom.xml"
 TEMPLATE = POM.parent / "server.properties"
+EXPORTER_CONFIG = POM.parent / "jmx-exporter.yml"
 CACHE = Path.home() / ".cache" / "jobstream"
 _JAR_VERSION = re.compile(r"kafka_2\.1\d-(\d+\.\d+\.\d+)\.jar$")
 
@@ -38,12 +44,23 @@ class KafkaRuntime:
     classpath: str
     version: str
     source: str  # "maven" or "KAFKA_HOME=<path>"
+    agent: str | None = None  # the JMX exporter agent's jar (None: brokers run without it)
 
 
 def resolve_runtime(settings: Settings) -> KafkaRuntime:
     if settings.kafka_home is not None:
-        return _from_kafka_home(settings.kafka_home)
+        runtime = _from_kafka_home(settings.kafka_home)
+        if settings.kafka_metrics_port:  # the agent is not part of a Kafka distribution
+            runtime = dataclasses.replace(runtime, agent=_maven_files()[1])
+        return runtime
     return _from_maven()
+
+
+def metrics_ports(settings: Settings) -> list[int]:
+    """Each local node's broker metrics port (empty when the exporter is off)."""
+    if not settings.kafka_metrics_port:
+        return []
+    return [settings.kafka_metrics_port + node_id - 1 for node_id, _, _ in settings.kafka_nodes]
 
 
 def _from_kafka_home(home: Path) -> KafkaRuntime:
@@ -59,12 +76,19 @@ def _from_kafka_home(home: Path) -> KafkaRuntime:
 
 
 def _from_maven() -> KafkaRuntime:
+    classpath, agent = _maven_files()
+    jars = [Path(p) for p in classpath.split(":")]
+    return KafkaRuntime(classpath, _version_of(jars), "maven", agent)
+
+
+def _maven_files() -> tuple[str, str]:
+    """The broker's classpath and the exporter agent's jar, resolved once per pom."""
     digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:16]
     cpfile = CACHE / f"kafka-classpath-{digest}.txt"
-    if not _classpath_ok(cpfile):
-        _resolve_with_maven(cpfile)
-    classpath = cpfile.read_text().strip()
-    return KafkaRuntime(classpath, _version_of([Path(p) for p in classpath.split(":")]), "maven")
+    agentfile = CACHE / f"kafka-jmx-agent-{digest}.txt"
+    if not (_classpath_ok(cpfile) and _classpath_ok(agentfile)):
+        _resolve_with_maven(cpfile, agentfile)
+    return cpfile.read_text().strip(), agentfile.read_text().strip()
 
 
 def _classpath_ok(cpfile: Path) -> bool:
@@ -74,7 +98,7 @@ def _classpath_ok(cpfile: Path) -> bool:
     return bool(entries) and all(Path(e).exists() for e in entries)
 
 
-def _resolve_with_maven(cpfile: Path) -> None:
+def _resolve_with_maven(cpfile: Path, agentfile: Path) -> None:
     mvn = shutil.which("mvn")
     if mvn is None:
         raise ServiceError(
@@ -87,13 +111,23 @@ def _resolve_with_maven(cpfile: Path) -> None:
     log = CACHE / "maven.log"
     with log.open("wb") as out:
         done = subprocess.run(
-            [mvn, "-B", "-q", "-f", str(POM), "generate-resources", f"-Dclasspath.file={cpfile}"],
+            [
+                mvn,
+                "-B",
+                "-q",
+                "-f",
+                str(POM),
+                "generate-resources",
+                f"-Dclasspath.file={cpfile}",
+                f"-Dagent.file={agentfile}",
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             check=False,
         )
-    if done.returncode != 0 or not _classpath_ok(cpfile):
+    if done.returncode != 0 or not (_classpath_ok(cpfile) and _classpath_ok(agentfile)):
         cpfile.unlink(missing_ok=True)
+        agentfile.unlink(missing_ok=True)
         raise ServiceError(
             NAME,
             "Maven could not resolve the Kafka jars",
@@ -220,10 +254,11 @@ def start(settings: Settings, paths: StackPaths) -> str:
     if all(process.running(paths.pidfile(n)) is not None for n in names(settings)):
         return "already running"
     host = "127.0.0.1"
+    exporters = metrics_ports(settings)
     for node_id, port, controller_port in settings.kafka_nodes:
         if process.running(paths.pidfile(node_name(node_id))) is not None:
             continue
-        for p in (port, controller_port):
+        for p in (port, controller_port, *exporters[node_id - 1 : node_id]):
             if process.port_open(host, p):
                 owner = process.port_owner(p) or "another process"
                 raise ServiceError(
@@ -231,7 +266,8 @@ def start(settings: Settings, paths: StackPaths) -> str:
                     f"port {p} is already taken by {owner}",
                     log=paths.log(node_name(node_id)),
                     hint="stop it, or choose other ports with JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS"
-                    " / JOBSTREAM_KAFKA_CONTROLLER_PORT (node i uses those + 2(i-1))",
+                    " / JOBSTREAM_KAFKA_CONTROLLER_PORT (node i uses those + 2(i-1)) / "
+                    "JOBSTREAM_KAFKA_METRICS_PORT (+ i - 1; 0 turns the exporter off)",
                 )
     runtime = resolve_runtime(settings)
     cluster_id = _cluster(settings, paths)
@@ -242,7 +278,7 @@ def start(settings: Settings, paths: StackPaths) -> str:
             continue
         config = render_config(settings, paths, node_id)
         _format_storage(runtime, config, paths, name, cluster_id)
-        started.append((name, port, _spawn(settings, runtime, config, paths, name)))
+        started.append((name, port, _spawn(settings, runtime, config, paths, node_id)))
     (paths.run / "kafka.version").write_text(f"{runtime.version} ({runtime.source})")
     for name, port, proc in started:  # a quorum needs most nodes up: start all, then wait
         if not process.wait_until(
@@ -266,10 +302,16 @@ def start(settings: Settings, paths: StackPaths) -> str:
 
 
 def _spawn(
-    settings: Settings, runtime: KafkaRuntime, config: Path, paths: StackPaths, name: str
+    settings: Settings, runtime: KafkaRuntime, config: Path, paths: StackPaths, node_id: int
 ) -> psutil.Process:
+    name = node_name(node_id)
+    agent = []
+    if runtime.agent is not None and settings.kafka_metrics_port:
+        port = metrics_ports(settings)[node_id - 1]
+        agent = [f"-javaagent:{runtime.agent}={settings.metrics_host}:{port}:{EXPORTER_CONFIG}"]
     argv = [
         java(),
+        *agent,
         f"-Xms{settings.kafka_heap}",
         f"-Xmx{settings.kafka_heap}",
         "-XX:+UseG1GC",

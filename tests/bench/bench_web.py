@@ -82,6 +82,7 @@ def private_stack(n: int) -> Any:
             "JOBSTREAM_HOME": str(home),
             "JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
             "JOBSTREAM_KAFKA_CONTROLLER_PORT": str(free_port()),
+            "JOBSTREAM_KAFKA_METRICS_PORT": str(free_port()),
             "JOBSTREAM_POSTGRES_PORT": str(free_port()),
             "JOBSTREAM_REDIS_PORT": str(free_port()),
             "JOBSTREAM_API_PORT": str(free_port()),

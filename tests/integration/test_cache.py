@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from api.cache import InvalidationListener, JsonCodec, TieredCache
 from api.cache.l2 import TOMBSTONE
+from api.metrics import ApiMetrics
 from infra.stack import process
 from infra.stack import redis as redis_service
 from infra.stack.paths import StackPaths
@@ -52,6 +53,17 @@ async def eventually(condition: Callable[[], bool], timeout_s: float) -> float:
             break
         await asyncio.sleep(0.005)
     return time.perf_counter() - started
+
+
+def freshness(metrics: ApiMetrics, path: str) -> tuple[float, float]:
+    """The count and sum of ``jobstream_api_freshness_seconds{path}``."""
+    sample = metrics.registry.get_sample_value
+    labels = {"path": path}
+    count = sample("jobstream_api_freshness_seconds_count", labels)
+    total = sample("jobstream_api_freshness_seconds_sum", labels)
+    assert count is not None
+    assert total is not None
+    return count, total
 
 
 @pytest.fixture
@@ -147,7 +159,8 @@ async def test_two_instances_drop_a_changed_posting_within_a_second(
     ra, rb = client(settings), client(settings)
     a = TieredCache(settings, ra, namespace=namespace)
     b = TieredCache(settings, rb, namespace=namespace)
-    la, lb = InvalidationListener(settings, a), InvalidationListener(settings, b)
+    metrics = ApiMetrics()  # both instances count in one histogram here
+    la, lb = (InvalidationListener(settings, c, freshness=metrics.freshness) for c in (a, b))
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
     await producer.start()
     try:
@@ -204,6 +217,11 @@ async def test_two_instances_drop_a_changed_posting_within_a_second(
             assert status["events"] == 1
             assert status["lag"] == 0
             assert status["last_event_at"] is not None
+        # jobstream_api_freshness_seconds: commit -> eviction, once per instance.
+        count, total = freshness(metrics, "kafka")
+        assert count == 2
+        assert 0 < total < sum(dropped.values()) + 0.05
+        assert freshness(metrics, "outbox") == (0, 0)
     finally:
         await producer.stop()
         for listener in (la, lb):
@@ -298,7 +316,10 @@ async def test_an_invalidation_kafka_has_not_taken_is_applied_from_the_outbox(
     b = TieredCache(stack, rb, namespace=namespace)
     pool = await asyncpg.create_pool(stack.postgres_dsn, min_size=1, max_size=2)
     posting = f"outbox-{uuid.uuid4().hex[:8]}"
-    watches = [OutboxWatch(pool, c, every_s=0.05, late_s=0.3) for c in (a, b)]
+    metrics = ApiMetrics()
+    watches = [
+        OutboxWatch(pool, c, every_s=0.05, late_s=0.3, freshness=metrics.freshness) for c in (a, b)
+    ]
     event = events_pb2.Invalidation(
         postings=[events_pb2.ChangedPosting(id=posting, version=2)], source="it"
     )
@@ -309,6 +330,8 @@ async def test_an_invalidation_kafka_has_not_taken_is_applied_from_the_outbox(
             await cache.get_or_load("posting", posting, old, CODEC)
         for watch in watches:
             watch.start()
+        event.committed_at.GetCurrentTime()  # as the sink stamps it in its transaction
+        committed = time.perf_counter()
         rows.append(
             await pool.fetchval(
                 "INSERT INTO invalidation_outbox (payload) VALUES ($1) RETURNING id",
@@ -330,6 +353,10 @@ async def test_an_invalidation_kafka_has_not_taken_is_applied_from_the_outbox(
         assert set(dropped) == {0, 1}, dropped
         assert max(dropped.values()) < 1.0
         assert all(w.evicted == 1 for w in watches)
+        # Counted on the outbox path, late_s and more after the commit, under the 1 s bound.
+        count, total = freshness(metrics, "outbox")
+        assert count == 2
+        assert 2 * 0.3 <= total <= 2 * (time.perf_counter() - committed)
         raw = await ra.get(f"{namespace}:posting:{posting}")
         assert raw is None or raw[:1] == TOMBSTONE or b'"version":2' in raw
     finally:

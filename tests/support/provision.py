@@ -86,6 +86,7 @@ def local_env(home: Path, *, kafka_brokers: int = 1, instances: int = 1) -> dict
         "JOBSTREAM_KAFKA_BROKERS": str(kafka_brokers),
         "JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka}",
         "JOBSTREAM_KAFKA_CONTROLLER_PORT": str(kafka + 1),
+        "JOBSTREAM_KAFKA_METRICS_PORT": str(free_ports_in_a_row(kafka_brokers)),
         "JOBSTREAM_POSTGRES_PORT": str(free_port()),
         "JOBSTREAM_REDIS_PORT": str(free_port()),
         "JOBSTREAM_KAFKA_HEAP": "512m",
