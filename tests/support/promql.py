@@ -18,6 +18,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "infra" / "prometheus"
 RULE_FILES = sorted((PROMETHEUS / "rules").glob("*.yml"))
+JMX_EXPORTER = ROOT / "infra" / "kafka" / "jmx-exporter.yml"
 
 # Series Prometheus adds to every scrape target itself.
 SCRAPE_SERIES = frozenset(
@@ -64,10 +65,18 @@ def registries() -> list[CollectorRegistry]:
     ]
 
 
+def broker_series() -> frozenset[str]:
+    """The series the Kafka nodes' JMX exporter exports: one fixed name per rule of its
+    config (a counter's already ends in _total). The integration test
+    (tests/integration/test_chaos_short.py) finds each in a real Prometheus."""
+    config = yaml.safe_load(JMX_EXPORTER.read_text())
+    return frozenset(rule["name"] for rule in config["rules"])
+
+
 def exported_series() -> frozenset[str]:
-    """Every series name a JobStream process exposes on /metrics, plus Prometheus's own
-    per-target series."""
-    names = set(SCRAPE_SERIES)
+    """Every series name a JobStream process exposes on /metrics (the brokers' exporter
+    included), plus Prometheus's own per-target series."""
+    names = set(SCRAPE_SERIES) | broker_series()
     for registry in registries():
         for family in registry.collect():
             names.update(family.name + s for s in SUFFIXES.get(family.type, ("",)))

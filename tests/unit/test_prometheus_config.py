@@ -10,9 +10,11 @@ import yaml
 
 from schemas.settings import Settings
 from tests.support.promql import (
+    JMX_EXPORTER,
     PROMETHEUS,
     RULE_FILES,
     alerts,
+    broker_series,
     metric_names,
     rules,
     run,
@@ -70,8 +72,8 @@ def test_the_name_check_catches_a_series_nobody_exports() -> None:
 
 
 def test_scrape_targets_are_the_local_stack_default_ports() -> None:
-    """`make demo` runs `up --workers 2`: one gateway, two sink workers, one alerts worker,
-    the delivery worker and one API, on the settings' default ports."""
+    """`make demo` runs `up --workers 2`: one Kafka node, one gateway, two sink workers,
+    one alerts worker, the delivery worker and one API, on the settings' default ports."""
     default = {name: f.default for name, f in Settings.model_fields.items()}
     expected = {
         "jobstream-gateway": [default["gateway_metrics_port"]],
@@ -79,6 +81,7 @@ def test_scrape_targets_are_the_local_stack_default_ports() -> None:
         "jobstream-alerts": [default["alerts_metrics_port"]],
         "jobstream-alerts-delivery": [default["alerts_delivery_metrics_port"]],
         "jobstream-api": [default["api_port"]],
+        "jobstream-kafka": [default["kafka_metrics_port"]],
     }
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     found = {
@@ -97,3 +100,13 @@ def test_rule_files_are_the_ones_prometheus_loads() -> None:
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     loaded = sorted(PROMETHEUS / Path(p) for p in config["rule_files"])
     assert loaded == RULE_FILES
+
+
+def test_the_broker_exporter_gives_each_series_a_fixed_name() -> None:
+    """Rules and panels can only be checked against names the exporter's config fixes: no
+    $n in a name, counters named ..._total as the agent exposes them."""
+    config = yaml.safe_load(JMX_EXPORTER.read_text())
+    for rule in config["rules"]:
+        assert "$" not in rule["name"], rule
+        assert rule["name"].endswith("_total") == (rule["type"] == "COUNTER"), rule
+    assert "kafka_server_under_replicated_partitions" in broker_series()
