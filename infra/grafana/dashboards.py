@@ -4,7 +4,8 @@
 Panels read only series the processes export or the recording rules of
 infra/prometheus/rules (tests/unit/test_grafana_dashboards.py checks both, and that the
 JSON is what this module writes). Broker-side Kafka metrics (under-replicated partitions,
-ISR, request latency) are not exported by JobStream: they need a Kafka/JMX exporter.
+ISR, traffic per topic, request latency) come from each node's JMX exporter agent
+(infra/kafka/jmx-exporter.yml, job ``jobstream-kafka``).
 """
 
 from __future__ import annotations
@@ -167,6 +168,23 @@ API = Dashboard(
             kind="stat",
         ),
         Panel(
+            "Freshness: a commit to its eviction here (alert: p99 over 1 s)",
+            (
+                ("jobstream:api_freshness_seconds:p99_5m", "p99 (all)"),
+                *quantiles("jobstream_api_freshness_seconds", "path"),
+            ),
+            "s",
+            description="jobstream_api_freshness_seconds: from the sink's commit of a "
+            "posting change (Invalidation.committed_at) to each API instance evicting it; "
+            "path kafka (the invalidation log) or outbox (the outbox watch, when Kafka takes "
+            "invalidations late). Invariant 6 promises 1 s.",
+        ),
+        Panel(
+            "Invalidations applied / s by path",
+            (rate("jobstream_api_freshness_seconds_count", "path"),),
+            "ops",
+        ),
+        Panel(
             "L1 entries and Redis (L2)",
             (
                 ("sum by (instance) (jobstream_cache_l1_entries)", "L1 entries {{instance}}"),
@@ -180,16 +198,85 @@ API = Dashboard(
 
 KAFKA = Dashboard(
     "jobstream-kafka",
-    "JobStream / Kafka (as the processes see it)",
+    "JobStream / Kafka (brokers, and as the processes see it)",
     (
         Panel(
-            "Broker metrics",
-            kind="text",
-            description="Under-replicated partitions, ISR shrinks and request latency are "
-            "broker metrics: JobStream's processes do not export them. Add a Kafka/JMX "
-            "exporter to scrape the brokers; `jobstream status` shows under-replicated and "
-            "offline partitions meanwhile.",
+            "Partitions at risk (alerts over 0)",
+            (
+                ("jobstream:kafka_under_replicated_partitions:sum", "under-replicated"),
+                ("jobstream:kafka_under_min_isr_partitions:sum", "under min ISR (writes refused)"),
+                ("jobstream:kafka_offline_partitions:max", "offline (no leader)"),
+            ),
+            description="From each node's JMX exporter (infra/kafka/jmx-exporter.yml): a "
+            "partition counts on its leader's broker.",
         ),
+        Panel(
+            "Active controllers (exactly 1)",
+            (("jobstream:kafka_active_controllers:sum", "active controllers"),),
+            kind="stat",
+        ),
+        Panel(
+            "ISR shrinks and expands / s per broker",
+            (
+                (
+                    f"sum by (instance) (rate(kafka_server_isr_shrinks_total[{RATE}]))",
+                    "shrinks {{instance}}",
+                ),
+                (
+                    f"sum by (instance) (rate(kafka_server_isr_expands_total[{RATE}]))",
+                    "expands {{instance}}",
+                ),
+            ),
+            "ops",
+        ),
+        Panel(
+            "Partitions and leaders per broker",
+            (
+                ("sum by (instance) (kafka_server_partitions)", "replicas {{instance}}"),
+                ("sum by (instance) (kafka_server_leader_partitions)", "leaders {{instance}}"),
+            ),
+        ),
+        Panel(
+            "Bytes in / out per topic",
+            (
+                (f"sum by (topic) (rate(kafka_topic_bytes_in_total[{RATE}]))", "in {{topic}}"),
+                (
+                    f"sum by (topic) (rate(kafka_topic_bytes_out_total[{RATE}]))",
+                    "out {{topic}}",
+                ),
+            ),
+            "Bps",
+        ),
+        Panel(
+            "Records in / s per topic",
+            (rate("kafka_topic_messages_in_total", "topic"),),
+            "ops",
+        ),
+        Panel(
+            "Produce and Fetch requests / s",
+            (rate("kafka_network_requests_total", "request"),),
+            "reqps",
+        ),
+        Panel(
+            "Request total time per broker (Produce, Fetch)",
+            (
+                (
+                    'max by (request, instance) (kafka_network_request_time_ms{quantile="0.99"})',
+                    "{{request}} p99 {{instance}}",
+                ),
+                (
+                    'max by (request) (kafka_network_request_time_ms{quantile="0.50"})',
+                    "{{request}} p50",
+                ),
+            ),
+            "ms",
+        ),
+        Panel(
+            "Log size per topic (all replicas)",
+            (("sum by (topic) (kafka_log_size_bytes)", "{{topic}}"),),
+            "bytes",
+        ),
+        *process_panels("jobstream-kafka"),
         Panel(
             "Produced: postings acked by Kafka / s",
             (rate("jobstream_gateway_records_accepted_total", ""),),
