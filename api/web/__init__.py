@@ -28,6 +28,7 @@ from api.web.routes import (
     internal_error_handler,
     jobstream_error_handler,
 )
+from api.web.tracing import PageSpan
 from schemas.errors import JobStreamError
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -75,6 +76,7 @@ def web_router() -> Router:
             JobStreamError: jobstream_error_handler,
             Exception: internal_error_handler,
         },
+        middleware=[PageSpan],
     )
 
 

@@ -151,3 +151,19 @@ async def test_a_posting_is_traced_from_grpc_to_its_first_graphql_answer(
         assert second.attributes is not None
         assert second.attributes["graphql.operation.name"] == "One"
         assert (eviction.end_time or 0) <= (second.start_time or 0)
+        # web: the posting's page, asked from the same trace, is one span named by its
+        # route; a page for an unknown posting is a 404, not a failed request
+        page = await api.client.get(
+            f"/postings/{event.id}",
+            headers={"traceparent": traceparent(PRODUCER_TRACE, READER_SPAN)},
+        )
+        assert page.status_code == 200
+        missing_page = await api.client.get("/postings/trace:nothing-here")
+        assert missing_page.status_code == 404
+        shown, unknown = named(spans, "GET /postings/{posting_id}")
+        assert ids(shown.parent) == (PRODUCER_TRACE, READER_SPAN)
+        assert shown.attributes is not None
+        assert shown.attributes["http.response.status_code"] == 200
+        assert unknown.attributes is not None
+        assert unknown.attributes["http.response.status_code"] == 404
+        assert unknown.status.is_ok
