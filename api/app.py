@@ -37,6 +37,7 @@ from api.alerts.store import AlertStore
 from api.alerts.watch import AlertWatch
 from api.cache import InvalidationListener, TieredCache
 from api.cache.outbox import OutboxWatch
+from api.cache.stats import Freshness
 from api.database import open_pool
 from api.disconnect import CancelOnDisconnect
 from api.events import EventWriter
@@ -118,7 +119,8 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         metrics = ApiMetrics()
         cache = TieredCache(settings, redis, registry=metrics.registry)
         stack.push_async_callback(cache.aclose)
-        listener = InvalidationListener(settings, cache, freshness=metrics.freshness)
+        freshness = Freshness(metrics.freshness)  # one per instance: each event counts once
+        listener = InvalidationListener(settings, cache, freshness=freshness)
         await listener.start()
         stack.push_async_callback(listener.stop)
         outbox = OutboxWatch(
@@ -126,7 +128,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             cache,
             every_s=settings.api_outbox_watch_s,
             late_s=settings.api_outbox_late_s,
-            freshness=metrics.freshness,
+            freshness=freshness,
         )
         outbox.start()
         stack.push_async_callback(outbox.aclose)

@@ -30,9 +30,8 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from google.protobuf.message import DecodeError
-from prometheus_client import Histogram
 
-from api.cache.stats import observe_freshness
+from api.cache.stats import Freshness
 from api.cache.tiered import TieredCache
 from schemas import kafka
 from schemas.jobstream.v1 import events_pb2
@@ -75,7 +74,7 @@ class InvalidationListener:
         *,
         ready_timeout_s: float = 5.0,
         poll_ms: int = 200,
-        freshness: Histogram | None = None,
+        freshness: Freshness | None = None,
     ) -> None:
         self._settings = settings
         self._freshness = freshness
@@ -282,8 +281,9 @@ class InvalidationListener:
         now = time.time()
         self._events += 1
         self._last_event_at = now
-        if self._ready.is_set():  # not the catch-up replay of what happened before we joined
-            observe_freshness(self._freshness, "kafka", event, now)
+        # Not the catch-up replay of what changed before this instance served.
+        if self._freshness is not None and self._ready.is_set():
+            self._freshness.observe("kafka", event, now)
         if event.HasField("committed_at"):
             committed = event.committed_at.seconds + event.committed_at.nanos / 1e9
             self._last_delay_s = round(now - committed, 4)

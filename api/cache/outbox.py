@@ -22,9 +22,8 @@ import time
 import asyncpg
 import structlog
 from google.protobuf.message import DecodeError
-from prometheus_client import Histogram
 
-from api.cache.stats import observe_freshness
+from api.cache.stats import Freshness
 from api.cache.tiered import POSTING, TieredCache
 from schemas.db.outbox import OUTBOX_PENDING
 from schemas.jobstream.v1 import events_pb2
@@ -44,7 +43,7 @@ class OutboxWatch:
         *,
         every_s: float,
         late_s: float,
-        freshness: Histogram | None = None,
+        freshness: Freshness | None = None,
     ) -> None:
         self._pool = pool
         self._freshness = freshness
@@ -93,9 +92,10 @@ class OutboxWatch:
             events.append(event)
         if ids:
             await self._cache.evict(POSTING, ids)
-            now = time.time()
-            for event in events:
-                observe_freshness(self._freshness, "outbox", event, now)
+            if self._freshness is not None:
+                now = time.time()
+                for event in events:
+                    self._freshness.observe("outbox", event, now)
             self.evicted += len(ids)
             log.info("evicted postings of invalidations Kafka has not taken", postings=len(ids))
         return len(ids)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -15,16 +16,31 @@ FRESHNESS_PATHS = ("kafka", "outbox")
 """How an invalidation reached an instance: the log, or the outbox watch (outbox.py)."""
 
 
-def observe_freshness(
-    freshness: Histogram | None, path: str, event: events_pb2.Invalidation, now: float
-) -> None:
-    """Record seconds from the event's commit (``committed_at``, set in the sink's
-    transaction) to ``now``, its eviction here; never negative (the sink's clock may run
-    ahead of ours); nothing for an event without ``committed_at``."""
-    if freshness is None or not event.HasField("committed_at"):
-        return
-    committed = event.committed_at.seconds + event.committed_at.nanos / 1e9
-    freshness.labels(path).observe(max(0.0, now - committed))
+class Freshness:
+    """One instance's ``jobstream_api_freshness_seconds``: seconds from an invalidation's
+    commit (``committed_at``, stamped in the sink's transaction) to its eviction here.
+    The log and the outbox watch may both apply the same event; it counts once, for the
+    path that applied it first (the later eviction changes nothing)."""
+
+    def __init__(self, histogram: Histogram, *, remember: int = 10_000) -> None:
+        self._histogram = histogram
+        self._remember = remember
+        self._seen: OrderedDict[tuple[str, int, int], None] = OrderedDict()
+
+    def observe(self, path: str, event: events_pb2.Invalidation, now: float) -> None:
+        """Count ``event`` applied at ``now`` (never negative: the sink's clock may run
+        ahead of ours); nothing for an event without ``committed_at`` or seen before."""
+        if not event.HasField("committed_at"):
+            return
+        stamp = event.committed_at
+        key = (event.source, stamp.seconds, stamp.nanos)
+        if key in self._seen:
+            return
+        self._seen[key] = None
+        if len(self._seen) > self._remember:
+            self._seen.popitem(last=False)
+        committed = stamp.seconds + stamp.nanos / 1e9
+        self._histogram.labels(path).observe(max(0.0, now - committed))
 
 
 @dataclass(slots=True)

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from api.cache import InvalidationListener, JsonCodec, TieredCache
 from api.cache.l2 import TOMBSTONE
+from api.cache.stats import Freshness
 from api.metrics import ApiMetrics
 from infra.stack import process
 from infra.stack import redis as redis_service
@@ -160,7 +161,9 @@ async def test_two_instances_drop_a_changed_posting_within_a_second(
     a = TieredCache(settings, ra, namespace=namespace)
     b = TieredCache(settings, rb, namespace=namespace)
     metrics = ApiMetrics()  # both instances count in one histogram here
-    la, lb = (InvalidationListener(settings, c, freshness=metrics.freshness) for c in (a, b))
+    la, lb = (
+        InvalidationListener(settings, c, freshness=Freshness(metrics.freshness)) for c in (a, b)
+    )
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
     await producer.start()
     try:
@@ -318,7 +321,8 @@ async def test_an_invalidation_kafka_has_not_taken_is_applied_from_the_outbox(
     posting = f"outbox-{uuid.uuid4().hex[:8]}"
     metrics = ApiMetrics()
     watches = [
-        OutboxWatch(pool, c, every_s=0.05, late_s=0.3, freshness=metrics.freshness) for c in (a, b)
+        OutboxWatch(pool, c, every_s=0.05, late_s=0.3, freshness=Freshness(metrics.freshness))
+        for c in (a, b)
     ]
     event = events_pb2.Invalidation(
         postings=[events_pb2.ChangedPosting(id=posting, version=2)], source="it"

@@ -676,3 +676,34 @@ async def test_prometheus_counters_per_registry() -> None:
     stats = a.stats()
     assert stats.hit_rate == 0.5
     assert stats.by_kind["posting"].l1_hits == 1
+
+
+def test_freshness_counts_each_invalidation_once_for_the_path_that_applied_it_first() -> None:
+    """The outbox watch and the log may both apply an event: the first counts, with the
+    seconds since its commit (0 when the sink's clock is ahead)."""
+    from api.cache.stats import Freshness
+    from api.metrics import ApiMetrics
+
+    metrics = ApiMetrics()
+    freshness = Freshness(metrics.freshness, remember=2)
+    late = events_pb2.Invalidation(source="w1")
+    late.committed_at.FromNanoseconds(1_000_000_000_000)
+    freshness.observe("outbox", late, 1000.4)
+    freshness.observe("kafka", late, 1003.0)  # Kafka took it late: evicted already
+    ahead = events_pb2.Invalidation(source="w2")
+    ahead.committed_at.FromNanoseconds(1_000_500_000_000)
+    freshness.observe("kafka", ahead, 1000.2)
+    freshness.observe("kafka", events_pb2.Invalidation(source="w3"), 1000.0)  # no commit time
+
+    def sample(name: str, path: str) -> float | None:
+        return metrics.registry.get_sample_value(
+            f"jobstream_api_freshness_seconds_{name}", {"path": path}
+        )
+
+    assert (sample("count", "outbox"), sample("sum", "outbox")) == (1, pytest.approx(0.4))
+    assert (sample("count", "kafka"), sample("sum", "kafka")) == (1, 0)
+    other = events_pb2.Invalidation(source="w4")
+    other.committed_at.FromNanoseconds(999_000_000_000)
+    freshness.observe("kafka", other, 1000.0)  # remembers 2: the first is forgotten
+    freshness.observe("kafka", late, 1001.0)
+    assert sample("count", "kafka") == 3
