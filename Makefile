@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test chaos load lint proto deps browser-deps ops-deps graphql-http-deps graphiql-assets system-deps up down status bench clean
+.PHONY: demo test chaos load lint proto deps browser-deps ops-deps graphql-http-deps container-deps image graphiql-assets system-deps up down status bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	bash infra/bootstrap.sh
@@ -26,6 +26,10 @@ browser-deps:
 # Debian's promtool and amtool for the infra/prometheus, infra/grafana and infra/alertmanager checks.
 ops-deps:
 	bash infra/bootstrap.sh --ops
+
+# Debian's podman, runc and debootstrap: the container image test builds and runs the image.
+container-deps:
+	bash infra/bootstrap.sh --containers
 
 # Debian's node and npm, and the graphql-http conformance audit (tests/graphql_http, pinned by
 # its package-lock.json; `npm ci` again only when the lock file changed).
@@ -70,7 +74,7 @@ demo: deps
 	echo "  stop:     $(BIN)/jobstream down"
 
 ## test: install and run the whole suite (lint, types, package boundary, unit, integration on a real stack)
-test: deps browser-deps ops-deps graphql-http-deps lint
+test: deps browser-deps ops-deps graphql-http-deps container-deps lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider --ignore=tests/chaos
 
 ## chaos: 100,000 postings while brokers, gateways, workers, API, PostgreSQL and Redis are killed -9 (~15 min; not in `make test`)
@@ -94,6 +98,13 @@ lint: deps
 ## proto: regenerate schemas/jobstream/ from proto/
 proto: deps
 	$(BIN)/python -m schemas.codegen
+
+## image: build the container image with podman on a local Debian base (BASE_IMAGE=... another)
+# The base is debootstrapped from the machine's Debian mirror once and cached with podman's
+# storage in ~/.cache/jobstream/containers; with Docker: `docker build -t jobstream .`.
+BASE_IMAGE ?=
+image: deps container-deps
+	$(BIN)/python -m infra.container.image $(if $(BASE_IMAGE),--base $(BASE_IMAGE))
 
 up: deps
 	$(BIN)/jobstream up

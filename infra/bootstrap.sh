@@ -6,6 +6,9 @@
 # amtool (the infra/prometheus and infra/alertmanager checks); their daemons stay stopped.
 # --node (make test, make graphiql-assets): also Debian's nodejs and npm, for the
 # graphql-http conformance audit (tests/graphql_http) and re-fetching GraphiQL's files.
+# --containers (make test, make image): also Debian's podman, runc and debootstrap, to build
+# the image on a local Debian base and run it (infra/container; runc because crun refuses
+# hybrid cgroups; nothing else: the containers use the host's network and root's storage).
 set -euo pipefail
 
 # optional_tools WHAT "COMMANDS" PACKAGES...: install PACKAGES with apt-get unless every
@@ -35,6 +38,10 @@ case "${1:-}" in
     exit 0 ;;
   --node)
     optional_tools "the graphql-http audit test" "node npm" nodejs npm || true
+    exit 0 ;;
+  --containers)
+    optional_tools "the container image tests (tests/integration/test_container_image.py)" \
+      "podman runc debootstrap" podman runc debootstrap || true
     exit 0 ;;
   --ops)
     # Only the tools are wanted: a policy-rc.d keeps the packages from starting their

@@ -113,6 +113,31 @@ def up(
 
 
 @app.command()
+def init() -> None:
+    """Create the topics and apply the migrations on the servers the settings name, then exit.
+
+    Starts nothing: for servers run elsewhere (a container platform's one-shot step, the
+    `init` service of infra/docker-compose.yml). `up` does the same after starting the
+    local ones. Example: [bold]jobstream init[/bold]
+    """
+    import asyncio
+
+    from infra.stack.errors import ServiceError
+    from infra.stack.postgres import apply_migrations
+    from infra.stack.topics import ensure_topics
+
+    settings = settings_or_exit()
+    try:
+        created = asyncio.run(ensure_topics(settings, timeout=settings.startup_timeout_s))
+        _report("topics", f"created {', '.join(created)}" if created else "all present")
+        applied = asyncio.run(apply_migrations(settings))
+        _report("postgres", f"migrations applied: {', '.join(applied) or 'none pending'}")
+    except ServiceError as exc:
+        err.print(f"[red]cannot initialise {exc}[/red]")
+        raise typer.Exit(1) from None
+
+
+@app.command()
 def down(
     purge: Annotated[bool, typer.Option("--purge", help="Also delete all data and logs.")] = False,
 ) -> None:

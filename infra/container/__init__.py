@@ -1,0 +1,1 @@
+"""JobStream's container image: the local Debian base, podman's settings, the build."""
