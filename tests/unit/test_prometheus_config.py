@@ -110,3 +110,26 @@ def test_the_broker_exporter_gives_each_series_a_fixed_name() -> None:
         assert "$" not in rule["name"], rule
         assert rule["name"].endswith("_total") == (rule["type"] == "COUNTER"), rule
     assert "kafka_server_under_replicated_partitions" in broker_series()
+
+
+def test_the_config_rendered_for_a_test_stack_passes_promtool(tmp_path: Path) -> None:
+    """What the short chaos test runs Prometheus with: the real file, every job's targets
+    on the stack's ports, the same rule files, 1 s intervals."""
+    from tests.support.prometheus import Shape, render
+
+    ports = ("gateway_metrics", "worker_metrics", "alerts_metrics", "alerts_delivery_metrics")
+    settings = Settings(  # every port given: the suite's stack sets some JOBSTREAM_*_PORT to 0
+        kafka_brokers=3,
+        kafka_metrics_port=20000,
+        api_port=20100,
+        **{f"{name}_port": 21000 + 100 * i for i, name in enumerate(ports)},
+    )
+    config = render(settings, Shape(gateways=2, workers=2), own_port=9999)
+    jobs = {j["job_name"]: j["static_configs"][0]["targets"] for j in config["scrape_configs"]}
+    assert jobs["jobstream-kafka"] == ["127.0.0.1:20000", "127.0.0.1:20001", "127.0.0.1:20002"]
+    assert jobs["jobstream-sink"] == ["127.0.0.1:21100", "127.0.0.1:21101"]
+    assert config["global"]["evaluation_interval"] == "1s"
+    assert "alerting" not in config
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    assert f"{len(RULE_FILES)} rule files found" in run(tool("promtool"), "check", "config", path)
