@@ -186,8 +186,8 @@ def test_compose_mounts_only_files_that_exist() -> None:
             if source in named:
                 continue
             assert (INFRA / source).exists(), (name, source)
-        for env_file in [service["env_file"]] if "env_file" in service else []:
-            assert (INFRA / f"{env_file}.example").is_file(), name
+        for env_file in service.get("env_file", []):
+            assert (INFRA / f"{env_file['path']}.example").is_file(), name
     grafana = {v.split(":")[1]: v.split(":")[0] for v in compose["services"]["grafana"]["volumes"]}
     datasources = INFRA / grafana["/etc/grafana/provisioning/datasources"] / "prometheus.yml"
     assert "url: http://prometheus:9090" in datasources.read_text()
