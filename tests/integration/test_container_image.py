@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from infra.container import podman
 from infra.container.image import IMAGE, size_mb
@@ -31,6 +32,8 @@ from tests.support.provision import free_port
 from tests.support.sink import Topics, make_topics
 
 pytestmark = pytest.mark.integration
+
+COMPOSE = Path(__file__).resolve().parents[2] / "infra" / "docker-compose.yml"
 
 # From the build's start at collection: a cold one (debootstrap, the wheels, every layer)
 # took ~4 min on a busy 2-core machine; a warm one ~11 s, ~50 s when the code changed.
@@ -232,3 +235,18 @@ def test_a_posting_through_the_containerised_gateway_is_found_through_its_api(
         {"q": marker},
     )
     assert [e["node"]["id"] for e in results["search"]["edges"]] == [posting["id"]]
+
+    # infra/docker-compose.yml's health checks, run in these containers (the ports moved
+    # from the defaults the compose file uses to this test's)
+    moved = {
+        Settings.model_fields[f].default: int(env[f"JOBSTREAM_{f.upper()}"])
+        for f in ("gateway_port", "gateway_metrics_port", "worker_metrics_port", "api_port")
+    }
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    for service, container in [("gateway", gateway), ("worker-1", worker), ("api", api)]:
+        kind, *command = services[service]["healthcheck"]["test"]
+        assert kind == "CMD", service
+        for default, port in moved.items():
+            command = [c.replace(f"127.0.0.1:{default}", f"127.0.0.1:{port}") for c in command]
+        checked = podman.run(["exec", container, *command], check=False, timeout=30)
+        assert checked.returncode == 0, (service, command, checked.stderr[-2000:])
