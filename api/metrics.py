@@ -2,7 +2,7 @@
 
 Names: ``jobstream_api_graphql_operations_total{operation, outcome}``,
 ``jobstream_api_graphql_seconds{operation}``, ``jobstream_api_freshness_seconds{path}``
-(commit -> eviction, invariant 6) and the cache's ``jobstream_cache_*``
+(commit -> eviction, invariant 6 of docs/architecture.md) and the cache's ``jobstream_cache_*``
 (hits/misses per kind and level, loads, generation, Redis health), which the
 TieredCache registers in this registry itself; plus ``process_*`` and ``python_*``.
 

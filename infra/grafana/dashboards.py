@@ -177,7 +177,7 @@ API = Dashboard(
             description="jobstream_api_freshness_seconds: from the sink's commit of a "
             "posting change (Invalidation.committed_at) to each API instance evicting it; "
             "path kafka (the invalidation log) or outbox (the outbox watch, when Kafka takes "
-            "invalidations late). Invariant 6 promises 1 s.",
+            "invalidations late). Invariant 6 (docs/architecture.md) promises 1 s.",
         ),
         Panel(
             "Invalidations applied / s by path",
