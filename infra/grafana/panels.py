@@ -69,6 +69,8 @@ def panel_json(panel: Panel, number: int) -> dict[str, Any]:
     body["gridPos"] = grid
     if panel.kind == "text":
         return body | {"options": {"mode": "markdown", "content": panel.description}}
+    if panel.description:  # Grafana shows it behind the panel title's (i)
+        body["description"] = panel.description
     return body | {
         "datasource": DATASOURCE,
         "fieldConfig": {"defaults": {"unit": panel.unit}, "overrides": []},
