@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -54,9 +55,13 @@ def _app_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _podman_compose(*args: str, env_file: Path) -> subprocess.CompletedProcess[str]:
     """podman-compose (the dev extra installs it into the venv beside this interpreter)."""
+    from infra.container.podman import INSTALL_HINT
+
     binary = Path(sys.executable).with_name("podman-compose")
     if not binary.exists():
         pytest.fail("podman-compose is missing: `make deps` installs it (the dev extra)")
+    if shutil.which("podman") is None:  # podman-compose asks `podman version` first
+        pytest.fail(f"podman is missing: {INSTALL_HINT} (`make container-deps`)")
     env = {k: v for k, v in os.environ.items() if k not in SECRETS}
     return subprocess.run(
         [str(binary), "--env-file", str(env_file), "-f", str(COMPOSE), *args],
