@@ -81,7 +81,9 @@ def record(
 
 
 def pack(*members: bytes) -> bytes:
-    out = b""
+    """The members framed as a pack (field 1, varint length); a bytearray, since ``+=`` on
+    bytes copies the whole pack per member (a million members took 27 s)."""
+    out = bytearray()
     for m in members:
         size, length = len(m), b""
         while True:
@@ -90,7 +92,7 @@ def pack(*members: bytes) -> bytes:
             if not size:
                 break
         out += b"\x0a" + length + m
-    return out
+    return bytes(out)
 
 
 # --- checkpoints ---------------------------------------------------------------------
