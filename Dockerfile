@@ -7,11 +7,13 @@
 #   make image                                                    # podman, a local Debian base
 #
 # BASE_IMAGE is any Debian bookworm image: one with python3 (the default) is used as it is,
-# one without (a debootstrap minbase, infra/container/base.py) gets Debian's python3. The
+# one without (a debootstrap minbase, infra/container/image.py) gets Debian's python3. The
 # builder and the final stage share that base, so the venv's python is the one it runs on.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
-FROM ${BASE_IMAGE} AS python
+# What every process needs at run time: Python, CA certificates (alert webhooks, OTLP over
+# TLS) and time zones (JOBSTREAM_MAINTENANCE_TIMEZONE).
+FROM ${BASE_IMAGE} AS runtime
 RUN set -eu; \
     if ! command -v python3 >/dev/null; then \
       export DEBIAN_FRONTEND=noninteractive; \
@@ -20,7 +22,7 @@ RUN set -eu; \
       rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log; \
     fi
 
-FROM python AS builder
+FROM runtime AS builder
 # ensurepip is in python:slim; Debian's python3 has it in python3-venv (builder only).
 RUN set -eu; \
     if ! python3 -c "import ensurepip" 2>/dev/null; then \
@@ -36,7 +38,7 @@ ARG WHEELHOUSE=
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 WORKDIR /src
 # The dependencies first (and the build system's), from pyproject.toml and constraints.txt
-# alone: a change to the code rebuilds only the layer below.
+# alone: a change to the code rebuilds only the layers below.
 COPY pyproject.toml constraints.txt ./
 RUN --mount=type=cache,target=/root/.cache/pip \
     set -eu; \
@@ -57,7 +59,7 @@ RUN set -eu; \
     /opt/jobstream/bin/pip install -q --no-deps --no-build-isolation . ; \
     /opt/jobstream/bin/pip uninstall -q -y setuptools wheel pip
 
-FROM python
+FROM runtime
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="jobstream" \
       org.opencontainers.image.description="JobStream: event-sourced job-postings search (gRPC gateway, Kafka sink workers, GraphQL API); entrypoint: jobstream" \
