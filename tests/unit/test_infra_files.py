@@ -330,3 +330,23 @@ def test_a_damaged_node_count_file_is_named_not_a_traceback(tmp_path: Path) -> N
     (paths.run / "kafka.nodes").write_text("three")
     with pytest.raises(ServiceError, match="node count"):
         kafka.expected_nodes(paths)
+
+
+def test_init_starts_nothing_and_names_servers_it_cannot_reach(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`jobstream init` (compose's one-shot service) only talks to the servers the settings
+    name: with none there it exits 1 naming the broker, and has started no local one."""
+    from typer.testing import CliRunner
+
+    from infra.cli import app
+    from tests.support.provision import free_port
+
+    port = free_port()
+    monkeypatch.setenv("JOBSTREAM_HOME", str(tmp_path))
+    monkeypatch.setenv("JOBSTREAM_KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{port}")
+    monkeypatch.setenv("JOBSTREAM_STARTUP_TIMEOUT_S", "1")
+    done = CliRunner().invoke(app, ["init"])
+    assert done.exit_code == 1, done.output
+    assert f"no broker answered at 127.0.0.1:{port}" in " ".join(done.output.split())
+    assert not list(tmp_path.iterdir())  # no data, logs or pid files: nothing was started
