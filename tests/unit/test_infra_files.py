@@ -350,3 +350,20 @@ def test_init_starts_nothing_and_names_servers_it_cannot_reach(
     assert done.exit_code == 1, done.output
     assert f"no broker answered at 127.0.0.1:{port}" in " ".join(done.output.split())
     assert not list(tmp_path.iterdir())  # no data, logs or pid files: nothing was started
+
+
+def test_the_local_base_is_debootstrapped_from_the_machines_debian_mirror(tmp_path: Path) -> None:
+    """The archive of the apt sources (one-line or deb822), never the security one."""
+    from infra.container.image import DEFAULT_MIRROR, debian_mirror
+
+    assert debian_mirror(tmp_path) == DEFAULT_MIRROR
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\n# URIs: http://old.example/debian\nURIs: http://mirror.example/debian-security\n"
+        "Suites: bookworm-security\n\nTypes: deb\nURIs: http://mirror.example/debian/\n"
+    )
+    assert debian_mirror(tmp_path) == "http://mirror.example/debian"
+    (tmp_path / "sources.list").write_text(
+        "deb [arch=amd64] http://local.example/debian bookworm main\n"
+    )
+    assert debian_mirror(tmp_path) == "http://local.example/debian"
