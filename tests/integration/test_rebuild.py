@@ -23,6 +23,7 @@ from schemas.db.locks import AdvisoryLock
 from schemas.domain import Posting, PostingDeleted
 from schemas.jobstream.v1 import events_pb2
 from schemas.settings import Settings
+from streams.ops import kafka as ops_kafka
 from streams.ops.errors import AlreadyRunning, BrokerUnreachable, DatabaseUnreachable
 from streams.rebuild import connect
 from streams.rebuild.run import rebuild
@@ -274,7 +275,9 @@ async def test_a_second_rebuild_is_refused_while_one_runs(stack: Settings, topic
 async def test_unreachable_services_are_named(
     stack: Settings, topics: Topics, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Both limits: the Kafka clients' (streams.ops.kafka) and PostgreSQL's (connect's copy).
     monkeypatch.setattr(connect, "CONNECT_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(ops_kafka, "CONNECT_TIMEOUT_S", 1.0)
     no_kafka = settings_for(stack, topics, kafka_bootstrap_servers="127.0.0.1:1")
     with pytest.raises(BrokerUnreachable, match=r"cannot reach Kafka at 127\.0\.0\.1:1"):
         await rebuild(no_kafka)
