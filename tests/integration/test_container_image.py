@@ -36,7 +36,7 @@ pytestmark = pytest.mark.integration
 COMPOSE = Path(__file__).resolve().parents[2] / "infra" / "docker-compose.yml"
 
 # From the build's start at collection: a cold one (debootstrap, the wheels, every layer)
-# took ~4 min on a busy 2-core machine; a warm one ~11 s, ~50 s when the code changed.
+# took 2-4 min on a busy 2-core machine; a warm one ~11 s, ~17 s when the code changed.
 BUILD_BOUND_S = 600
 # Never passed to a container: paths of the host, and the stack's own home.
 HOST_ONLY = {"JOBSTREAM_HOME", "JOBSTREAM_KAFKA_HOME", "JOBSTREAM_EMBEDDING_CACHE_DIR"}
