@@ -190,17 +190,14 @@ def count_workers(paths: StackPaths, prefix: str = "worker") -> int:
 
 
 def stop_all(paths: StackPaths) -> list[str]:
-    """SIGTERM the gateway (it drains) and every worker (they commit what is done)."""
-    stopped = []
-    pidfiles = sorted(paths.run.glob(f"{ALERTS}-*.pid")) + sorted(paths.run.glob("worker-*.pid"))
-    for pidfile in pidfiles:
-        if process.stop(pidfile, timeout=45):
-            stopped.append(pidfile.stem)
-    servers = [paths.pidfile(DELIVERY), *sorted(paths.run.glob(f"{API}*.pid"))]
-    for pidfile in [*servers, *sorted(paths.run.glob(f"{GATEWAY}*.pid"))]:
-        if process.stop(pidfile, timeout=45):
-            stopped.append(pidfile.stem)
-    return stopped
+    """SIGTERM the gateway (it drains) and every worker (they commit what is done): the
+    workers, then the servers, then the gateways, the processes of each step together."""
+    steps = [
+        sorted(paths.run.glob(f"{ALERTS}-*.pid")) + sorted(paths.run.glob("worker-*.pid")),
+        [paths.pidfile(DELIVERY), *sorted(paths.run.glob(f"{API}*.pid"))],
+        sorted(paths.run.glob(f"{GATEWAY}*.pid")),
+    ]
+    return [p.stem for step in steps for p in process.stop_together(step, timeout=45)]
 
 
 def start_delivery(settings: Settings, paths: StackPaths) -> str:

@@ -411,6 +411,4 @@ def version(paths: StackPaths) -> str:
 
 def stop(paths: StackPaths) -> bool:
     """Stop every node this stack started (whatever JOBSTREAM_KAFKA_BROKERS says now)."""
-    pidfiles = sorted(paths.run.glob(f"{NAME}*.pid"))
-    stopped = [process.stop(pidfile, timeout=30) for pidfile in pidfiles]
-    return any(stopped)
+    return bool(process.stop_together(sorted(paths.run.glob(f"{NAME}*.pid")), timeout=30))

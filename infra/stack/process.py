@@ -80,22 +80,38 @@ def running(pidfile: Path) -> psutil.Process | None:
 
 def stop(pidfile: Path, *, timeout: float = 30.0) -> bool:
     """SIGTERM the recorded process (and its children), SIGKILL after timeout."""
-    proc = running(pidfile)
-    if proc is None:
-        pidfile.unlink(missing_ok=True)
-        return False
-    try:
-        family = [proc, *proc.children(recursive=True)]
-    except psutil.Error:
-        family = [proc]
+    return bool(stop_together([pidfile], timeout=timeout))
+
+
+def stop_together(pidfiles: Sequence[Path], *, timeout: float = 30.0) -> list[Path]:
+    """SIGTERM every recorded process (and its children) at once, wait for them all, and
+    SIGKILL what is left after timeout; the pid files of those that were running.
+
+    At once, not one after the other: peers that shut down cleanly only while the others
+    are still there (a KRaft node's controlled shutdown needs a controller quorum; the
+    last of three stopped in turn waited out the timeout) and one slow process no longer
+    adds its wait to every later one's."""
+    family: list[psutil.Process] = []
+    stopped: list[Path] = []
+    for pidfile in pidfiles:
+        proc = running(pidfile)
+        if proc is None:
+            pidfile.unlink(missing_ok=True)
+            continue
+        stopped.append(pidfile)
+        try:
+            family += [proc, *proc.children(recursive=True)]
+        except psutil.Error:
+            family.append(proc)
     for p in family:
         _signal(p, signal.SIGTERM)
     _, alive = psutil.wait_procs(family, timeout=timeout)
     for p in alive:
         _signal(p, signal.SIGKILL)
     psutil.wait_procs(alive, timeout=5)
-    pidfile.unlink(missing_ok=True)
-    return True
+    for pidfile in stopped:
+        pidfile.unlink(missing_ok=True)
+    return stopped
 
 
 def _signal(proc: psutil.Process, sig: int) -> None:
