@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
+from infra.stack import process
 from schemas.auth import ApiKey, KeyRing, Scope, new_key, parse_scopes, write_key
 from schemas.auth.keys import check_name, key_file, read_token, save_token, split_token
 from schemas.errors import BadInputError, JobStreamError, UnavailableError
@@ -45,6 +46,12 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.
 def _run(settings_to_work: Callable[[Settings], Coroutine[object, object, _T]]) -> _T:
     """Load settings, run the coroutine, and map known errors to exit codes."""
     settings = settings_or_exit()
+    if not _kafka_listens(settings):
+        err.print(
+            f"[red]cannot reach Kafka at {settings.kafka_bootstrap_servers}: nothing listens "
+            "there; is Kafka up (`jobstream up`)?[/red]"
+        )
+        raise typer.Exit(EXIT_UNREACHABLE)
     from schemas.logs import configure
 
     # Logs go to stderr (stdout is the answer / --json), and only what needs attention.
@@ -60,6 +67,14 @@ def _run(settings_to_work: Callable[[Settings], Coroutine[object, object, _T]]) 
     except JobStreamError as exc:
         err.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(1) from None
+
+
+def _kafka_listens(settings: Settings) -> bool:
+    """Whether any bootstrap address accepts a connection. Refused at every one, Kafka is
+    not running: say so now rather than after the key ring's 15 s of retries (a broker
+    that listens but does not answer still gets those)."""
+    servers = [s.rpartition(":") for s in settings.kafka_bootstrap_servers.split(",")]
+    return any(process.port_open(host, int(port)) for host, _, port in servers)
 
 
 async def _known(settings: Settings) -> list[ApiKey]:
