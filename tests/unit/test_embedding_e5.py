@@ -7,17 +7,26 @@ switched off and the network is never needed); skips, naming the package, withou
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
-from schemas.embedding import E5_NAME, E5Embedder, Embedder, ModelUnavailableError, make_embedder
+from schemas.embedding import (
+    E5_NAME,
+    E5Embedder,
+    Embedder,
+    ModelUnavailableError,
+    TextKind,
+    make_embedder,
+)
 from schemas.embedding.e5 import E5EngineEmbedder
 
 pytestmark = pytest.mark.skipif(
@@ -147,23 +156,33 @@ _AGREEMENT_TEXTS = [
 ] + [f"Backend engineer {i}: Go, gRPC and Kafka; {'원격 ' * i}remote" for i in range(40)]
 
 
+@pytest.fixture(scope="module")
+def ours(e5: E5Embedder) -> Callable[[TextKind], np.ndarray]:
+    """Our vectors of _AGREEMENT_TEXTS per kind, computed once (~4 s each): the agreement
+    test and the batch-size test both compare against the passage ones."""
+    return functools.cache(lambda kind: e5.embed(_AGREEMENT_TEXTS, kind))
+
+
 @pytest.mark.parametrize("kind", ["query", "passage"])
-def test_numpy_pass_agrees_with_the_wheels_engine(e5: E5Embedder, kind: str) -> None:
+def test_numpy_pass_agrees_with_the_wheels_engine(
+    e5: E5Embedder, ours: Callable[[TextKind], np.ndarray], kind: TextKind
+) -> None:
     """Same 4-bit weights; the engine rounds activations to int8, hence not bit-equal."""
     engine = E5EngineEmbedder()
-    ours = e5.embed(_AGREEMENT_TEXTS, kind)  # type: ignore[arg-type]
-    theirs = engine.embed(_AGREEMENT_TEXTS, kind)  # type: ignore[arg-type]
-    cos = (ours * theirs).sum(axis=1)
+    mine = ours(kind)
+    theirs = engine.embed(_AGREEMENT_TEXTS, kind)
+    cos = (mine * theirs).sum(axis=1)
     worst = int(np.argmin(cos))
     assert cos.min() >= 0.9995, (_AGREEMENT_TEXTS[worst][:60], float(cos[worst]))
     for text in _AGREEMENT_TEXTS[:12]:
-        assert e5.token_count(text, kind) == engine.token_count(text, kind), text  # type: ignore[arg-type]
+        assert e5.token_count(text, kind) == engine.token_count(text, kind), text
 
 
-def test_batch_sizes_do_not_change_vectors() -> None:
-    texts = _AGREEMENT_TEXTS
+def test_batch_sizes_do_not_change_vectors(ours: Callable[[TextKind], np.ndarray]) -> None:
+    """The default batching's vectors (the module's e5, make_embedder's one) against tiny
+    batches."""
     tiny = E5Embedder(max_batch_tokens=64, chunk_rows=16, blas_threads=2)
-    assert (tiny.embed(texts) * make_embedder("e5").embed(texts)).sum(axis=1).min() >= 0.99999
+    assert (tiny.embed(_AGREEMENT_TEXTS) * ours("passage")).sum(axis=1).min() >= 0.99999
 
 
 def test_make_embedder_keeps_one_and_checks_the_dim() -> None:
