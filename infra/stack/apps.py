@@ -8,8 +8,10 @@ its own metrics port (JOBSTREAM_WORKER_METRICS_PORT + index) since they share a 
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+from dataclasses import dataclass
 
 from infra.stack import kafka, process
 from infra.stack.errors import ServiceError
@@ -44,88 +46,96 @@ def instance_name(service: str, index: int) -> str:
     return service if index == 1 else f"{service}-{index}"
 
 
+@dataclass(frozen=True)
+class _Server:
+    """One instance of a server: ``python -m module`` listening on host:port."""
+
+    name: str
+    module: str
+    host: str
+    port: int
+    port_variable: str
+    env: dict[str, str]
+
+
 def start_gateways(settings: Settings, paths: StackPaths, count: int = 1) -> str:
     """Gateways 1..count, instance i on JOBSTREAM_GATEWAY_PORT + i - 1 and its metrics on
     JOBSTREAM_GATEWAY_METRICS_PORT + i - 1 (0 stays 0: a free port)."""
-    done = []
+    servers = []
     for i in range(1, count + 1):
         port = settings.gateway_port + i - 1
         metrics = settings.gateway_metrics_port + i - 1 if settings.gateway_metrics_port else 0
-        done.append(
-            _start_server(
-                settings,
-                paths,
-                instance_name(GATEWAY, i),
-                "gateway",
-                settings.gateway_host,
-                port,
-                "JOBSTREAM_GATEWAY_PORT",
-                JOBSTREAM_GATEWAY_PORT=str(port),
-                JOBSTREAM_GATEWAY_METRICS_PORT=str(metrics),
-            )
+        env = {"JOBSTREAM_GATEWAY_PORT": str(port), "JOBSTREAM_GATEWAY_METRICS_PORT": str(metrics)}
+        name = instance_name(GATEWAY, i)
+        servers.append(
+            _Server(name, "gateway", settings.gateway_host, port, "JOBSTREAM_GATEWAY_PORT", env)
         )
-    return "; ".join(done)
+    return _start_servers(settings, paths, servers)
 
 
 def start_apis(settings: Settings, paths: StackPaths, count: int = 1) -> str:
     """API instances 1..count, instance i on JOBSTREAM_API_PORT + i - 1."""
-    done = []
+    servers = []
     for i in range(1, count + 1):
         port = settings.api_port + i - 1
-        done.append(
-            _start_server(
-                settings,
-                paths,
-                instance_name(API, i),
-                "api",
-                settings.api_host,
-                port,
-                "JOBSTREAM_API_PORT",
-                JOBSTREAM_API_PORT=str(port),
+        env = {"JOBSTREAM_API_PORT": str(port)}
+        name = instance_name(API, i)
+        servers.append(_Server(name, "api", settings.api_host, port, "JOBSTREAM_API_PORT", env))
+    return _start_servers(settings, paths, servers)
+
+
+def _start_servers(settings: Settings, paths: StackPaths, servers: list[_Server]) -> str:
+    """Spawn every instance that is not running, then wait until each listens: they start
+    together (each spends seconds importing before it binds), not one after the other.
+    A port taken by another process is refused before any is spawned."""
+    said: dict[str, str] = {}
+    todo = []
+    for server in servers:
+        address = f"{server.host}:{server.port}"
+        if process.running(paths.pidfile(server.name)) is not None:
+            said[server.name] = f"already running on {address}"
+        elif process.port_open(server.host, server.port):
+            owner = process.port_owner(server.port) or "another process"
+            raise ServiceError(
+                server.name,
+                f"port {server.port} is already taken by {owner}",
+                log=paths.log(server.name),
+                hint=f"stop it, or set {server.port_variable}",
             )
+        else:
+            todo.append(server)
+    spawned = [
+        (
+            server,
+            process.spawn(
+                [sys.executable, "-m", server.module],
+                log=paths.log(server.name),
+                pidfile=paths.pidfile(server.name),
+                env=_env(settings, **server.env),
+            ),
         )
-    return "; ".join(done)
-
-
-def _start_server(
-    settings: Settings,
-    paths: StackPaths,
-    name: str,
-    module: str,
-    host: str,
-    port: int,
-    port_variable: str,
-    **env: str,
-) -> str:
-    """Spawn `python -m module` (with ``env`` on top of ours) and wait until it listens
-    on host:port."""
-    pidfile, log = paths.pidfile(name), paths.log(name)
-    if process.running(pidfile) is not None:
-        return f"already running on {host}:{port}"
-    if process.port_open(host, port):
-        owner = process.port_owner(port) or "another process"
+        for server in todo
+    ]
+    failed: list[_Server] = []
+    for server, proc in spawned:
+        if process.wait_until(
+            functools.partial(process.port_open, server.host, server.port),
+            timeout=settings.startup_timeout_s,
+            alive=proc.is_running,
+        ):
+            said[server.name] = f"started on {server.host}:{server.port}"
+        else:
+            process.stop(paths.pidfile(server.name), timeout=5)
+            failed.append(server)
+    if failed:
+        log = paths.log(failed[0].name)
         raise ServiceError(
-            name,
-            f"port {port} is already taken by {owner}",
-            log=log,
-            hint=f"stop it, or set {port_variable}",
-        )
-    proc = process.spawn(
-        [sys.executable, "-m", module], log=log, pidfile=pidfile, env=_env(settings, **env)
-    )
-    if not process.wait_until(
-        lambda: process.port_open(host, port),
-        timeout=settings.startup_timeout_s,
-        alive=proc.is_running,
-    ):
-        process.stop(pidfile, timeout=5)
-        raise ServiceError(
-            name,
-            f"it did not start listening on {host}:{port}",
+            failed[0].name,
+            f"it did not start listening on {failed[0].host}:{failed[0].port}",
             log=log,
             hint="read the log's last lines:\n" + process.tail(log),
         )
-    return f"started on {host}:{port}"
+    return "; ".join(said[server.name] for server in servers)
 
 
 def start_workers(settings: Settings, paths: StackPaths, count: int) -> str:
@@ -206,15 +216,9 @@ def start_delivery(settings: Settings, paths: StackPaths) -> str:
     started once it serves /metrics on JOBSTREAM_ALERTS_DELIVERY_METRICS_PORT."""
     port = settings.alerts_delivery_metrics_port
     if port:
-        return _start_server(
-            settings,
-            paths,
-            DELIVERY,
-            "streams.alerts.delivery",
-            "127.0.0.1",
-            port,
-            "JOBSTREAM_ALERTS_DELIVERY_METRICS_PORT",
-        )
+        variable = "JOBSTREAM_ALERTS_DELIVERY_METRICS_PORT"
+        server = _Server(DELIVERY, "streams.alerts.delivery", "127.0.0.1", port, variable, {})
+        return _start_servers(settings, paths, [server])
     if process.running(paths.pidfile(DELIVERY)) is not None:
         return "already running"
     process.spawn(
