@@ -69,7 +69,7 @@ demo: deps
 	echo "demo ready in $$(( $$(date +%s) - start )) s" && \
 	echo "  web UI:   $(API_URL)/" && \
 	echo "  GraphiQL: $(API_URL)/graphql" && \
-	echo "  metrics:  $(API_URL)/metrics (API), :$${JOBSTREAM_GATEWAY_METRICS_PORT:-9107}/metrics (gateway), :$${JOBSTREAM_WORKER_METRICS_PORT:-9108}+/metrics (workers), :$${JOBSTREAM_ALERTS_METRICS_PORT:-9130}+ (alerts), :$${JOBSTREAM_ALERTS_DELIVERY_METRICS_PORT:-9120} (delivery)" && \
+	echo "  metrics:  $(API_URL)/metrics (API), :$${JOBSTREAM_GATEWAY_METRICS_PORT:-9107}/metrics (gateway), :$${JOBSTREAM_WORKER_METRICS_PORT:-9108}+/metrics (workers), :$${JOBSTREAM_ALERTS_METRICS_PORT:-9130}+ (alerts), :$${JOBSTREAM_ALERTS_DELIVERY_METRICS_PORT:-9120} (delivery), :$${JOBSTREAM_KAFKA_METRICS_PORT:-9404}/metrics (Kafka broker)" && \
 	echo "  API key:  $${JOBSTREAM_HOME:-.jobstream}/keys/demo.token (publish scope; jobstream keys --help)" && \
 	echo "  stop:     $(BIN)/jobstream down"
 
