@@ -73,8 +73,7 @@ def _kafka_listens(settings: Settings) -> bool:
     """Whether any bootstrap address accepts a connection. Refused at every one, Kafka is
     not running: say so now rather than after the key ring's 15 s of retries (a broker
     that listens but does not answer still gets those)."""
-    servers = [s.rpartition(":") for s in settings.kafka_bootstrap_servers.split(",")]
-    return any(process.port_open(host, int(port)) for host, _, port in servers)
+    return any(process.port_open(host, port) for host, port in settings.kafka_addresses)
 
 
 async def _known(settings: Settings) -> list[ApiKey]:

@@ -694,8 +694,14 @@ class Settings(BaseSettings):
 
     # --- derived ------------------------------------------------------------------
     @property
+    def kafka_addresses(self) -> list[tuple[str, int]]:
+        """(host, port) of each bootstrap server (the validator checked the form)."""
+        pairs = (s.strip().rsplit(":", 1) for s in self.kafka_bootstrap_servers.split(","))
+        return [(host, int(port)) for host, port in pairs]
+
+    @property
     def kafka_port(self) -> int:
-        return int(self.kafka_bootstrap_servers.split(",")[0].rsplit(":", 1)[1])
+        return self.kafka_addresses[0][1]
 
     @property
     def kafka_nodes(self) -> list[tuple[int, int, int]]:

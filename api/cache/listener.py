@@ -31,7 +31,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from google.protobuf.message import DecodeError
 
-from api.cache.stats import Freshness
+from api.cache.stats import Freshness, commit_time
 from api.cache.tiered import TieredCache
 from schemas import kafka
 from schemas.jobstream.v1 import events_pb2
@@ -284,6 +284,6 @@ class InvalidationListener:
         # Not the catch-up replay of what changed before this instance served.
         if self._freshness is not None and self._ready.is_set():
             self._freshness.observe("kafka", event, now)
-        if event.HasField("committed_at"):
-            committed = event.committed_at.seconds + event.committed_at.nanos / 1e9
+        committed = commit_time(event)
+        if committed is not None:
             self._last_delay_s = round(now - committed, 4)

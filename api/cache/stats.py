@@ -16,6 +16,14 @@ FRESHNESS_PATHS = ("kafka", "outbox")
 """How an invalidation reached an instance: the log, or the outbox watch (outbox.py)."""
 
 
+def commit_time(event: events_pb2.Invalidation) -> float | None:
+    """When the sink committed the change ``event`` announces (seconds since the epoch),
+    None for an event written before the field existed."""
+    if not event.HasField("committed_at"):
+        return None
+    return event.committed_at.seconds + event.committed_at.nanos / 1e9
+
+
 class Freshness:
     """One instance's ``jobstream_api_freshness_seconds``: seconds from an invalidation's
     commit (``committed_at``, stamped in the sink's transaction) to its eviction here.
@@ -30,16 +38,15 @@ class Freshness:
     def observe(self, path: str, event: events_pb2.Invalidation, now: float) -> None:
         """Count ``event`` applied at ``now`` (never negative: the sink's clock may run
         ahead of ours); nothing for an event without ``committed_at`` or seen before."""
-        if not event.HasField("committed_at"):
+        committed = commit_time(event)
+        if committed is None:
             return
-        stamp = event.committed_at
-        key = (event.source, stamp.seconds, stamp.nanos)
+        key = (event.source, event.committed_at.seconds, event.committed_at.nanos)
         if key in self._seen:
             return
         self._seen[key] = None
         if len(self._seen) > self._remember:
             self._seen.popitem(last=False)
-        committed = stamp.seconds + stamp.nanos / 1e9
         self._histogram.labels(path).observe(max(0.0, now - committed))
 
 

@@ -57,7 +57,7 @@ from redis.asyncio import Redis
 from api.cache.codecs import Codec
 from api.cache.generation import Generation
 from api.cache.l2 import L2
-from api.cache.stats import CacheCollector, CacheStats, KindCounters, summarise
+from api.cache.stats import CacheCollector, CacheStats, KindCounters, commit_time, summarise
 from schemas.jobstream.v1 import events_pb2
 from schemas.settings import Settings
 
@@ -298,10 +298,7 @@ class TieredCache:
         if event.flush_all:
             self._flush_local()
         self._evict_local(POSTING, (p.id for p in event.postings), None, offset + 1)
-        committed_at: float | None = None
-        if event.HasField("committed_at"):
-            committed_at = event.committed_at.seconds + event.committed_at.nanos / 1e9
-        self._generation.observe(offset + 1, committed_at)
+        self._generation.observe(offset + 1, commit_time(event))
         self._ensure_worker()
 
     def _flush_local(self) -> None:

@@ -12,10 +12,10 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from infra.stack.paths import USER_CACHE
+
 CONF = Path(__file__).resolve().with_name("containers.conf")
-CACHE = (
-    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "jobstream" / "containers"
-)
+CACHE = USER_CACHE / "containers"
 INSTALL_HINT = "install podman, runc and debootstrap: `bash infra/bootstrap.sh --containers`"
 
 

@@ -27,7 +27,7 @@ import psutil
 
 from infra.stack import process
 from infra.stack.errors import ServiceError
-from infra.stack.paths import StackPaths
+from infra.stack.paths import USER_CACHE, StackPaths
 from schemas.kafka import MAX_MESSAGE_BYTES
 from schemas.settings import Settings
 
@@ -35,7 +35,7 @@ NAME = "kafka"
 POM = Path(__file__).resolve().parent.parent / "kafka" / "pom.xml"
 TEMPLATE = POM.parent / "server.properties"
 EXPORTER_CONFIG = POM.parent / "jmx-exporter.yml"
-CACHE = Path.home() / ".cache" / "jobstream"
+CACHE = USER_CACHE
 _JAR_VERSION = re.compile(r"kafka_2\.1\d-(\d+\.\d+\.\d+)\.jar$")
 
 

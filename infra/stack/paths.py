@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+
+USER_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "jobstream"
+"""Per user, not per stack: what is costly to fetch again and never state (the resolved
+Kafka classpath, the container base image and layers)."""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.container import podman
 from infra.container.image import IMAGE, build
 
 _BUILD = pytest.StashKey[tuple[subprocess.Popen[bytes], Path, float]]()
@@ -64,7 +65,7 @@ def wait_for_image(config: pytest.Config, bound_s: float) -> str:
         stop_build(config)
         pytest.fail(
             f"building {IMAGE} took over {bound_s:.0f} s (cold: debootstrap, the wheels and "
-            f"every layer; the cache is ~/.cache/jobstream/containers); its log: {log}"
+            f"every layer; the cache is {podman.CACHE}); its log: {log}"
         )
     if proc.returncode != 0:
         pytest.fail(f"building {IMAGE} failed ({log}):\n{log.read_text()[-3000:]}")
